@@ -1,0 +1,316 @@
+//! Registration and configuration checks. Every mistake is a typed
+//! [`ConfigError`] here, before anything runs.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Host, HostShared};
+use crate::channel::new_channel;
+use crate::periodic::Periodic;
+use crate::service::DynService;
+use crate::status::{ChannelShared, Slot};
+use crate::task_group::BlockingPool;
+use crate::{BoxError, ConfigError, Context, FailurePolicy, Receiver, Sender, Service};
+
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Configures a [`Host`]: services, channels, timeouts.
+///
+/// ```
+/// use std::time::Duration;
+/// use steward_core::{FailurePolicy, Host};
+///
+/// # fn demo() -> Result<(), steward_core::ConfigError> {
+/// let mut builder = Host::builder();
+/// builder.shutdown_timeout(Duration::from_secs(10));
+/// builder
+///     .periodic("report", Duration::from_secs(5), |_ctx| async { Ok(()) })?
+///     .policy(FailurePolicy::Ignore);
+/// let host = builder.build()?;
+/// # Ok(()) }
+/// ```
+pub struct HostBuilder {
+    services: Vec<Registered>,
+    names: HashSet<Arc<str>>,
+    channels: Vec<Arc<ChannelShared>>,
+    shutdown_timeout: Duration,
+    default_init_timeout: Duration,
+    blocking_limit: usize,
+    handle_signals: bool,
+}
+
+/// A service as registered, before the host starts it.
+pub(crate) struct Registered {
+    pub(crate) service: Box<dyn DynService>,
+    pub(crate) name: Arc<str>,
+    pub(crate) policy: FailurePolicy,
+    pub(crate) init_timeout: Option<Duration>,
+}
+
+/// Per-service settings, returned by [`HostBuilder::service`].
+///
+/// ```
+/// # use std::time::Duration;
+/// # fn demo(mut builder: steward_core::HostBuilder) -> Result<(), steward_core::ConfigError> {
+/// builder
+///     .periodic("sync", Duration::from_secs(1), |_ctx| async { Ok(()) })?
+///     .policy(steward_core::FailurePolicy::StopHost)
+///     .init_timeout(Duration::from_secs(5));
+/// # Ok(()) }
+/// ```
+pub struct ServiceConfig<'a> {
+    entry: &'a mut Registered,
+}
+
+impl ServiceConfig<'_> {
+    /// What happens when this service fails (default: restart with backoff).
+    ///
+    /// ```
+    /// # fn demo(cfg: steward_core::ServiceConfig<'_>) {
+    /// cfg.policy(steward_core::FailurePolicy::Ignore);
+    /// # }
+    /// ```
+    pub fn policy(self, policy: FailurePolicy) -> Self {
+        self.entry.policy = policy;
+        self
+    }
+
+    /// How long this service's init may take before it counts as a failure.
+    ///
+    /// ```
+    /// # fn demo(cfg: steward_core::ServiceConfig<'_>) {
+    /// cfg.init_timeout(std::time::Duration::from_secs(5));
+    /// # }
+    /// ```
+    pub fn init_timeout(self, timeout: Duration) -> Self {
+        self.entry.init_timeout = Some(timeout);
+        self
+    }
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HostBuilder {
+    /// An empty configuration: 30 s shutdown timeout, 60 s init timeout,
+    /// a blocking pool as large as the machine's cores, signals handled.
+    ///
+    /// ```
+    /// let builder = steward_core::HostBuilder::new();
+    /// ```
+    pub fn new() -> Self {
+        HostBuilder {
+            services: Vec::new(),
+            names: HashSet::new(),
+            channels: Vec::new(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            default_init_timeout: DEFAULT_INIT_TIMEOUT,
+            blocking_limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            handle_signals: true,
+        }
+    }
+
+    /// Registers `service` under a unique `name`. Services start concurrently
+    /// and stop in reverse order of registration.
+    ///
+    /// ```
+    /// # use steward_core::{BoxError, Context, Host, Service};
+    /// struct Idle;
+    /// impl Service for Idle {
+    ///     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+    ///         ctx.cancelled().await;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut builder = Host::builder();
+    /// builder.service("idle", Idle).unwrap();
+    /// assert!(builder.service("idle", Idle).is_err()); // names are unique
+    /// ```
+    pub fn service<S: Service>(
+        &mut self,
+        name: impl Into<String>,
+        service: S,
+    ) -> Result<ServiceConfig<'_>, ConfigError> {
+        let name: String = name.into();
+        if name.is_empty() {
+            return Err(ConfigError::EmptyName { what: "service" });
+        }
+        let name: Arc<str> = Arc::from(name);
+        if !self.names.insert(name.clone()) {
+            return Err(ConfigError::DuplicateService {
+                name: name.to_string(),
+            });
+        }
+        self.services.push(Registered {
+            service: Box::new(service),
+            name,
+            policy: FailurePolicy::default(),
+            init_timeout: None,
+        });
+        let entry = self
+            .services
+            .last_mut()
+            .expect("a service was pushed on the line above");
+        Ok(ServiceConfig { entry })
+    }
+
+    /// Registers a closure that runs every `period` (drift-free; missed ticks
+    /// are skipped). A zero period is refused.
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) {
+    /// let err = builder.periodic("bad", std::time::Duration::ZERO, |_ctx| async { Ok(()) });
+    /// assert!(err.is_err());
+    /// # }
+    /// ```
+    pub fn periodic<F, Fut>(
+        &mut self,
+        name: impl Into<String>,
+        period: Duration,
+        f: F,
+    ) -> Result<ServiceConfig<'_>, ConfigError>
+    where
+        F: FnMut(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let name: String = name.into();
+        if period.is_zero() {
+            return Err(ConfigError::ZeroPeriod {
+                what: format!("periodic service `{name}`"),
+            });
+        }
+        self.service(name, Periodic::new(period, f))
+    }
+
+    /// Creates a typed bounded channel named `name` holding up to `capacity`
+    /// items; its depth shows in the host's status.
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) -> Result<(), steward_core::ConfigError> {
+    /// let (tx, rx) = builder.channel::<String>("emails", 128)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn channel<T: Send + 'static>(
+        &mut self,
+        name: impl Into<String>,
+        capacity: usize,
+    ) -> Result<(Sender<T>, Receiver<T>), ConfigError> {
+        let name: String = name.into();
+        if name.is_empty() {
+            return Err(ConfigError::EmptyName { what: "channel" });
+        }
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity { name });
+        }
+        if self.channels.iter().any(|c| c.name == name) {
+            return Err(ConfigError::DuplicateChannel { name });
+        }
+        let (tx, rx, shared) = new_channel(name, capacity);
+        self.channels.push(shared);
+        Ok((tx, rx))
+    }
+
+    /// How long shutdown may take in all before services still running are
+    /// aborted and named (default 30 s).
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) {
+    /// builder.shutdown_timeout(std::time::Duration::from_secs(10));
+    /// # }
+    /// ```
+    pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The init timeout for services that do not set their own (default 60 s).
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) {
+    /// builder.default_init_timeout(std::time::Duration::from_secs(10));
+    /// # }
+    /// ```
+    pub fn default_init_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.default_init_timeout = timeout;
+        self
+    }
+
+    /// How many blocking calls ([`Context::spawn_blocking`]) may run at once
+    /// (default: the number of cores). Zero is refused.
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) {
+    /// assert!(builder.blocking_limit(0).is_err());
+    /// # }
+    /// ```
+    pub fn blocking_limit(&mut self, limit: usize) -> Result<&mut Self, ConfigError> {
+        if limit == 0 {
+            return Err(ConfigError::ZeroConcurrency {
+                what: "the blocking pool".to_string(),
+            });
+        }
+        self.blocking_limit = limit;
+        Ok(self)
+    }
+
+    /// Whether [`Host::run`] listens for SIGINT and SIGTERM (default true).
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) {
+    /// builder.handle_signals(false); // tests stop the host with a handle instead
+    /// # }
+    /// ```
+    pub fn handle_signals(&mut self, on: bool) -> &mut Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// Checks the configuration and builds the host.
+    ///
+    /// ```
+    /// let host = steward_core::Host::builder().build().unwrap();
+    /// ```
+    pub fn build(self) -> Result<Host, ConfigError> {
+        for entry in &self.services {
+            if let FailurePolicy::Restart(policy) = &entry.policy {
+                policy.validate()?;
+            }
+        }
+        let slots = self
+            .services
+            .iter()
+            .map(|s| Arc::new(Slot::new(s.name.clone())))
+            .collect();
+        let default_init = self.default_init_timeout;
+        let services = self
+            .services
+            .into_iter()
+            .map(|mut s| {
+                s.init_timeout.get_or_insert(default_init);
+                s
+            })
+            .collect();
+        Ok(Host {
+            shared: Arc::new(HostShared {
+                slots,
+                channels: self.channels,
+                shutdown: CancellationToken::new(),
+                shutting_down: AtomicBool::new(false),
+                failure: Mutex::new(None),
+                shutdown_timeout: self.shutdown_timeout,
+                blocking: BlockingPool::new(self.blocking_limit),
+            }),
+            services,
+            handle_signals: self.handle_signals,
+        })
+    }
+}

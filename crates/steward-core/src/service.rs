@@ -1,0 +1,74 @@
+//! The [`Service`] trait: what a long-running piece of work implements.
+
+use std::future::Future;
+
+use futures::future::BoxFuture;
+
+use crate::{BoxError, Context};
+
+/// A named, long-running piece of work supervised by the [`Host`](crate::Host).
+///
+/// The host calls [`init`](Service::init) (bounded by the service's start-up
+/// timeout), then [`run`](Service::run) until it returns or the service is
+/// asked to stop through [`Context::token`], then [`on_stop`](Service::on_stop).
+/// After a failure and a restart, the same value goes through `init` and `run`
+/// again, so keep state that must survive restarts in `self`.
+///
+/// ```
+/// use std::time::Duration;
+/// use steward_core::{BoxError, Context, Service};
+///
+/// struct Heartbeat;
+///
+/// impl Service for Heartbeat {
+///     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+///         let mut ticker = ctx.every(Duration::from_secs(1))?;
+///         while ticker.tick().await.is_some() {
+///             tracing::info!("still here");
+///         }
+///         Ok(()) // the ticker ended: we were asked to stop
+///     }
+/// }
+/// ```
+pub trait Service: Send + 'static {
+    /// Prepares the service (connects, warms caches). Runs concurrently with
+    /// every other service's init and never delays them; the host is not
+    /// ready until every init has finished. The default does nothing.
+    fn init(&mut self, ctx: &Context) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+
+    /// Does the service's work until it is asked to stop (see
+    /// [`Context::token`]) or fails. An `Err` or a panic is a failure handled
+    /// by the service's [`FailurePolicy`](crate::FailurePolicy).
+    fn run(&mut self, ctx: &Context) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Runs once after `run` returned because of shutdown: the place to
+    /// checkpoint or flush. It shares the host's shutdown timeout. The default
+    /// does nothing.
+    fn on_stop(&mut self, ctx: &Context) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+}
+
+/// Object-safe form of [`Service`], so the host can hold services of
+/// different types in one list.
+pub(crate) trait DynService: Send + 'static {
+    fn init<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn run<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn on_stop<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
+}
+
+impl<S: Service> DynService for S {
+    fn init<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(Service::init(self, ctx))
+    }
+    fn run<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(Service::run(self, ctx))
+    }
+    fn on_stop<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(Service::on_stop(self, ctx))
+    }
+}

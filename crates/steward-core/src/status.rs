@@ -1,0 +1,330 @@
+//! What the host knows about each service and channel, as plain data.
+//!
+//! The supervisor writes into a [`Slot`] per service; [`HostStatus`] is a
+//! copied snapshot of all slots that health endpoints, the CLI and tests read.
+
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Where a service is in its life.
+///
+/// ```text
+///  Starting ──init ok──▶ Running ──asked to stop──▶ Stopping ──▶ Stopped
+///     ▲                    │ error / panic / init timeout
+///     │                    ▼
+///  Restarting ◀──policy── Faulted  (stays Faulted under Ignore, StopHost,
+///                                   or when restarts are exhausted)
+/// ```
+///
+/// ```
+/// use steward_core::ServiceState;
+/// assert!(ServiceState::Running.is_running());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ServiceState {
+    /// Running its init phase (or about to).
+    Starting,
+    /// Init finished; `run` is executing.
+    Running,
+    /// Failed and waiting for its next attempt.
+    Restarting {
+        /// Which restart this will be (1 for the first).
+        attempt: u32,
+        /// When the next attempt starts.
+        next_at: DateTime<Utc>,
+    },
+    /// Failed, and the policy does not restart it (yet or at all).
+    Faulted {
+        /// The error with its whole chain, or the panic message.
+        error: String,
+        /// When it failed.
+        at: DateTime<Utc>,
+    },
+    /// Asked to stop; finishing its work and its stop hook.
+    Stopping,
+    /// Finished.
+    Stopped,
+}
+
+impl ServiceState {
+    /// True while the service's `run` is executing normally.
+    ///
+    /// ```
+    /// assert!(!steward_core::ServiceState::Stopped.is_running());
+    /// ```
+    pub fn is_running(&self) -> bool {
+        matches!(self, ServiceState::Running)
+    }
+
+    /// True if the service failed and is not being restarted.
+    ///
+    /// ```
+    /// assert!(!steward_core::ServiceState::Starting.is_faulted());
+    /// ```
+    pub fn is_faulted(&self) -> bool {
+        matches!(self, ServiceState::Faulted { .. })
+    }
+}
+
+/// The last error a service had, kept after it recovers.
+///
+/// ```
+/// let e = steward_core::ErrorRecord { message: "boom".into(), at: chrono::Utc::now() };
+/// assert_eq!(e.message, "boom");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorRecord {
+    /// The error with its chain, or `panicked: <message>`.
+    pub message: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+/// A snapshot of one service.
+///
+/// ```
+/// # async fn demo(handle: steward_core::HostHandle) {
+/// for s in handle.status().services {
+///     println!("{}: {:?} (restarts: {})", s.name, s.state, s.restarts);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    /// The service's unique name.
+    pub name: String,
+    /// Where it is in its life.
+    #[serde(flatten)]
+    pub state: ServiceState,
+    /// Whether it reports itself ready to serve.
+    pub ready: bool,
+    /// The most recent error, if any.
+    pub last_error: Option<ErrorRecord>,
+    /// How many times it has been restarted.
+    pub restarts: u32,
+    /// When its ticker last fired, for periodic services.
+    pub last_tick: Option<DateTime<Utc>>,
+}
+
+/// A snapshot of one bounded channel.
+///
+/// ```
+/// let c = steward_core::ChannelStatus { name: "work".into(), capacity: 8, depth: 3 };
+/// assert!(c.depth <= c.capacity);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelStatus {
+    /// The channel's name.
+    pub name: String,
+    /// How many items it can hold.
+    pub capacity: usize,
+    /// How many items are queued now.
+    pub depth: usize,
+}
+
+/// A snapshot of the whole host: every service, every channel, and the
+/// liveness and readiness derived from them.
+///
+/// ```
+/// # fn demo(status: steward_core::HostStatus) {
+/// if !status.live {
+///     for s in status.faulted() { eprintln!("{} is faulted", s.name); }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    /// False if any service is faulted.
+    pub live: bool,
+    /// True when every service finished its init, reports ready, and the
+    /// host is not shutting down.
+    pub ready: bool,
+    /// True once shutdown has begun.
+    pub shutting_down: bool,
+    /// Every service, in registration order.
+    pub services: Vec<ServiceStatus>,
+    /// Every channel, in creation order.
+    pub channels: Vec<ChannelStatus>,
+}
+
+impl HostStatus {
+    /// The services that are faulted.
+    ///
+    /// ```
+    /// # fn demo(status: steward_core::HostStatus) {
+    /// let names: Vec<_> = status.faulted().map(|s| s.name.as_str()).collect();
+    /// # }
+    /// ```
+    pub fn faulted(&self) -> impl Iterator<Item = &ServiceStatus> {
+        self.services.iter().filter(|s| s.state.is_faulted())
+    }
+
+    /// The services that are not ready (including those still starting).
+    ///
+    /// ```
+    /// # fn demo(status: steward_core::HostStatus) {
+    /// let waiting = status.not_ready().count();
+    /// # }
+    /// ```
+    pub fn not_ready(&self) -> impl Iterator<Item = &ServiceStatus> {
+        self.services.iter().filter(|s| !service_ready(s))
+    }
+
+    /// One service by name.
+    ///
+    /// ```
+    /// # fn demo(status: steward_core::HostStatus) {
+    /// let ticker = status.service("ticker");
+    /// # }
+    /// ```
+    pub fn service(&self, name: &str) -> Option<&ServiceStatus> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// A service that finished by itself does not hold readiness back.
+fn service_ready(s: &ServiceStatus) -> bool {
+    (s.state.is_running() && s.ready) || s.state == ServiceState::Stopped
+}
+
+pub(crate) fn snapshot(
+    slots: &[Arc<Slot>],
+    channels: &[Arc<ChannelShared>],
+    shutting_down: bool,
+) -> HostStatus {
+    let services: Vec<ServiceStatus> = slots.iter().map(|s| s.snapshot()).collect();
+    let live = !services.iter().any(|s| s.state.is_faulted());
+    let ready = !shutting_down && services.iter().all(service_ready);
+    HostStatus {
+        live,
+        ready,
+        shutting_down,
+        services,
+        channels: channels.iter().map(|c| c.snapshot()).collect(),
+    }
+}
+
+/// The supervisor's record of one service. One small lock per service keeps
+/// writes from different services independent.
+pub(crate) struct Slot {
+    pub(crate) name: Arc<str>,
+    inner: Mutex<SlotInner>,
+}
+
+struct SlotInner {
+    state: ServiceState,
+    ready: bool,
+    last_error: Option<ErrorRecord>,
+    restarts: u32,
+    last_tick: Option<DateTime<Utc>>,
+}
+
+impl Slot {
+    pub(crate) fn new(name: Arc<str>) -> Self {
+        Slot {
+            name,
+            inner: Mutex::new(SlotInner {
+                state: ServiceState::Starting,
+                ready: false,
+                last_error: None,
+                restarts: 0,
+                last_tick: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotInner> {
+        // A panic while holding this lock can only come from our own short,
+        // non-panicking updates; recover the data rather than poison status.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> ServiceState {
+        self.lock().state.clone()
+    }
+
+    pub(crate) fn set_state(&self, state: ServiceState) {
+        let mut inner = self.lock();
+        if !state.is_running() {
+            inner.ready = false;
+        }
+        inner.state = state;
+    }
+
+    /// Init finished: the service runs and is ready unless it says otherwise.
+    pub(crate) fn set_running(&self) {
+        let mut inner = self.lock();
+        inner.state = ServiceState::Running;
+        inner.ready = true;
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.lock().ready = ready;
+    }
+
+    pub(crate) fn fault(&self, message: String) {
+        let at = Utc::now();
+        let mut inner = self.lock();
+        inner.ready = false;
+        inner.last_error = Some(ErrorRecord {
+            message: message.clone(),
+            at,
+        });
+        inner.state = ServiceState::Faulted { error: message, at };
+    }
+
+    pub(crate) fn record_error(&self, message: String) {
+        self.lock().last_error = Some(ErrorRecord {
+            message,
+            at: Utc::now(),
+        });
+    }
+
+    pub(crate) fn restarting(&self, attempt: u32, next_at: DateTime<Utc>) {
+        let mut inner = self.lock();
+        inner.restarts += 1;
+        inner.ready = false;
+        inner.state = ServiceState::Restarting { attempt, next_at };
+    }
+
+    pub(crate) fn record_tick(&self) {
+        self.lock().last_tick = Some(Utc::now());
+    }
+
+    pub(crate) fn snapshot(&self) -> ServiceStatus {
+        let inner = self.lock();
+        ServiceStatus {
+            name: self.name.to_string(),
+            state: inner.state.clone(),
+            ready: inner.ready,
+            last_error: inner.last_error.clone(),
+            restarts: inner.restarts,
+            last_tick: inner.last_tick,
+        }
+    }
+}
+
+/// What the host knows of a channel: its capacity and a live depth counter
+/// maintained by the channel's ends. Signed because a receive may be counted
+/// a moment before the send that fed it; snapshots clamp it into range.
+pub(crate) struct ChannelShared {
+    pub(crate) name: String,
+    pub(crate) capacity: usize,
+    pub(crate) depth: AtomicIsize,
+}
+
+impl ChannelShared {
+    fn snapshot(&self) -> ChannelStatus {
+        ChannelStatus {
+            name: self.name.clone(),
+            capacity: self.capacity,
+            depth: usize::try_from(self.depth.load(Ordering::Relaxed))
+                .unwrap_or(0)
+                .min(self.capacity),
+        }
+    }
+}
