@@ -1,0 +1,2 @@
+//! The `steward` command.
+fn main() {}
