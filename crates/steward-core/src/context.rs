@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Span;
 
 use crate::host::HostHandle;
@@ -40,6 +41,7 @@ struct ContextInner {
     slot: Arc<Slot>,
     host: HostHandle,
     span: Span,
+    children: TaskTracker,
 }
 
 impl Context {
@@ -51,6 +53,7 @@ impl Context {
                 slot,
                 host,
                 span,
+                children: TaskTracker::new(),
             }),
         }
     }
@@ -189,7 +192,8 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn task_group(&self, limit: usize) -> Result<TaskGroup, ConfigError> {
-        TaskGroup::new(self.name(), limit, &self.inner.token)
+        Ok(TaskGroup::new(self.name(), limit, &self.inner.token)?
+            .tracked_by(self.inner.children.clone()))
     }
 
     /// Runs CPU-bound or blocking work on the host's bounded blocking pool,
@@ -211,6 +215,13 @@ impl Context {
 
     pub(crate) fn slot(&self) -> &Arc<Slot> {
         &self.inner.slot
+    }
+
+    /// Completes once every child of this service's task groups has ended
+    /// (a dropped group aborts its children, but they end a moment later).
+    pub(crate) async fn children_ended(&self) {
+        self.inner.children.close();
+        self.inner.children.wait().await;
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::panic_message;
 use crate::{BoxError, Cancelled, ConfigError, TaskError};
@@ -38,6 +39,10 @@ pub struct TaskGroup {
     limit: Arc<Semaphore>,
     token: CancellationToken,
     first_error: Option<TaskError>,
+    // Aborting a child (on drop) only schedules its end; the tracker lets
+    // the owning service's supervisor wait until every child's future is
+    // really gone, so none outlives the service.
+    tracker: TaskTracker,
 }
 
 impl TaskGroup {
@@ -62,7 +67,15 @@ impl TaskGroup {
             limit: Arc::new(Semaphore::new(limit)),
             token: parent.child_token(),
             first_error: None,
+            tracker: TaskTracker::new(),
         })
+    }
+
+    /// Tracks the children in `tracker` (the service's), so its supervisor
+    /// can wait for them to end.
+    pub(crate) fn tracked_by(mut self, tracker: TaskTracker) -> Self {
+        self.tracker = tracker;
+        self
     }
 
     /// Starts a child once fewer than `limit` are running. The child gets the
@@ -93,10 +106,10 @@ impl TaskGroup {
         };
         let permit: OwnedSemaphorePermit = permit.map_err(|_| TaskError::Cancelled)?;
         let fut = child(self.token.clone());
-        self.set.spawn(async move {
+        self.set.spawn(self.tracker.track_future(async move {
             let _permit = permit; // released when the child ends, however it ends
             fut.await
-        });
+        }));
         Ok(())
     }
 

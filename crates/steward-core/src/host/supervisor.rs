@@ -37,7 +37,15 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
             let ctx = Context::new(token.clone(), slot.clone(), host.clone());
             let span = ctx.span().clone();
             let name = registered.name.clone();
-            let handle = tokio::spawn(supervise(registered, ctx).instrument(span));
+            let handle = tokio::spawn(
+                async move {
+                    // The service (and any task group it holds) is dropped
+                    // when `supervise` returns; then wait for the children.
+                    supervise(registered, ctx.clone()).await;
+                    ctx.children_ended().await;
+                }
+                .instrument(span),
+            );
             RunningService {
                 name,
                 token,
