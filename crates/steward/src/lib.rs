@@ -1,17 +1,27 @@
 //! Steward: background work for Rust services.
 //!
 //! This facade re-exports [`steward_core`] (the host, services, channels, task
-//! groups, scopes) and, with the default `http` feature, [`steward_http`]
-//! (the `/healthz` and `/readyz` endpoints).
+//! groups, scopes) and, with the default `http` feature, [`steward_http`] as
+//! [`http`]: an `HttpServer` service answering `/healthz`, `/readyz` and
+//! `/status`.
 //!
 //! ```
 //! use steward::{Host, Service};
 //! let builder = Host::builder();
 //! ```
+//!
+//! ```no_run
+//! # #[cfg(feature = "http")]
+//! # async fn demo() -> Result<(), steward::BoxError> {
+//! let mut builder = steward::Host::builder();
+//! builder.service("http", steward::http::HttpServer::bind("127.0.0.1:8080")?)?;
+//! let status = builder.build()?.run().await;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 pub use steward_core::*;
 
-/// Health endpoints (feature `http`).
+/// Health, readiness and status endpoints (feature `http`).
 #[cfg(feature = "http")]
 pub use steward_http as http;
