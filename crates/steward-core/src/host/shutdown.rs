@@ -47,10 +47,14 @@ pub(crate) async fn stop_all(host: &HostHandle, mut running: Vec<RunningService>
     if timed_out {
         // The budget is spent: tell everyone left, then cut off whoever is
         // still running and say who, and for how long they were asked.
+        // Services only reached now had no time to stop: they are aborted
+        // too, but must not be blamed for ignoring cancellation.
+        let mut late = vec![false; running.len()];
         for (i, service) in running.iter().enumerate() {
             if asked_at[i].is_none() {
                 ask_to_stop(service);
                 asked_at[i] = Some(Instant::now());
+                late[i] = true;
             }
         }
         tokio::task::yield_now().await;
@@ -59,18 +63,32 @@ pub(crate) async fn stop_all(host: &HostHandle, mut running: Vec<RunningService>
                 continue;
             }
             let waited = asked_at[i].map_or(Duration::ZERO, |at| at.elapsed());
-            tracing::error!(
-                service = %service.name,
-                waited = ?waited,
-                shutdown_timeout = ?timeout,
-                "service ignored cancellation: still running {:.1} s after it was asked to stop; aborting it",
-                waited.as_secs_f64()
-            );
+            if late[i] {
+                tracing::error!(
+                    service = %service.name,
+                    shutdown_timeout = ?timeout,
+                    "service not stopped: the shutdown timeout ran out before its turn to stop (services stop in reverse order of registration); aborting it"
+                );
+            } else {
+                tracing::error!(
+                    service = %service.name,
+                    waited = ?waited,
+                    shutdown_timeout = ?timeout,
+                    "service ignored cancellation: still running {:.1} s after it was asked to stop; aborting it",
+                    waited.as_secs_f64()
+                );
+            }
             abort(&mut service.handle, &service.name).await;
-            service.slot.fault(format!(
-                "did not stop within the shutdown timeout ({timeout:?}): still running {:.1} s after it was asked to stop; aborted",
-                waited.as_secs_f64()
-            ));
+            service.slot.fault(if late[i] {
+                format!(
+                    "did not stop within the shutdown timeout ({timeout:?}): the timeout ran out before its turn to stop; aborted"
+                )
+            } else {
+                format!(
+                    "did not stop within the shutdown timeout ({timeout:?}): still running {:.1} s after it was asked to stop; aborted",
+                    waited.as_secs_f64()
+                )
+            });
             aborted.push(service.name.to_string());
         }
     }
