@@ -128,7 +128,9 @@ impl RestartPolicy {
         } else {
             0.0
         };
-        Duration::from_secs_f64((capped * (1.0 + spread)).max(0.0))
+        // An uncapped policy (max_backoff near Duration::MAX) saturates
+        // instead of overflowing the conversion, which would panic.
+        Duration::try_from_secs_f64((capped * (1.0 + spread)).max(0.0)).unwrap_or(Duration::MAX)
     }
 }
 

@@ -114,8 +114,11 @@ async fn supervise(mut reg: Registered, ctx: Context) {
                 }
                 attempt = attempt.saturating_add(1);
                 let delay = policy.backoff(attempt);
-                let next_at = chrono::Utc::now()
-                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                // Checked: `now + TimeDelta::MAX` would panic for huge delays.
+                let next_at = chrono::Duration::from_std(delay)
+                    .ok()
+                    .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
                 ctx.slot().restarting(attempt, next_at);
                 tracing::warn!(service = %name, attempt, delay = ?delay, "restarting after failure");
                 if ctx.sleep(delay).await.is_err() {
