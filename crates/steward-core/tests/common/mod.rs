@@ -1,0 +1,166 @@
+//! Helpers shared by the integration tests: log capture, status polling and
+//! a few tiny services. Each test file uses only some of them.
+#![allow(dead_code)]
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use steward_core::{BoxError, Context, HostHandle, HostStatus, Service};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Everything logged while the guard returned by [`capture_logs`] is alive,
+/// on this thread (so use it in a `current_thread` test, where every task the
+/// host spawns runs on this thread too).
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// The whole log so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The ERROR lines so far.
+    pub fn errors(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| l.contains(" ERROR "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The first ERROR line whose `service` field is `service` and that
+    /// contains every one of `needles`, if any.
+    pub fn error_for(&self, service: &str, needles: &[&str]) -> Option<String> {
+        self.errors()
+            .into_iter()
+            .find(|l| names_service(l, service) && needles.iter().all(|n| l.contains(n)))
+    }
+}
+
+impl io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// True if a log line's `service` field is `name`. The field is written
+/// `service=name` or `service="name"` depending on how it was recorded.
+pub fn names_service(line: &str, name: &str) -> bool {
+    let quoted = format!("service=\"{name}\"");
+    let bare = format!("service={name}");
+    line.contains(&quoted)
+        || line
+            .match_indices(&bare)
+            .any(|(at, _)| matches!(line[at + bare.len()..].chars().next(), None | Some(' ')))
+}
+
+/// Sends this thread's logs (DEBUG and up, no colours) into a buffer until
+/// the guard is dropped.
+pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    (logs, guard)
+}
+
+/// Polls the host's status until `pred` holds, or panics with the last
+/// status after `limit`. Under paused time the polling costs nothing; under
+/// real time `limit` is a generous bound, not a speed assertion.
+pub async fn wait_for(
+    handle: &HostHandle,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&HostStatus) -> bool,
+) -> HostStatus {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let status = handle.status();
+        if pred(&status) {
+            return status;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for {what}; last status: {status:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The state of service `name` in `status`.
+pub fn state_of(status: &HostStatus, name: &str) -> steward_core::ServiceState {
+    status
+        .service(name)
+        .unwrap_or_else(|| panic!("no service named {name} in {status:#?}"))
+        .state
+        .clone()
+}
+
+/// A service that waits for cancellation and returns.
+pub struct Idle;
+
+impl Service for Idle {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        ctx.cancelled().await;
+        Ok(())
+    }
+}
+
+/// A service that counts its beats (one per `period`, cancel-aware) so a
+/// test can see that it keeps running while others fail.
+pub struct Beating {
+    pub beats: Arc<AtomicUsize>,
+    pub period: Duration,
+}
+
+impl Beating {
+    pub fn new(period: Duration) -> (Self, Arc<AtomicUsize>) {
+        let beats = Arc::new(AtomicUsize::new(0));
+        (
+            Beating {
+                beats: beats.clone(),
+                period,
+            },
+            beats,
+        )
+    }
+}
+
+impl Service for Beating {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        let mut ticker = ctx.every(self.period)?;
+        while ticker.tick().await.is_some() {
+            self.beats.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A shared, ordered record of events, for asserting orders.
+#[derive(Clone, Default)]
+pub struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.lock().unwrap().push(event.into());
+    }
+    pub fn events(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
