@@ -25,3 +25,8 @@ pub use steward_core::*;
 /// Health, readiness and status endpoints (feature `http`).
 #[cfg(feature = "http")]
 pub use steward_http as http;
+
+/// The README's example, compiled as a doctest so it cannot rot.
+#[cfg(all(doctest, feature = "http"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;

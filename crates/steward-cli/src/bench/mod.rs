@@ -1,0 +1,23 @@
+//! `steward bench ...`: benchmarks that print their figures. Speed targets
+//! live here, never in tests.
+
+mod host;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+/// The benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Start and stop many idle services, measure memory per idle service and
+    /// ticker drift.
+    Host(host::HostArgs),
+}
+
+/// Runs the chosen benchmark.
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Host(args) => host::run(args).await,
+    }
+}

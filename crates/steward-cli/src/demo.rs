@@ -1,0 +1,202 @@
+//! `steward demo`: a small host that shows every part working: a periodic
+//! service, a producer/consumer pipeline with back-pressure, a flaky service
+//! that faults and is restarted, and the health endpoints.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use rand::Rng;
+use steward::http::HttpServer;
+use steward::{
+    BoxError, Context, ExitStatus, FailurePolicy, Host, HostHandle, Receiver, RestartPolicy,
+    Sender, Service, ServiceState,
+};
+
+/// Options of `steward demo`.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where to serve /healthz, /readyz and /status.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: String,
+    /// Stop by itself after this long (default: run until Ctrl-C).
+    #[arg(long = "for", value_parser = crate::parse_duration)]
+    run_for: Option<Duration>,
+    /// The shutdown timeout.
+    #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+/// One order flowing through the pipeline.
+struct Order {
+    id: u64,
+}
+
+/// Takes orders off the channel and handles up to four at once.
+struct OrderConsumer {
+    orders: Receiver<Order>,
+    handled: Arc<AtomicU64>,
+}
+
+impl Service for OrderConsumer {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        let mut workers = ctx.task_group(4)?;
+        // recv drains what is queued after shutdown starts, so no order is lost.
+        while let Some(order) = self.orders.recv(ctx).await {
+            let handled = self.handled.clone();
+            let work = Duration::from_millis(rand::rng().random_range(50..250));
+            workers
+                .spawn(move |_token| async move {
+                    // A unit of work finishes even during shutdown: it is short.
+                    tokio::time::sleep(work).await;
+                    handled.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(order = order.id, "order handled");
+                    Ok(())
+                })
+                .await?;
+        }
+        workers.join().await?;
+        Ok(())
+    }
+}
+
+/// Puts a burst of up to four orders on the channel every 100 ms, a little
+/// faster on average than the consumer handles them at times, so the channel
+/// fills and the producer waits: back-pressure, visible as the channel's depth.
+struct OrderProducer {
+    orders: Sender<Order>,
+    next: u64,
+}
+
+impl Service for OrderProducer {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        let mut ticker = ctx.every(Duration::from_millis(100))?;
+        while ticker.tick().await.is_some() {
+            self.next += 1;
+            if self
+                .orders
+                .send(Order { id: self.next }, ctx)
+                .await
+                .is_err()
+            {
+                break; // asked to stop while the channel was full
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fails now and then, by error or by panic, to show supervision at work.
+struct Flaky;
+
+/// The demo's error with a cause, to show the full chain in logs and status.
+#[derive(Debug, thiserror::Error)]
+#[error("syncing with upstream failed")]
+struct UpstreamError(#[source] std::io::Error);
+
+impl Service for Flaky {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        let lifetime = Duration::from_millis(rand::rng().random_range(2_000..6_000));
+        ctx.sleep(lifetime).await?;
+        if rand::rng().random_bool(0.3) {
+            panic!("flaky: simulated bug");
+        }
+        let cause = std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        );
+        Err(Box::new(UpstreamError(cause)))
+    }
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let handled = Arc::new(AtomicU64::new(0));
+    let mut builder = Host::builder();
+    builder.shutdown_timeout(args.shutdown_timeout);
+    let http = HttpServer::bind(&args.http)?;
+    let addr = http.local_addr();
+    builder.service("http", http)?;
+
+    let (tx, rx) = builder.channel::<Order>("orders", 16)?;
+    // The consumer is registered before its producer so that it stops after
+    // it, draining the channel.
+    builder.service(
+        "order-consumer",
+        OrderConsumer {
+            orders: rx,
+            handled: handled.clone(),
+        },
+    )?;
+    builder.service(
+        "order-producer",
+        OrderProducer {
+            orders: tx,
+            next: 0,
+        },
+    )?;
+
+    let counted = handled.clone();
+    builder.periodic("heartbeat", Duration::from_secs(2), move |ctx| {
+        let counted = counted.clone();
+        async move {
+            let status = ctx.host().status();
+            let depth = status.channels.first().map_or(0, |c| c.depth);
+            tracing::info!(
+                orders_handled = counted.load(Ordering::Relaxed),
+                queue_depth = depth,
+                live = status.live,
+                ready = status.ready,
+                "heartbeat"
+            );
+            Ok(())
+        }
+    })?;
+
+    builder
+        .service("flaky", Flaky)?
+        .policy(FailurePolicy::Restart(RestartPolicy {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(5),
+            max_restarts: 1_000,
+            ..RestartPolicy::default()
+        }));
+
+    let host = builder.build()?;
+    let handle = host.handle();
+    tracing::info!(
+        "demo running; health at http://{addr}/healthz, status at http://{addr}/status; Ctrl-C to stop"
+    );
+    let stopper = args.run_for.map(|after| {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            handle.shutdown();
+        })
+    });
+    let status = host.run().await;
+    if let Some(stopper) = stopper {
+        stopper.abort();
+    }
+    print_summary(&handle, &status, handled.load(Ordering::Relaxed));
+    Ok(status.into())
+}
+
+/// One line per service, then the host's exit status.
+fn print_summary(handle: &HostHandle, status: &ExitStatus, handled: u64) {
+    println!("summary:");
+    for s in handle.status().services {
+        let state = match &s.state {
+            ServiceState::Faulted { error, .. } => format!("faulted ({error})"),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let last_error = s
+            .last_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(", last error: {}", e.message));
+        println!("  {}: {state}, restarts {}{last_error}", s.name, s.restarts);
+    }
+    println!("orders handled: {handled}");
+    println!("exit: {status:?}");
+}
