@@ -49,6 +49,7 @@ mod policy;
 mod scope;
 mod service;
 mod status;
+pub mod store;
 mod task_group;
 mod ticker;
 

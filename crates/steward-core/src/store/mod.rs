@@ -1,0 +1,155 @@
+//! The storage boundary: the one trait between the job engine and a database.
+//!
+//! The engine never writes SQL; it calls [`Store`]. Every store (SQLite,
+//! PostgreSQL) passes the same contract suite (`steward-store-tests`), so the
+//! engine can rely on the promises written on each method here.
+//!
+//! A job's life, as the store records it (the engine decides the arrows, the
+//! store applies them atomically and with fencing):
+//!
+//! ```text
+//!            enqueue (run_at > now)                 enqueue (run_at <= now)
+//!   scheduled ───────────────┐                ┌──────────── available
+//!                            ▼                ▼
+//!                          claim (batched, sets a fresh lease token)
+//!                                    │
+//!                                 running ──heartbeat (fenced: extends the lease)
+//!      ┌──────────────┬──────────────┼──────────────┬───────────────┬──────────────┐
+//!   completed     retryable        dead         cancelled     available (released   rescued:
+//!                 (retry_at)   (attempts      (by the job   as interrupted, or     available, or dead
+//!                     │         exhausted)    or operator)   snoozed)              after N rescues
+//!                     └──── claimable again at retry_at ────────────────────────────┘
+//! ```
+//!
+//! Every write about a running attempt carries its [`Lease`]; a write whose
+//! lease token no longer matches (the job was rescued and claimed again) is
+//! refused with [`StoreError::LeaseLost`] or reported per item, never applied.
+
+mod error;
+mod types;
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use error::StoreError;
+pub use types::{
+    AttemptError, CancelResult, ClaimRequest, ClaimedJob, Enqueued, ErrorKind, Finish,
+    FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease, LeaseToken, NewJob,
+    QueueClaim, RescueReport, StateCounts, UniqueScope,
+};
+
+/// The storage a job engine runs on.
+///
+/// Methods take batches where the engine batches (enqueue, claim, heartbeat,
+/// finish, release), so a store can turn a batch into one transaction.
+/// Times the store writes (`now`, lease expiry) come from the store's own
+/// clock (the database's `now()` where there is one), never the caller's.
+///
+/// ```
+/// use steward_core::store::{Store, NewJob};
+/// async fn enqueue_one<S: Store>(store: &S) -> Result<(), steward_core::store::StoreError> {
+///     let ids = store.enqueue(vec![NewJob::new("email", r#"{"to":"a@b.c"}"#)]).await?;
+///     println!("job {}", ids[0].id);
+///     Ok(())
+/// }
+/// ```
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs and benchmarks (`sqlite`, `postgres`).
+    fn name(&self) -> &'static str;
+
+    /// Applies the embedded migrations up to this binary's schema version.
+    /// Refuses with [`StoreError::SchemaTooNew`] if the database was migrated
+    /// by a newer binary.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Inserts jobs, in one transaction. Returns one [`Enqueued`] per input,
+    /// in order; a job whose unique key is already held within its scope is
+    /// not inserted and reports the existing job's id with `duplicate: true`.
+    fn enqueue(
+        &self,
+        jobs: Vec<NewJob>,
+    ) -> impl Future<Output = Result<Vec<Enqueued>, StoreError>> + Send;
+
+    /// Claims up to each queue's `limit` of due jobs (`run_at <= now`, state
+    /// scheduled, available or retryable), queues in the order given, within
+    /// a queue by `priority` (lower first), then `run_at`, then id. Each
+    /// claimed job becomes `running` with `attempt + 1`, a fresh lease token
+    /// and a lease expiring `lease` from now. Two concurrent claims never
+    /// return the same job.
+    fn claim(
+        &self,
+        request: ClaimRequest,
+    ) -> impl Future<Output = Result<Vec<ClaimedJob>, StoreError>> + Send;
+
+    /// Extends the leases of running attempts by `lease` from now. One result
+    /// per input, in order: `Extended`, `CancelRequested` (extended, but an
+    /// operator asked to cancel it), or `Lost` (fenced: the token no longer
+    /// matches, or the job is no longer running).
+    fn heartbeat(
+        &self,
+        leases: Vec<Lease>,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Vec<HeartbeatResult>, StoreError>> + Send;
+
+    /// Records how attempts ended, in one transaction. Each item is fenced
+    /// by its lease: the result is `true` if applied, `false` if the lease
+    /// was lost (nothing is written for that item).
+    fn finish(
+        &self,
+        batch: Vec<Finish>,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
+    /// Saves a running attempt's progress, fenced by its lease
+    /// ([`StoreError::LeaseLost`] if the lease is gone). The next attempt
+    /// receives it in [`ClaimedJob::checkpoint`].
+    fn checkpoint(
+        &self,
+        lease: Lease,
+        state: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Puts running attempts back as `available` at once, without counting
+    /// the attempt (shutdown: interrupted, not failed). Fenced per item;
+    /// returns how many were released.
+    fn release(&self, leases: Vec<Lease>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Cancels a job: a queued one becomes `cancelled` at once; a running one
+    /// is flagged so its worker cancels it (seen on its next heartbeat).
+    fn cancel(&self, id: JobId) -> impl Future<Output = Result<CancelResult, StoreError>> + Send;
+
+    /// Makes a dead, cancelled or completed job available again now, with a
+    /// fresh attempt budget (an operator's retry). Running or queued jobs are
+    /// left alone (`false`).
+    fn retry(&self, id: JobId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Rescues running jobs whose lease expired (their worker died or
+    /// stalled): back to `available` without counting the attempt, unless
+    /// this is rescue number `max_rescues` in a row, which makes the job dead
+    /// with the error `worker lost N times`.
+    fn rescue_expired(
+        &self,
+        max_rescues: u32,
+    ) -> impl Future<Output = Result<RescueReport, StoreError>> + Send;
+
+    /// Deletes completed jobs finished before `completed_before` and dead or
+    /// cancelled ones finished before `dead_before`. Returns how many.
+    fn prune(
+        &self,
+        completed_before: DateTime<Utc>,
+        dead_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// One job with its recorded attempt errors.
+    fn job(&self, id: JobId) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
+
+    /// How many jobs are in each state.
+    fn counts(&self) -> impl Future<Output = Result<StateCounts, StoreError>> + Send;
+
+    /// Completes when new jobs may be due (an enqueue in this process, a
+    /// notification from another), or after `max_wait`: the worker's cue to
+    /// claim again. Spurious wake-ups are allowed; missed ones are not
+    /// (within `max_wait`).
+    fn wait_for_work(&self, max_wait: Duration) -> impl Future<Output = ()> + Send;
+}
