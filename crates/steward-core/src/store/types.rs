@@ -381,6 +381,8 @@ pub enum ErrorKind {
     WorkerLost,
     /// The payload did not deserialize, or the kind is unknown.
     Payload,
+    /// The attempt was cancelled; the message is the reason.
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -396,6 +398,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::WorkerLost => "worker_lost",
             ErrorKind::Payload => "payload",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 }
