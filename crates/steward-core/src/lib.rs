@@ -44,6 +44,7 @@ mod channel;
 mod context;
 mod error;
 mod host;
+pub mod jobs;
 mod periodic;
 mod policy;
 mod scope;

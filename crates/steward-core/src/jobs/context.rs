@@ -1,0 +1,280 @@
+//! The [`JobContext`] a running job receives.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+use tracing::Span;
+
+use crate::store::{JobId, Lease, Store, StoreError};
+
+/// Shared application state handed to every job (a connection pool, an
+/// HTTP client, configuration), looked up by type.
+///
+/// ```
+/// use steward_core::jobs::Extensions;
+/// let mut ext = Extensions::default();
+/// ext.insert(String::from("smtp.example.com"));
+/// assert_eq!(ext.get::<String>().map(String::as_str), Some("smtp.example.com"));
+/// ```
+#[derive(Default, Clone)]
+pub struct Extensions {
+    map: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl Extensions {
+    /// Adds (or replaces) the value of type `T`.
+    ///
+    /// ```
+    /// let mut ext = steward_core::jobs::Extensions::default();
+    /// ext.insert(42u32);
+    /// ```
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.map.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The value of type `T`, if one was inserted.
+    ///
+    /// ```
+    /// let ext = steward_core::jobs::Extensions::default();
+    /// assert!(ext.get::<u32>().is_none());
+    /// ```
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("values", &self.map.len())
+            .finish()
+    }
+}
+
+/// Object-safe checkpoint writer, so `JobContext` need not be generic over
+/// the store.
+pub(crate) trait CheckpointSink: Send + Sync {
+    fn save(&self, lease: Lease, state: String) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+impl<S: Store> CheckpointSink for S {
+    fn save(&self, lease: Lease, state: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.checkpoint(lease, state))
+    }
+}
+
+/// What a running job knows about itself and can do: its id and attempt,
+/// cancellation, checkpoints, shared state.
+///
+/// ```
+/// # async fn demo(ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> {
+/// let mut next: u32 = ctx.checkpoint()?.unwrap_or(0); // resume where the last attempt stopped
+/// while next < 100 {
+///     if ctx.is_cancelled() { break; }
+///     next += 1;
+///     ctx.save_checkpoint(&next).await?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JobContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    lease: Lease,
+    kind: String,
+    attempt: u32,
+    max_attempts: u32,
+    token: CancellationToken,
+    span: Span,
+    checkpoint: Option<String>,
+    sink: Arc<dyn CheckpointSink>,
+    extensions: Arc<Extensions>,
+    completed_externally: AtomicBool,
+}
+
+/// What the worker knows when it starts an attempt.
+pub(crate) struct Attempt {
+    pub(crate) lease: Lease,
+    pub(crate) kind: String,
+    pub(crate) attempt: u32,
+    pub(crate) max_attempts: u32,
+    pub(crate) checkpoint: Option<String>,
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        attempt: Attempt,
+        token: CancellationToken,
+        span: Span,
+        sink: Arc<dyn CheckpointSink>,
+        extensions: Arc<Extensions>,
+    ) -> Self {
+        JobContext {
+            inner: Arc::new(Inner {
+                lease: attempt.lease,
+                kind: attempt.kind,
+                attempt: attempt.attempt,
+                max_attempts: attempt.max_attempts,
+                token,
+                span,
+                checkpoint: attempt.checkpoint,
+                sink,
+                extensions,
+                completed_externally: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The job's id.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { println!("job {}", ctx.id()); }
+    /// ```
+    pub fn id(&self) -> JobId {
+        self.inner.lease.id
+    }
+
+    /// The job's kind.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { let k = ctx.kind(); }
+    /// ```
+    pub fn kind(&self) -> &str {
+        &self.inner.kind
+    }
+
+    /// This attempt's number, from 1.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { let first = ctx.attempt() == 1; }
+    /// ```
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// How many attempts the job is allowed.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { let last = ctx.attempt() == ctx.max_attempts(); }
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.inner.max_attempts
+    }
+
+    /// This attempt's lease: the id and fencing token. Pass it to a store's
+    /// transactional completion (e.g. `steward_store_sqlite::complete_in`).
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { let lease = ctx.lease(); }
+    /// ```
+    pub fn lease(&self) -> Lease {
+        self.inner.lease
+    }
+
+    /// Fires when the job must stop: its timeout passed, an operator
+    /// cancelled it, the worker lost its lease, or shutdown ran out of time.
+    ///
+    /// ```
+    /// # async fn demo(ctx: steward_core::jobs::JobContext) { ctx.token().cancelled().await; }
+    /// ```
+    pub fn token(&self) -> &CancellationToken {
+        &self.inner.token
+    }
+
+    /// True once the job must stop.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { if ctx.is_cancelled() { return; } }
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.token.is_cancelled()
+    }
+
+    /// The job's tracing span (`job{id, kind, attempt}`); `run` already runs in it.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { let _e = ctx.span().enter(); }
+    /// ```
+    pub fn span(&self) -> &Span {
+        &self.inner.span
+    }
+
+    /// The progress saved by an earlier attempt, if any.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) -> Result<(), serde_json::Error> {
+    /// let done: Vec<u64> = ctx.checkpoint()?.unwrap_or_default();
+    /// # Ok(()) }
+    /// ```
+    pub fn checkpoint<T: DeserializeOwned>(&self) -> Result<Option<T>, serde_json::Error> {
+        self.inner
+            .checkpoint
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+    }
+
+    /// Persists progress now, so the next attempt (after a crash, a deploy
+    /// or a retry) resumes from it. Refused with `LeaseLost` if this attempt
+    /// no longer owns the job.
+    ///
+    /// ```
+    /// # async fn demo(ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> {
+    /// ctx.save_checkpoint(&42u32).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn save_checkpoint<T: Serialize>(&self, state: &T) -> Result<(), StoreError> {
+        let json = serde_json::to_string(state).map_err(|e| StoreError::Invalid {
+            message: format!("checkpoint does not serialize: {e}"),
+        })?;
+        self.inner.sink.save(self.inner.lease, json).await
+    }
+
+    /// Shared state of type `T` registered with the worker.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) {
+    /// let smtp: Option<&String> = ctx.state::<String>();
+    /// # }
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.extensions.get::<T>()
+    }
+
+    /// Tells the worker this attempt was already marked complete inside the
+    /// job's own transaction (transactional completion), so it writes no
+    /// completion of its own. Call it after that transaction committed.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { ctx.mark_completed(); }
+    /// ```
+    pub fn mark_completed(&self) {
+        self.inner
+            .completed_externally
+            .store(true, Ordering::Release);
+    }
+
+    pub(crate) fn completed_externally(&self) -> bool {
+        self.inner.completed_externally.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("id", &self.inner.lease.id)
+            .field("kind", &self.inner.kind)
+            .field("attempt", &self.inner.attempt)
+            .finish()
+    }
+}

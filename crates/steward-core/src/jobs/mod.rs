@@ -1,0 +1,23 @@
+//! Durable jobs: typed [`Job`]s enqueued through a [`Client`], persisted in a
+//! [`Store`](crate::store::Store), run by a [`Worker`] service under the host,
+//! retried by a [`RetryPolicy`], and looked after by the [`Maintenance`]
+//! service (rescue of expired leases, retention).
+//!
+//! Where a job's life is decided: `worker/attempt.rs` (how an attempt's
+//! result becomes an outcome); the store applies the outcome atomically
+//! (`store/mod.rs` has the state diagram).
+
+mod client;
+mod context;
+mod job;
+mod maintenance;
+mod registry;
+mod retry;
+mod worker;
+
+pub use client::{Client, EnqueueError, EnqueueOptions, new_job};
+pub use context::{Extensions, JobContext};
+pub use job::{Job, JobControl, JobOptions};
+pub use maintenance::{Maintenance, MaintenanceConfig, Pass};
+pub use retry::RetryPolicy;
+pub use worker::{QueueConfig, Worker, WorkerConfig};

@@ -1,0 +1,282 @@
+//! One attempt of one job: decode, run under its timeout and token, catch
+//! panics, and decide the outcome. This is where a job's life is decided.
+//!
+//! ```text
+//! run returned Ok ............................. Completed (or nothing, if the
+//!                                               job completed in its own transaction)
+//! returned JobControl::Snooze(d) .............. Snoozed { until: now + d }
+//! returned JobControl::Cancel(reason) ......... Cancelled { reason }
+//! returned JobControl::RetryAfter{after, e} ... Failed, retry at now + after (dead if out of attempts)
+//! returned Err / panicked / bad payload ....... Failed, retry by the kind's policy (dead if out of attempts)
+//! stopped by its timeout ...................... Failed (timeout), same retry rule
+//! stopped by an operator's cancel ............. Cancelled { "cancelled by an operator" }
+//! stopped by shutdown ......................... released: available again, attempt not counted
+//! lease lost (rescued elsewhere) .............. nothing is written: the newer attempt owns the job
+//! ```
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use super::super::context::{Attempt, CheckpointSink, Extensions};
+use super::super::registry::Registry;
+use super::super::{JobContext, JobControl, RetryPolicy};
+use crate::BoxError;
+use crate::error::{error_chain, panic_message};
+use crate::store::{AttemptError, ClaimedJob, ErrorKind, Finish, FinishOutcome, Lease};
+
+/// Why a running attempt was told to stop, set before its token fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    Timeout,
+    Operator,
+    Shutdown,
+    LeaseLost,
+}
+
+/// The shared handle on a running attempt: its token and why it was stopped.
+#[derive(Clone)]
+pub(crate) struct Stopper {
+    pub(crate) token: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl Stopper {
+    pub(crate) fn new() -> Self {
+        Stopper {
+            token: CancellationToken::new(),
+            reason: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Records the first reason only: a job timed out stays timed out even if
+    /// shutdown comes next.
+    pub(crate) fn stop(&self, reason: StopReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> Option<StopReason> {
+        *self.reason.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the worker does with an attempt that ended.
+pub(crate) enum AttemptEnd {
+    /// Write this outcome (batched, fenced).
+    Finish(Finish),
+    /// Put it back as interrupted (shutdown).
+    Release(Lease),
+    /// Write nothing.
+    Nothing,
+}
+
+pub(crate) struct AttemptDeps {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) sink: Arc<dyn CheckpointSink>,
+    pub(crate) extensions: Arc<Extensions>,
+    /// How long a stopped job gets to return before it is dropped.
+    pub(crate) grace: Duration,
+}
+
+/// Runs one attempt to its end.
+pub(crate) async fn run_attempt(
+    job: ClaimedJob,
+    stopper: Stopper,
+    deps: Arc<AttemptDeps>,
+) -> AttemptEnd {
+    let lease = job.lease;
+    let entry = deps.registry.get(&job.kind);
+    let retry = entry.map_or_else(RetryPolicy::default, |e| e.options.retry.clone());
+    let timeout = job
+        .timeout
+        .or_else(|| entry.and_then(|e| e.options.timeout));
+    let span = tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = job.attempt);
+    let ctx = JobContext::new(
+        Attempt {
+            lease,
+            kind: job.kind.clone(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            checkpoint: job.checkpoint.clone(),
+        },
+        stopper.token.clone(),
+        span.clone(),
+        deps.sink.clone(),
+        deps.extensions.clone(),
+    );
+
+    let Some(entry) = entry else {
+        let message = format!("unknown job kind `{}`: no worker registered it", job.kind);
+        return failed(&job, &retry, ErrorKind::Payload, message, None);
+    };
+    let future = match entry.start(&job.payload, ctx.clone()) {
+        Ok(future) => future,
+        Err(err) => {
+            let message = format!("payload does not match job kind {}: {err}", job.kind);
+            return failed(&job, &retry, ErrorKind::Payload, message, None);
+        }
+    };
+
+    let mut future = Box::pin(tracing::Instrument::instrument(
+        AssertUnwindSafe(future).catch_unwind(),
+        span.clone(),
+    ));
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let outcome = tokio::select! {
+        biased;
+        result = &mut future => Some(result),
+        _ = stopper.token.cancelled() => None,
+        _ = sleep_until(deadline) => {
+            stopper.stop(StopReason::Timeout);
+            None
+        }
+    };
+    // Stopped: give the job a moment to return on its own, then drop it.
+    let outcome = match outcome {
+        Some(result) => Some(result),
+        None => tokio::time::timeout(deps.grace, &mut future).await.ok(),
+    };
+    drop(future);
+
+    let reason = stopper.reason();
+    let _entered = span.enter();
+    match (outcome, reason) {
+        (_, Some(StopReason::LeaseLost)) => {
+            tracing::warn!("lease lost (the job was rescued); this attempt's outcome is discarded");
+            AttemptEnd::Nothing
+        }
+        (Some(Ok(Ok(()))), _) => {
+            if ctx.completed_externally() {
+                AttemptEnd::Nothing
+            } else {
+                finish(lease, FinishOutcome::Completed)
+            }
+        }
+        (_, Some(StopReason::Shutdown)) => AttemptEnd::Release(lease),
+        (_, Some(StopReason::Operator)) => finish(
+            lease,
+            FinishOutcome::Cancelled {
+                reason: "cancelled by an operator".to_string(),
+            },
+        ),
+        (_, Some(StopReason::Timeout)) => {
+            let after = timeout.unwrap_or_default();
+            failed(
+                &job,
+                &retry,
+                ErrorKind::Timeout,
+                format!("timed out after {after:?}"),
+                None,
+            )
+        }
+        (Some(Ok(Err(err))), None) => from_error(&job, &retry, err),
+        (Some(Err(payload)), None) => {
+            let message = format!("panicked: {}", panic_message(payload.as_ref()));
+            failed(&job, &retry, ErrorKind::Panic, message, None)
+        }
+        (None, None) => {
+            // Cannot happen: a stop always records its reason first.
+            failed(
+                &job,
+                &retry,
+                ErrorKind::Error,
+                "stopped for no recorded reason".into(),
+                None,
+            )
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn finish(lease: Lease, outcome: FinishOutcome) -> AttemptEnd {
+    AttemptEnd::Finish(Finish { lease, outcome })
+}
+
+fn from_error(job: &ClaimedJob, retry: &RetryPolicy, err: BoxError) -> AttemptEnd {
+    match err.downcast::<JobControl>() {
+        Ok(control) => match *control {
+            JobControl::Snooze(after) => {
+                tracing::info!(after = ?after, "job snoozed");
+                finish(
+                    job.lease,
+                    FinishOutcome::Snoozed {
+                        until: later(after),
+                    },
+                )
+            }
+            JobControl::Cancel(reason) => {
+                tracing::info!(%reason, "job cancelled itself");
+                finish(job.lease, FinishOutcome::Cancelled { reason })
+            }
+            JobControl::RetryAfter { after, source } => failed(
+                job,
+                retry,
+                ErrorKind::Error,
+                error_chain(source.as_ref()),
+                Some(after),
+            ),
+        },
+        Err(err) => failed(
+            job,
+            retry,
+            ErrorKind::Error,
+            error_chain(err.as_ref()),
+            None,
+        ),
+    }
+}
+
+/// A failed attempt: retried after the policy's (or the job's) delay, or dead
+/// when it was the last allowed attempt.
+fn failed(
+    job: &ClaimedJob,
+    retry: &RetryPolicy,
+    kind: ErrorKind,
+    message: String,
+    after: Option<Duration>,
+) -> AttemptEnd {
+    let now = Utc::now();
+    let retry_at = if job.attempt >= job.max_attempts {
+        tracing::error!(error = %message, attempts = job.attempt, "job failed on its last attempt: it is dead");
+        None
+    } else {
+        let delay = after.unwrap_or_else(|| retry.delay(job.attempt));
+        tracing::warn!(error = %message, retry_in = ?delay, "job attempt failed; it will be retried");
+        Some(later(delay))
+    };
+    finish(
+        job.lease,
+        FinishOutcome::Failed {
+            error: AttemptError {
+                attempt: job.attempt,
+                at: now,
+                kind,
+                message,
+            },
+            retry_at,
+        },
+    )
+}
+
+/// `now + d`, saturating instead of panicking on absurd delays.
+fn later(d: Duration) -> chrono::DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| Utc::now().checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
+}

@@ -1,0 +1,65 @@
+//! Keeps the leases of running attempts alive, and hears operators' cancels.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::attempt::{StopReason, Stopper};
+use crate::store::{HeartbeatResult, JobId, Lease, Store};
+
+/// The attempts this worker is running, by job.
+pub(crate) type Running = Arc<Mutex<HashMap<JobId, (Lease, Stopper)>>>;
+
+pub(crate) async fn run<S: Store>(
+    store: Arc<S>,
+    running: Running,
+    every: Duration,
+    lease: Duration,
+    stop: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate; claims are fresh
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let leases: Vec<Lease> = lock(&running).values().map(|(l, _)| *l).collect();
+        if leases.is_empty() {
+            continue;
+        }
+        match store.heartbeat(leases.clone(), lease).await {
+            Ok(results) => {
+                let running = lock(&running);
+                for (lease, result) in leases.iter().zip(results) {
+                    let Some((_, stopper)) = running.get(&lease.id) else {
+                        continue;
+                    };
+                    match result {
+                        HeartbeatResult::Extended => {}
+                        HeartbeatResult::CancelRequested => stopper.stop(StopReason::Operator),
+                        HeartbeatResult::Lost => {
+                            tracing::warn!(job = %lease.id, "lease lost: another worker rescued this job; stopping it here");
+                            stopper.stop(StopReason::LeaseLost);
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                // The leases are still valid until they expire; the next beat
+                // may get through. Fencing protects the job if it does not.
+                tracing::error!(error = %err, jobs = leases.len(), "heartbeat failed");
+            }
+        }
+    }
+}
+
+pub(crate) fn lock(
+    running: &Running,
+) -> std::sync::MutexGuard<'_, HashMap<JobId, (Lease, Stopper)>> {
+    running.lock().unwrap_or_else(|p| p.into_inner())
+}
