@@ -112,10 +112,14 @@ fn zero_task_group_limit_is_refused() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn zero_for_each_concurrent_limit_is_an_error_not_a_hang() {
-    let result =
-        for_each_concurrent(&CancellationToken::new(), 0..10, 0, |_, _| async { Ok(()) }).await;
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        for_each_concurrent(&CancellationToken::new(), 0..10, 0, |_, _| async { Ok(()) }),
+    )
+    .await
+    .expect("a zero limit must be refused, not wait forever for a slot");
     match result {
         Err(TaskError::Failed { source }) => {
             let config = source.downcast_ref::<ConfigError>().expect("a ConfigError");

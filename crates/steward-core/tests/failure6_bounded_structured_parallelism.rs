@@ -215,7 +215,14 @@ impl Service for FanOut {
             let join = self.join;
             group
                 .spawn(move |token| async move {
-                    let _ended = SetOnDrop(ended);
+                    // A child aborted mid-way cleans up in its destructor;
+                    // that takes a moment, and must still end before the host.
+                    let linger = if join {
+                        Duration::ZERO
+                    } else {
+                        Duration::from_millis(20)
+                    };
+                    let _ended = SetOnDrop(ended, linger);
                     if join {
                         token.cancelled().await;
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -236,11 +243,13 @@ impl Service for FanOut {
     }
 }
 
-/// Counts a child as ended when its future is dropped, however that happens.
-struct SetOnDrop(Arc<AtomicUsize>);
+/// Counts a child as ended when its future is dropped, however that happens,
+/// after lingering a while (a synchronous cleanup in a destructor).
+struct SetOnDrop(Arc<AtomicUsize>, Duration);
 
 impl Drop for SetOnDrop {
     fn drop(&mut self) {
+        std::thread::sleep(self.1);
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -299,6 +299,12 @@ async fn host_is_not_ready_while_shutting_down() {
     wait_for(&handle, Duration::from_secs(10), "ready", |s| s.ready).await;
 
     handle.shutdown();
+    // At once, before any service has even been asked to stop.
+    let status = handle.status();
+    assert!(status.services.iter().all(|s| s.state.is_running()));
+    assert!(status.shutting_down);
+    assert!(!status.ready, "not ready from the moment shutdown is asked");
+
     tokio::time::sleep(Duration::from_secs(1)).await;
     let status = handle.status();
     assert!(status.shutting_down);
