@@ -1,0 +1,136 @@
+//! Operator and maintenance writes: cancel, retry, rescue, prune.
+
+use sqlx::SqliteConnection;
+use steward_core::store::{CancelResult, JobId, JobState, RescueReport};
+
+use crate::sql::{decode_error, rfc3339_ms};
+
+/// Cancels a job: queued → cancelled now (its queued/active key released);
+/// running → flagged for its worker's next heartbeat.
+pub(crate) async fn cancel(
+    conn: &mut SqliteConnection,
+    now: i64,
+    id: JobId,
+) -> Result<CancelResult, sqlx::Error> {
+    // We hold the write lock (BEGIN IMMEDIATE), so the state read here is
+    // the state the update below applies to.
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM steward_jobs WHERE id = ?1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(state) = state else {
+        return Ok(CancelResult::NotFound);
+    };
+    let state: JobState = state.parse().map_err(decode_error)?;
+    match state {
+        JobState::Scheduled | JobState::Available | JobState::Retryable => {
+            sqlx::query(
+                "UPDATE steward_jobs SET state = 'cancelled', finished_at = ?2,
+                     unique_held = CASE WHEN unique_scope = 'window' THEN unique_held ELSE NULL END
+                 WHERE id = ?1",
+            )
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(CancelResult::Cancelled)
+        }
+        JobState::Running => {
+            sqlx::query("UPDATE steward_jobs SET cancel_requested = 1 WHERE id = ?1")
+                .bind(id.0)
+                .execute(&mut *conn)
+                .await?;
+            Ok(CancelResult::Requested)
+        }
+        JobState::Completed | JobState::Dead | JobState::Cancelled => {
+            Ok(CancelResult::AlreadyFinished)
+        }
+    }
+}
+
+/// An operator's retry of a finished job: available now with a fresh
+/// attempt budget; its errors are kept. A queued/active unique key released
+/// when the job finished is not taken back (another job may hold it now).
+pub(crate) async fn retry(
+    conn: &mut SqliteConnection,
+    now: i64,
+    id: JobId,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE steward_jobs SET state = 'available', run_at = ?2, attempt = 0,
+             finished_at = NULL, cancel_requested = 0, rescues = 0
+         WHERE id = ?1 AND state IN ('dead', 'cancelled', 'completed')",
+    )
+    .bind(id.0)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Rescues running jobs whose lease expired, in one statement: every
+/// expression on the right of `SET` reads the row as it was, so
+/// `rescues + 1` is the new count throughout.
+const RESCUE: &str = "UPDATE steward_jobs SET
+        rescues = rescues + 1,
+        errors = json_insert(errors, '$[#]', json_object(
+            'attempt', attempt, 'at', ?3, 'kind', 'worker_lost',
+            'message', CASE WHEN rescues + 1 >= ?2
+                THEN 'worker lost ' || (rescues + 1) || ' times'
+                ELSE 'worker lost: lease expired' END)),
+        state = CASE WHEN rescues + 1 >= ?2 THEN 'dead' ELSE 'available' END,
+        finished_at = CASE WHEN rescues + 1 >= ?2 THEN ?1 ELSE NULL END,
+        run_at = CASE WHEN rescues + 1 >= ?2 THEN run_at ELSE ?1 END,
+        attempt = CASE WHEN rescues + 1 >= ?2 THEN attempt ELSE attempt - 1 END,
+        unique_held = CASE WHEN rescues + 1 >= ?2 AND unique_scope <> 'window'
+            THEN NULL ELSE unique_held END,
+        lease_token = NULL, lease_expires_at = NULL, worker = NULL
+    WHERE state = 'running' AND lease_expires_at < ?1
+    RETURNING state";
+
+/// Rescues expired leases; see [`RESCUE`].
+pub(crate) async fn rescue(
+    conn: &mut SqliteConnection,
+    now: i64,
+    max_rescues: u32,
+) -> Result<RescueReport, sqlx::Error> {
+    let states: Vec<String> = sqlx::query_scalar(RESCUE)
+        .bind(now)
+        .bind(i64::from(max_rescues))
+        .bind(rfc3339_ms(now))
+        .fetch_all(&mut *conn)
+        .await?;
+    let dead = states.iter().filter(|s| *s == "dead").count() as u64;
+    Ok(RescueReport {
+        rescued: states.len() as u64 - dead,
+        dead,
+    })
+}
+
+/// Rows one prune step deletes at most. A prune of millions of rows runs
+/// as many small steps, each in its own group commit, so it never holds the
+/// write lock for long.
+pub(crate) const PRUNE_CHUNK: i64 = 5_000;
+
+/// Deletes up to [`PRUNE_CHUNK`] finished jobs; returns how many.
+pub(crate) async fn prune_step(
+    conn: &mut SqliteConnection,
+    completed_before: i64,
+    dead_before: i64,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "DELETE FROM steward_jobs WHERE id IN (
+             SELECT id FROM steward_jobs
+             WHERE state = 'completed' AND finished_at IS NOT NULL AND finished_at < ?1
+             UNION ALL
+             SELECT id FROM steward_jobs
+             WHERE state IN ('dead', 'cancelled') AND finished_at IS NOT NULL AND finished_at < ?2
+             LIMIT ?3)",
+    )
+    .bind(completed_before)
+    .bind(dead_before)
+    .bind(PRUNE_CHUNK)
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected())
+}

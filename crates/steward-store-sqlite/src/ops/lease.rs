@@ -1,0 +1,358 @@
+//! Writes about running attempts, all fenced on id + lease token + state
+//! `running`: heartbeat, finish, release, checkpoint.
+//!
+//! A batch is passed to SQLite as one JSON array and applied by one
+//! `UPDATE … FROM json_each(?)` per outcome kind, which looks each job up by
+//! its primary key: a thousand completions cost one statement, not a
+//! thousand. `RETURNING id` tells which items matched (were applied).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
+use sqlx::SqliteConnection;
+use steward_core::store::{Finish, FinishOutcome, HeartbeatResult, Lease};
+
+use crate::sql::rfc3339_ms;
+
+/// The fence every statement here shares.
+macro_rules! fenced {
+    ($items:literal, $set:expr) => {
+        concat!(
+            "UPDATE steward_jobs AS j SET ",
+            $set,
+            " FROM (SELECT ",
+            $items,
+            " FROM json_each(?1)) AS f
+            WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
+            RETURNING id"
+        )
+    };
+}
+
+/// Clearing the lease after an attempt ends; `rescues = 0` because the
+/// attempt ended normally (the count is of rescues *in a row*).
+macro_rules! end_attempt {
+    () => {
+        "lease_token = NULL, lease_expires_at = NULL, worker = NULL, rescues = 0"
+    };
+}
+
+/// Releasing a queued/active unique key when the job reaches a final
+/// state; a window's key is held until the job is pruned.
+macro_rules! release_key {
+    () => {
+        "unique_held = CASE WHEN j.unique_scope = 'window' THEN j.unique_held ELSE NULL END"
+    };
+}
+
+const HEARTBEAT: &str = "UPDATE steward_jobs AS j SET lease_expires_at = f.expires
+    FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS expires
+          FROM json_each(?1)) AS f
+    WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
+    RETURNING id, lease_token, cancel_requested";
+
+const COMPLETE: &str = fenced!(
+    "value ->> 0 AS id, value ->> 1 AS token",
+    concat!(
+        "state = 'completed', finished_at = ?2, ",
+        end_attempt!(),
+        ", ",
+        release_key!()
+    )
+);
+
+const FAIL_RETRY: &str = fenced!(
+    "value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS run_at, value -> 3 AS error",
+    concat!(
+        "state = 'retryable', run_at = f.run_at, ",
+        "errors = json_insert(j.errors, '$[#]', json(f.error)), ",
+        end_attempt!()
+    )
+);
+
+const FAIL_DEAD: &str = fenced!(
+    "value ->> 0 AS id, value ->> 1 AS token, value -> 2 AS error",
+    concat!(
+        "state = 'dead', finished_at = ?2, ",
+        "errors = json_insert(j.errors, '$[#]', json(f.error)), ",
+        end_attempt!(),
+        ", ",
+        release_key!()
+    )
+);
+
+// A snooze does not use up an attempt: the claim's `attempt + 1` is undone.
+const SNOOZE: &str = fenced!(
+    "value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS until",
+    concat!(
+        "state = CASE WHEN f.until <= ?2 THEN 'available' ELSE 'scheduled' END, ",
+        "run_at = f.until, attempt = j.attempt - 1, ",
+        end_attempt!()
+    )
+);
+
+const CANCEL: &str = fenced!(
+    "value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS reason",
+    concat!(
+        "state = 'cancelled', finished_at = ?2, ",
+        "errors = json_insert(j.errors, '$[#]', json_object('attempt', j.attempt, 'at', ?3, ",
+        "'kind', 'cancelled', 'message', f.reason)), ",
+        end_attempt!(),
+        ", ",
+        release_key!()
+    )
+);
+
+// Interrupted, not failed: the attempt is not counted, and it runs again now.
+// `rescues` is left alone: a release is neither a normal finish nor a rescue.
+const RELEASE: &str = fenced!(
+    "value ->> 0 AS id, value ->> 1 AS token",
+    "state = 'available', run_at = ?2, attempt = j.attempt - 1, interrupted = j.interrupted + 1,
+     lease_token = NULL, lease_expires_at = NULL, worker = NULL"
+);
+
+const CHECKPOINT: &str = "UPDATE steward_jobs SET checkpoint = ?3
+    WHERE id = ?1 AND lease_token = ?2 AND state = 'running'";
+
+/// Extends leases; `expires` is each item's new expiry. One statement for
+/// the whole batch: a heartbeat is idempotent, so repeated items need no
+/// special care.
+pub(crate) async fn heartbeat(
+    conn: &mut SqliteConnection,
+    items: &[(Lease, i64)],
+) -> Result<Vec<HeartbeatResult>, sqlx::Error> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut json = String::with_capacity(items.len() * 48);
+    json.push('[');
+    for (i, (lease, expires)) in items.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let _ = write!(json, "[{},{},{}]", lease.id.0, lease.token.0, expires);
+    }
+    json.push(']');
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(HEARTBEAT)
+        .bind(json)
+        .fetch_all(&mut *conn)
+        .await?;
+    let held: HashMap<(i64, i64), bool> = rows
+        .into_iter()
+        .map(|(id, token, cancel)| ((id, token), cancel != 0))
+        .collect();
+    Ok(items
+        .iter()
+        .map(|(lease, _)| match held.get(&(lease.id.0, lease.token.0)) {
+            Some(true) => HeartbeatResult::CancelRequested,
+            Some(false) => HeartbeatResult::Extended,
+            None => HeartbeatResult::Lost,
+        })
+        .collect())
+}
+
+/// Splits items into rounds in which each job id appears at most once
+/// (the n-th item about an id goes into round n). Rounds run in order, so a
+/// batch naming one job twice behaves as if applied item by item: the
+/// second finish of an attempt finds it no longer running and is refused.
+fn rounds(ids: impl Iterator<Item = i64>) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, id) in ids.enumerate() {
+        let n = seen.entry(id).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(i);
+        *n += 1;
+    }
+    rounds
+}
+
+/// Which statement an outcome uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Complete,
+    FailRetry,
+    FailDead,
+    Snooze,
+    Cancel,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::Complete,
+        Kind::FailRetry,
+        Kind::FailDead,
+        Kind::Snooze,
+        Kind::Cancel,
+    ];
+
+    fn of(outcome: &FinishOutcome) -> Kind {
+        match outcome {
+            FinishOutcome::Completed => Kind::Complete,
+            FinishOutcome::Failed {
+                retry_at: Some(_), ..
+            } => Kind::FailRetry,
+            FinishOutcome::Failed { retry_at: None, .. } => Kind::FailDead,
+            FinishOutcome::Snoozed { .. } => Kind::Snooze,
+            FinishOutcome::Cancelled { .. } => Kind::Cancel,
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Kind::Complete => COMPLETE,
+            Kind::FailRetry => FAIL_RETRY,
+            Kind::FailDead => FAIL_DEAD,
+            Kind::Snooze => SNOOZE,
+            Kind::Cancel => CANCEL,
+        }
+    }
+}
+
+/// One item of a finish statement's JSON array.
+fn push_item(json: &mut String, finish: &Finish) -> Result<(), sqlx::Error> {
+    let Lease { id, token } = finish.lease;
+    let _ = write!(json, "[{},{}", id.0, token.0);
+    match &finish.outcome {
+        FinishOutcome::Completed => {}
+        FinishOutcome::Failed { error, retry_at } => {
+            if let Some(at) = retry_at {
+                let _ = write!(json, ",{}", at.timestamp_millis());
+            }
+            let error = serde_json::to_string(error).map_err(|e| sqlx::Error::Encode(e.into()))?;
+            let _ = write!(json, ",{error}");
+        }
+        FinishOutcome::Snoozed { until } => {
+            let _ = write!(json, ",{}", until.timestamp_millis());
+        }
+        FinishOutcome::Cancelled { reason } => {
+            let reason =
+                serde_json::to_string(reason).map_err(|e| sqlx::Error::Encode(e.into()))?;
+            let _ = write!(json, ",{reason}");
+        }
+    }
+    json.push(']');
+    Ok(())
+}
+
+/// Records how attempts ended. Returns, per item, whether it was applied,
+/// and whether any applied item made a job due now (a retry or snooze whose
+/// time has come), the cue to wake workers.
+pub(crate) async fn finish(
+    conn: &mut SqliteConnection,
+    now: i64,
+    items: &[&Finish],
+) -> Result<(Vec<bool>, bool), sqlx::Error> {
+    let mut applied = vec![false; items.len()];
+    let mut wake = false;
+    let now_text = rfc3339_ms(now);
+    for round in rounds(items.iter().map(|f| f.lease.id.0)) {
+        for kind in Kind::ALL {
+            let group: Vec<usize> = round
+                .iter()
+                .copied()
+                .filter(|&i| Kind::of(&items[i].outcome) == kind)
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            let mut json = String::with_capacity(group.len() * 48);
+            json.push('[');
+            for (n, &i) in group.iter().enumerate() {
+                if n > 0 {
+                    json.push(',');
+                }
+                push_item(&mut json, items[i])?;
+            }
+            json.push(']');
+            let mut query = sqlx::query_scalar::<_, i64>(kind.sql()).bind(json);
+            if kind != Kind::FailRetry {
+                query = query.bind(now);
+            }
+            if kind == Kind::Cancel {
+                query = query.bind(now_text.as_str());
+            }
+            let done: HashSet<i64> = query.fetch_all(&mut *conn).await?.into_iter().collect();
+            for &i in &group {
+                // Within a round each id appears once, so a returned id is
+                // this very item.
+                if done.contains(&items[i].lease.id.0) {
+                    applied[i] = true;
+                    wake |= makes_due(&items[i].outcome, now);
+                }
+            }
+        }
+    }
+    Ok((applied, wake))
+}
+
+/// True if the outcome puts the job back in line, due now.
+fn makes_due(outcome: &FinishOutcome, now: i64) -> bool {
+    match outcome {
+        FinishOutcome::Failed {
+            retry_at: Some(at), ..
+        } => at.timestamp_millis() <= now,
+        FinishOutcome::Snoozed { until } => until.timestamp_millis() <= now,
+        _ => false,
+    }
+}
+
+/// Puts running attempts back as available now. Returns, per item, whether
+/// it was released.
+pub(crate) async fn release(
+    conn: &mut SqliteConnection,
+    now: i64,
+    leases: &[Lease],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut released = vec![false; leases.len()];
+    for round in rounds(leases.iter().map(|l| l.id.0)) {
+        let mut json = String::with_capacity(round.len() * 40);
+        json.push('[');
+        for (n, &i) in round.iter().enumerate() {
+            if n > 0 {
+                json.push(',');
+            }
+            let _ = write!(json, "[{},{}]", leases[i].id.0, leases[i].token.0);
+        }
+        json.push(']');
+        let done: HashSet<i64> = sqlx::query_scalar::<_, i64>(RELEASE)
+            .bind(json)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+        for &i in &round {
+            released[i] = done.contains(&leases[i].id.0);
+        }
+    }
+    Ok(released)
+}
+
+/// Saves a checkpoint; false if the lease is gone.
+pub(crate) async fn checkpoint(
+    conn: &mut SqliteConnection,
+    lease: Lease,
+    state: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(CHECKPOINT)
+        .bind(lease.id.0)
+        .bind(lease.token.0)
+        .bind(state)
+        .execute(&mut *conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_ids_go_to_later_rounds() {
+        let r = rounds([1, 2, 1, 3, 1].into_iter());
+        assert_eq!(r, vec![vec![0, 1, 3], vec![2], vec![4]]);
+    }
+}

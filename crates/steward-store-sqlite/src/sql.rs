@@ -1,0 +1,138 @@
+//! Small helpers shared by every statement: time conversions, column
+//! decoding and transaction control.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use steward_core::store::StoreError;
+
+use crate::error::{invalid, map_sqlx};
+
+/// The store's clock, in milliseconds since the Unix epoch.
+///
+/// SQLite has no server: every process on the file shares this machine's
+/// clock, so the process clock *is* the database's clock here.
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// A stored millisecond timestamp as a `DateTime`.
+pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| decode_error(format!("timestamp {ms} ms is out of range")))
+}
+
+/// An RFC 3339 timestamp with milliseconds, as `AttemptError::at` is
+/// serialized, for errors the SQL writes itself (rescue, cancel).
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A duration in whole milliseconds, refused if it does not fit. A non-zero
+/// duration shorter than a millisecond counts as one, so it never becomes
+/// "no time at all".
+pub(crate) fn duration_ms(what: &str, d: Duration) -> Result<i64, StoreError> {
+    let ms = i64::try_from(d.as_millis())
+        .map_err(|_| invalid(format!("{what} of {d:?} is too long")))?;
+    Ok(if ms == 0 && !d.is_zero() { 1 } else { ms })
+}
+
+/// Adds a duration in milliseconds to a timestamp without overflowing.
+pub(crate) fn add_ms(at: i64, ms: i64) -> i64 {
+    at.saturating_add(ms)
+}
+
+/// A decoding error for a value the schema should never hold.
+pub(crate) fn decode_error(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+/// A non-negative INTEGER column as `u32`.
+pub(crate) fn u32_col(row: &SqliteRow, column: &str) -> Result<u32, sqlx::Error> {
+    let v: i64 = row.try_get(column)?;
+    u32::try_from(v).map_err(|_| decode_error(format!("column {column} = {v} is not a u32")))
+}
+
+/// A nullable millisecond column as an optional `DateTime`.
+pub(crate) fn time_col(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let v: Option<i64> = row.try_get(column)?;
+    v.map(from_ms).transpose()
+}
+
+/// A nullable millisecond column as an optional `Duration`.
+pub(crate) fn duration_col(row: &SqliteRow, column: &str) -> Result<Option<Duration>, sqlx::Error> {
+    let v: Option<i64> = row.try_get(column)?;
+    Ok(v.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
+}
+
+/// Starts a write transaction that takes the write lock at once, so a busy
+/// database fails here (after `busy_timeout`) rather than half-way through.
+pub(crate) async fn begin_immediate(
+    conn: &mut SqliteConnection,
+    file: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .map_err(|e| map_sqlx(e, file))
+}
+
+/// Commits the open transaction. On failure the transaction is rolled back
+/// so the connection is usable again.
+pub(crate) async fn commit(conn: &mut SqliteConnection, file: &str) -> Result<(), StoreError> {
+    match sqlx::query("COMMIT").execute(&mut *conn).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = map_sqlx(e, file);
+            rollback(conn, file).await;
+            Err(err)
+        }
+    }
+}
+
+/// Rolls back the open transaction, if any. A failure here is only logged:
+/// SQLite may already have rolled back by itself (after an I/O error, say),
+/// and the caller is reporting the error that brought it here.
+pub(crate) async fn rollback(conn: &mut SqliteConnection, file: &str) {
+    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+        // "no transaction is active" is the expected case after SQLite's own
+        // automatic rollback; anything else is worth a line in the log.
+        if !e.to_string().contains("no transaction is active") {
+            tracing::warn!(file, error = %e, "rollback failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_millisecond_durations_round_up_to_one() {
+        assert_eq!(
+            duration_ms("lease", Duration::from_micros(10)).ok(),
+            Some(1)
+        );
+        assert_eq!(duration_ms("lease", Duration::ZERO).ok(), Some(0));
+        assert_eq!(
+            duration_ms("lease", Duration::from_secs(2)).ok(),
+            Some(2000)
+        );
+        assert!(duration_ms("lease", Duration::MAX).is_err());
+    }
+
+    #[test]
+    fn rfc3339_round_trips_through_serde() {
+        let text = rfc3339_ms(1_700_000_000_123);
+        let parsed: DateTime<Utc> = serde_json::from_value(serde_json::json!(text)).unwrap();
+        assert_eq!(parsed.timestamp_millis(), 1_700_000_000_123);
+    }
+}

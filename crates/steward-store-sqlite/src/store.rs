@@ -1,0 +1,446 @@
+//! [`SqliteStore`]: opening the database and the [`Store`] implementation.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection as _, SqliteConnection, SqlitePool};
+use steward_core::store::{
+    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
+    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{invalid, map_sqlx};
+use crate::ops::{enqueue, read};
+use crate::options::{SqliteOptions, Synchronous};
+use crate::schema;
+use crate::sql::duration_ms;
+use crate::writer::{Done, Op, Work, Writer};
+
+/// A job store on one SQLite file.
+///
+/// Cloning is cheap and shares the store: one writer task, one read pool.
+/// Call [`Store::migrate`] once after opening a new database, and
+/// [`SqliteStore::close`] at shutdown to finish queued writes and close the
+/// file cleanly.
+///
+/// ```
+/// use steward_core::store::{NewJob, Store};
+/// use steward_store_sqlite::{SqliteOptions, SqliteStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("jobs.db");
+/// let store = SqliteStore::open(path.to_str().unwrap(), SqliteOptions::default()).await?;
+/// store.migrate().await?;
+/// let ids = store.enqueue(vec![NewJob::new("email", r#"{"to":"a@b.c"}"#)]).await?;
+/// assert!(!ids[0].duplicate);
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Op>,
+    pool: SqlitePool,
+    notify: Arc<Notify>,
+    file: Arc<str>,
+    shutdown: CancellationToken,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without `close`, the writer still stops on its own: it sees the
+        // channel closed (this was the last sender) or this token.
+        self.shutdown.cancel();
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("file", &self.inner.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url_or_path`: either a
+    /// `sqlite://PATH` URL (query options such as `?mode=ro` are honoured)
+    /// or a plain file path. Sets WAL mode, `synchronous` and `busy_timeout`,
+    /// starts the writer task and prepares the read pool.
+    ///
+    /// Refuses a database migrated by a newer binary
+    /// ([`StoreError::SchemaTooNew`]) and in-memory databases
+    /// ([`StoreError::Invalid`]: the writer and the readers must share one
+    /// file). A database not migrated yet opens fine; its operations fail
+    /// with [`StoreError::NotMigrated`] until [`Store::migrate`] runs.
+    ///
+    /// Must be called within a tokio runtime (it spawns the writer task).
+    ///
+    /// ```
+    /// use steward_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), steward_core::store::StoreError> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    /// let options = SqliteOptions { synchronous: Synchronous::Full, ..SqliteOptions::default() };
+    /// let store = SqliteStore::open(&url, options).await?;
+    /// # store.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(
+        url_or_path: &str,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let connect = connect_options(url_or_path, &options)?;
+        let file: Arc<str> = Arc::from(connect.get_filename().display().to_string());
+        let mut conn = SqliteConnection::connect_with(&connect)
+            .await
+            .map_err(|e| map_sqlx(e, &file))?;
+        let schema_ok = match schema::check(&mut conn, &file).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                let _ = conn.close().await;
+                return Err(e);
+            }
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.read_pool_size.max(1))
+            .min_connections(0)
+            .acquire_timeout(options.busy_timeout.max(Duration::from_secs(1)))
+            .connect_lazy_with(connect.clone());
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let notify = Arc::new(Notify::new());
+        let shutdown = CancellationToken::new();
+        let writer = Writer::new(
+            conn,
+            connect,
+            Arc::clone(&file),
+            rx,
+            Arc::clone(&notify),
+            shutdown.clone(),
+            options.max_batch_items,
+            schema_ok,
+        );
+        let handle = tokio::spawn(writer.run());
+        tracing::debug!(file = &*file, "sqlite store opened");
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                tx,
+                pool,
+                notify,
+                file,
+                shutdown,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// A connection pool on the same file, for the caller's own
+    /// transactions: write business rows and enqueue jobs atomically with
+    /// [`enqueue_in`](crate::enqueue_in). It is also the store's read pool.
+    ///
+    /// Begin write transactions with `BEGIN IMMEDIATE`
+    /// ([`SqlitePool::begin_with`]): a plain (deferred) `BEGIN` that reads
+    /// before it writes can fail with `SQLITE_BUSY` at once, without waiting
+    /// for `busy_timeout`, if the store's writer committed in between.
+    ///
+    /// ```
+    /// # use steward_store_sqlite::{SqliteOptions, SqliteStore};
+    /// # async fn demo(store: SqliteStore) -> Result<(), sqlx::Error> {
+    /// let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    /// sqlx::query("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY)")
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    /// The database file's path, as opened.
+    ///
+    /// ```
+    /// # fn demo(store: &steward_store_sqlite::SqliteStore) {
+    /// println!("jobs in {}", store.file());
+    /// # }
+    /// ```
+    pub fn file(&self) -> &str {
+        &self.inner.file
+    }
+
+    /// Wakes this process's workers waiting in [`Store::wait_for_work`], as
+    /// the store does itself after its own commits. Call it after committing
+    /// a transaction that used [`enqueue_in`](crate::enqueue_in): the store
+    /// cannot see a commit made on the caller's connection, and without the
+    /// call the new jobs wait for the workers' next poll (`max_wait`).
+    ///
+    /// ```
+    /// # async fn demo(store: steward_store_sqlite::SqliteStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use steward_core::store::NewJob;
+    /// let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    /// steward_store_sqlite::enqueue_in(&mut tx, vec![NewJob::new("email", "{}")]).await?;
+    /// tx.commit().await?;
+    /// store.notify_enqueued();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn notify_enqueued(&self) {
+        self.inner.notify.notify_waiters();
+        self.inner.notify.notify_one();
+    }
+
+    /// Stops the writer after it has run the operations already queued,
+    /// closes the write connection and the pool. Later operations on any
+    /// clone fail with [`StoreError::Unavailable`]. Idempotent.
+    ///
+    /// ```
+    /// # async fn demo(store: steward_store_sqlite::SqliteStore) {
+    /// store.close().await;
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        self.inner.shutdown.cancel();
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .map(|mut slot| slot.take())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().take());
+        if let Some(handle) = handle {
+            if let Err(e) = handle.await {
+                tracing::error!(file = &*self.inner.file, error = %e, "sqlite writer task failed");
+            }
+        }
+        self.inner.pool.close().await;
+    }
+
+    /// Sends one op to the writer and waits for its answer.
+    async fn call<T: Send + 'static>(
+        &self,
+        work: Work,
+        extract: fn(Done) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Op::new(work, reply, extract))
+            .await
+            .map_err(|_| self.closed())?;
+        answer.await.map_err(|_| StoreError::Unavailable {
+            message: format!(
+                "{}: the writer dropped the operation (it panicked; see the log)",
+                self.inner.file
+            ),
+        })?
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Unavailable {
+            message: format!("{}: the store is closed", self.inner.file),
+        }
+    }
+
+    async fn read<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError> {
+        let file = &self.inner.file;
+        let mut conn = self
+            .inner
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| map_sqlx(e, file))?;
+        f(&mut conn).await.map_err(|e| map_sqlx(e, file))
+    }
+}
+
+/// The connect options for `url_or_path`, with the store's settings.
+fn connect_options(
+    url_or_path: &str,
+    options: &SqliteOptions,
+) -> Result<SqliteConnectOptions, StoreError> {
+    let base = if url_or_path.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url_or_path)
+            .map_err(|e| invalid(format!("bad SQLite URL `{url_or_path}`: {e}")))?
+    } else {
+        SqliteConnectOptions::new().filename(url_or_path)
+    };
+    let name = base.get_filename().to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.contains("mode=memory") {
+        return Err(invalid(format!(
+            "`{url_or_path}` is an in-memory database; the store needs a file \
+             (its writer and readers are separate connections)"
+        )));
+    }
+    Ok(base
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match options.synchronous {
+            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Full => SqliteSynchronous::Full,
+        })
+        .busy_timeout(options.busy_timeout)
+        // Keep the WAL file from staying at its high-water mark after a
+        // burst (it is truncated to this size at checkpoints).
+        .pragma("journal_size_limit", "67108864")
+        // 16 MiB of page cache per connection (the default is 2 MiB): the
+        // indexes of a busy queue stay in memory.
+        .pragma("cache_size", "-16384"))
+}
+
+impl Store for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.call(Work::Migrate, |d| match d {
+            Done::Unit => Some(()),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        enqueue::validate(&jobs)?;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(Work::Enqueue(jobs), |d| match d {
+            Done::Enqueued(v) => Some(v),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        let lease_ms = duration_ms("lease", request.lease)?;
+        if request.queues.iter().all(|q| q.limit == 0) {
+            return Ok(Vec::new());
+        }
+        self.call(Work::Claim(request, lease_ms), |d| match d {
+            Done::Claimed(v) => Some(v),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn heartbeat(
+        &self,
+        leases: Vec<Lease>,
+        lease: Duration,
+    ) -> Result<Vec<HeartbeatResult>, StoreError> {
+        let lease_ms = duration_ms("lease", lease)?;
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(Work::Heartbeat(leases, lease_ms), |d| match d {
+            Done::Heartbeats(v) => Some(v),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(Work::Finish(batch), |d| match d {
+            Done::Finished(v) => Some(v),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {
+        self.call(Work::Checkpoint(lease, state), |d| match d {
+            Done::Unit => Some(()),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn release(&self, leases: Vec<Lease>) -> Result<u64, StoreError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        self.call(Work::Release(leases), |d| match d {
+            Done::Count(n) => Some(n),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
+        self.call(Work::Cancel(id), |d| match d {
+            Done::Cancel(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
+        self.call(Work::Retry(id), |d| match d {
+            Done::Flag(b) => Some(b),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
+        self.call(Work::Rescue(max_rescues), |d| match d {
+            Done::Rescued(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn prune(
+        &self,
+        completed_before: DateTime<Utc>,
+        dead_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let work = Work::Prune {
+            completed_before: completed_before.timestamp_millis(),
+            dead_before: dead_before.timestamp_millis(),
+            deleted: 0,
+        };
+        self.call(work, |d| match d {
+            Done::Count(n) => Some(n),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.read(async |conn| read::job(conn, id).await).await
+    }
+
+    async fn counts(&self) -> Result<StateCounts, StoreError> {
+        self.read(async |conn| read::counts(conn).await).await
+    }
+
+    /// Waits for an in-process wake-up or `max_wait`. Another process's
+    /// enqueue on the same file is not signalled (SQLite has no
+    /// notifications): it is seen at the next poll, within `max_wait`.
+    async fn wait_for_work(&self, max_wait: Duration) {
+        let _ = tokio::time::timeout(max_wait, self.inner.notify.notified()).await;
+    }
+}

@@ -1,0 +1,563 @@
+//! The single writer task and its group commit.
+//!
+//! SQLite lets one connection write at a time, and each commit costs a
+//! trip through the WAL (an `fsync` with `synchronous=FULL`). So one task
+//! owns the only write connection of this process, and every write
+//! operation is sent to it as an [`Op`] over a bounded channel. The loop:
+//!
+//! 1. wait for one op;
+//! 2. take every other op already waiting (up to `max_batch_items` items);
+//! 3. run them all in one `BEGIN IMMEDIATE` transaction — enqueues merged
+//!    into multi-row inserts, finishes/heartbeats/releases merged into one
+//!    statement per kind, claims last so they see this batch's new jobs;
+//! 4. commit once, then answer each caller through its oneshot.
+//!
+//! While a commit runs, new ops queue up and form the next batch: batches
+//! grow with load, and at low load a lone op is committed at once, with no
+//! waiting for a batch to fill.
+//!
+//! Failure isolation: inputs are validated before they are sent here, so a
+//! batch holds only well-formed ops. If a statement still fails, the batch
+//! is rolled back; an error about the database as a whole (busy, read-only,
+//! unavailable) fails every op of the batch with it (callers may retry),
+//! and any other error re-runs each op in a transaction of its own so only
+//! the op that causes it fails. The task survives every error — including a
+//! panic while running a batch — and logs it.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt as _;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection as _, SqliteConnection};
+use steward_core::store::{
+    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, Lease,
+    NewJob, RescueReport, StoreError,
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{is_whole_store, map_sqlx, replicate};
+use crate::ops::{admin, claim, enqueue, lease};
+use crate::sql::{self, add_ms, now_ms};
+use crate::{SCHEMA_VERSION, schema};
+
+/// The work of one write operation (inputs already validated).
+pub(crate) enum Work {
+    Migrate,
+    Enqueue(Vec<NewJob>),
+    Claim(ClaimRequest, i64),
+    Heartbeat(Vec<Lease>, i64),
+    Finish(Vec<Finish>),
+    Checkpoint(Lease, String),
+    Release(Vec<Lease>),
+    Cancel(JobId),
+    Retry(JobId),
+    Rescue(u32),
+    Prune {
+        completed_before: i64,
+        dead_before: i64,
+        deleted: u64,
+    },
+}
+
+/// What an op produced, before it is turned into its caller's type.
+pub(crate) enum Done {
+    Unit,
+    Enqueued(Vec<Enqueued>),
+    Claimed(Vec<ClaimedJob>),
+    Heartbeats(Vec<HeartbeatResult>),
+    Finished(Vec<bool>),
+    Count(u64),
+    Cancel(CancelResult),
+    Flag(bool),
+    Rescued(RescueReport),
+    /// One prune step deleted this many rows (internal: the writer turns
+    /// it into `Count` when the prune is over).
+    PruneStep(u64),
+}
+
+/// Answers an op's caller.
+type Responder = Box<dyn FnOnce(Result<Done, StoreError>) + Send + Sync>;
+
+/// One write operation and the way to answer it.
+pub(crate) struct Op {
+    pub(crate) work: Work,
+    respond: Responder,
+}
+
+impl Op {
+    /// An op whose answer is extracted from [`Done`] by `extract` and sent
+    /// to `reply`.
+    pub(crate) fn new<T: Send + 'static>(
+        work: Work,
+        reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+        extract: fn(Done) -> Option<T>,
+    ) -> Op {
+        Op {
+            work,
+            respond: Box::new(move |result| {
+                let answer = result.and_then(|done| {
+                    extract(done).ok_or_else(|| StoreError::Database {
+                        source: "internal: the writer answered with the wrong result type".into(),
+                    })
+                });
+                // The caller may have stopped waiting (its future dropped):
+                // nothing to do then.
+                let _ = reply.send(answer);
+            }),
+        }
+    }
+
+    /// How much of a batch's budget this op uses.
+    fn weight(&self) -> usize {
+        match &self.work {
+            Work::Enqueue(jobs) => jobs.len().max(1),
+            Work::Finish(batch) => batch.len().max(1),
+            Work::Heartbeat(leases, _) | Work::Release(leases) => leases.len().max(1),
+            Work::Claim(request, _) => request
+                .queues
+                .iter()
+                .map(|q| q.limit as usize)
+                .sum::<usize>()
+                .max(1),
+            Work::Prune { .. } => admin::PRUNE_CHUNK as usize,
+            _ => 1,
+        }
+    }
+}
+
+/// The writer task's state.
+pub(crate) struct Writer {
+    /// The write connection; `None` after it was lost, until reconnected.
+    conn: Option<SqliteConnection>,
+    connect: SqliteConnectOptions,
+    file: Arc<str>,
+    rx: mpsc::Receiver<Op>,
+    notify: Arc<Notify>,
+    shutdown: CancellationToken,
+    max_batch_items: usize,
+    /// True once the schema was seen at this binary's version; until then
+    /// each batch re-checks (someone may run `migrate` meanwhile).
+    schema_ok: bool,
+    /// The last `now` used: the store's clock never goes back within a
+    /// process, even if the system clock does.
+    last_now: i64,
+    /// Prune ops to continue in the next batch.
+    carry: Vec<Op>,
+}
+
+impl Writer {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        conn: SqliteConnection,
+        connect: SqliteConnectOptions,
+        file: Arc<str>,
+        rx: mpsc::Receiver<Op>,
+        notify: Arc<Notify>,
+        shutdown: CancellationToken,
+        max_batch_items: usize,
+        schema_ok: bool,
+    ) -> Writer {
+        Writer {
+            conn: Some(conn),
+            connect,
+            file,
+            rx,
+            notify,
+            shutdown,
+            max_batch_items: max_batch_items.max(1),
+            schema_ok,
+            last_now: 0,
+            carry: Vec::new(),
+        }
+    }
+
+    /// Runs until the store is closed (or every handle dropped), then
+    /// answers what is still queued and closes the connection.
+    pub(crate) async fn run(mut self) {
+        loop {
+            let mut batch = std::mem::take(&mut self.carry);
+            if batch.is_empty() {
+                tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => break,
+                    op = self.rx.recv() => match op {
+                        Some(op) => batch.push(op),
+                        None => break,
+                    },
+                }
+            }
+            self.fill(&mut batch);
+            self.run_guarded(batch).await;
+        }
+        self.drain().await;
+    }
+
+    /// Adds every op already waiting, up to the batch budget.
+    fn fill(&mut self, batch: &mut Vec<Op>) {
+        let mut weight: usize = batch.iter().map(Op::weight).sum();
+        while weight < self.max_batch_items {
+            match self.rx.try_recv() {
+                Ok(op) => {
+                    weight += op.weight();
+                    batch.push(op);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// At shutdown: refuse new ops, run the ones already queued, answer
+    /// unfinished prunes with what they deleted so far, close the connection.
+    async fn drain(&mut self) {
+        self.rx.close();
+        for op in std::mem::take(&mut self.carry) {
+            if let Work::Prune { deleted, .. } = op.work {
+                (op.respond)(Ok(Done::Count(deleted)));
+            }
+        }
+        loop {
+            let mut batch = Vec::new();
+            self.fill(&mut batch);
+            if batch.is_empty() {
+                break;
+            }
+            self.run_guarded(batch).await;
+            for op in std::mem::take(&mut self.carry) {
+                if let Work::Prune { deleted, .. } = op.work {
+                    (op.respond)(Ok(Done::Count(deleted)));
+                }
+            }
+        }
+        if let Some(conn) = self.conn.take() {
+            if let Err(e) = conn.close().await {
+                tracing::warn!(file = &*self.file, error = %e, "closing the write connection failed");
+            }
+        }
+        tracing::debug!(file = &*self.file, "sqlite writer stopped");
+    }
+
+    /// Runs a batch; a panic inside is logged, its callers see the store as
+    /// unavailable (their reply channels are dropped), and the connection is
+    /// replaced, since it may be left mid-transaction.
+    async fn run_guarded(&mut self, batch: Vec<Op>) {
+        let result = AssertUnwindSafe(self.run_batch(batch)).catch_unwind().await;
+        if let Err(panic) = result {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            tracing::error!(file = &*self.file, panic = %message, "sqlite writer panicked running a batch; reconnecting");
+            self.conn = None;
+        }
+    }
+
+    async fn run_batch(&mut self, batch: Vec<Op>) {
+        let started = Instant::now();
+        let size = batch.len();
+        let (migrations, ops): (Vec<Op>, Vec<Op>) = batch
+            .into_iter()
+            .partition(|op| matches!(op.work, Work::Migrate));
+        for op in migrations {
+            let result = self.migrate().await;
+            (op.respond)(result.map(|()| Done::Unit));
+        }
+        if ops.is_empty() {
+            return;
+        }
+        if let Err(e) = self.ready().await {
+            fail_all(ops, &e);
+            return;
+        }
+        let file = Arc::clone(&self.file);
+        let Some(conn) = self.conn.as_mut() else {
+            return fail_all(ops, &unavailable(&file));
+        };
+        match group(conn, &file, &mut self.last_now, &ops).await {
+            Ok((results, wake)) => {
+                self.answer(ops, results);
+                if wake {
+                    self.wake();
+                }
+            }
+            Err(e) if is_whole_store(&e) || ops.len() == 1 => {
+                tracing::warn!(file = &*file, error = %e, ops = ops.len(), "group commit failed");
+                self.after_error(&e);
+                fail_all(ops, &e);
+            }
+            Err(e) => {
+                // Some op of the batch causes an error the others may not:
+                // run each alone so only the culprit fails.
+                tracing::warn!(file = &*file, error = %e, ops = ops.len(), "group commit failed; retrying its operations one by one");
+                for op in ops {
+                    let Some(conn) = self.conn.as_mut() else {
+                        (op.respond)(Err(unavailable(&file)));
+                        continue;
+                    };
+                    match group(conn, &file, &mut self.last_now, std::slice::from_ref(&op)).await {
+                        Ok((results, wake)) => {
+                            self.answer(vec![op], results);
+                            if wake {
+                                self.wake();
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(file = &*file, error = %e, "operation failed");
+                            self.after_error(&e);
+                            (op.respond)(Err(e));
+                        }
+                    }
+                }
+            }
+        }
+        tracing::trace!(file = &*file, ops = size, elapsed = ?started.elapsed(), "group commit");
+    }
+
+    /// Makes sure there is a connection and the schema is usable.
+    async fn ready(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_none() {
+            let conn = SqliteConnection::connect_with(&self.connect)
+                .await
+                .map_err(|e| map_sqlx(e, &self.file))?;
+            tracing::info!(file = &*self.file, "sqlite writer reconnected");
+            self.conn = Some(conn);
+        }
+        if !self.schema_ok {
+            let conn = self.conn.as_mut().ok_or_else(|| unavailable(&self.file))?;
+            if schema::check(conn, &self.file).await? {
+                self.schema_ok = true;
+            } else {
+                return Err(StoreError::NotMigrated);
+            }
+        }
+        Ok(())
+    }
+
+    async fn migrate(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_none() {
+            self.ready().await.or_else(|e| match e {
+                StoreError::NotMigrated => Ok(()),
+                e => Err(e),
+            })?;
+        }
+        let conn = self.conn.as_mut().ok_or_else(|| unavailable(&self.file))?;
+        schema::migrate(conn, &self.file).await?;
+        self.schema_ok = schema::recorded_version(conn, &self.file).await? == SCHEMA_VERSION;
+        Ok(())
+    }
+
+    /// Sends each op its result; prunes with more to delete are kept for
+    /// the next batch instead.
+    fn answer(&mut self, ops: Vec<Op>, results: Vec<Result<Done, StoreError>>) {
+        for (mut op, result) in ops.into_iter().zip(results) {
+            match (result, &mut op.work) {
+                (Ok(Done::PruneStep(n)), Work::Prune { deleted, .. }) => {
+                    *deleted += n;
+                    if n as i64 >= admin::PRUNE_CHUNK {
+                        self.carry.push(op);
+                    } else {
+                        let total = *deleted;
+                        (op.respond)(Ok(Done::Count(total)));
+                    }
+                }
+                (result, _) => (op.respond)(result),
+            }
+        }
+    }
+
+    /// Wakes every worker waiting in `wait_for_work`, and leaves one permit
+    /// for a worker about to wait (it claimed just before this commit and
+    /// found nothing): a spurious wake-up at worst, never a missed one.
+    fn wake(&self) {
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    /// A lost connection is replaced before the next batch.
+    fn after_error(&mut self, err: &StoreError) {
+        if matches!(err, StoreError::Unavailable { .. }) {
+            self.conn = None;
+        }
+    }
+}
+
+fn unavailable(file: &str) -> StoreError {
+    StoreError::Unavailable {
+        message: format!("{file}: no write connection"),
+    }
+}
+
+fn fail_all(ops: Vec<Op>, err: &StoreError) {
+    for op in ops {
+        (op.respond)(Err(replicate(err)));
+    }
+}
+
+/// The store's clock for one transaction, taken once the write lock is
+/// held (time spent waiting for the lock does not make it stale).
+fn tick(last_now: &mut i64) -> i64 {
+    let now = now_ms().max(*last_now);
+    *last_now = now;
+    now
+}
+
+/// One transaction for `ops`: their results (in order) and whether they
+/// made work available, or the error that rolled it all back.
+async fn group(
+    conn: &mut SqliteConnection,
+    file: &str,
+    last_now: &mut i64,
+    ops: &[Op],
+) -> Result<(Vec<Result<Done, StoreError>>, bool), StoreError> {
+    sql::begin_immediate(conn, file).await?;
+    let now = tick(last_now);
+    match apply(conn, now, ops).await {
+        Ok(out) => {
+            sql::commit(conn, file).await?;
+            Ok(out)
+        }
+        Err(e) => {
+            sql::rollback(conn, file).await;
+            Err(map_sqlx(e, file))
+        }
+    }
+}
+
+/// Runs every op inside the open transaction. List-shaped ops of one kind
+/// (enqueue, finish, release, heartbeat) are merged into shared statements;
+/// claims run last so they can take this batch's new and released jobs.
+async fn apply(
+    conn: &mut SqliteConnection,
+    now: i64,
+    ops: &[Op],
+) -> Result<(Vec<Result<Done, StoreError>>, bool), sqlx::Error> {
+    let mut results: Vec<Option<Result<Done, StoreError>>> = ops.iter().map(|_| None).collect();
+    let mut wake = false;
+
+    // Enqueues: every caller's jobs in one stream of multi-row inserts.
+    let mut spans = Vec::new();
+    let mut jobs: Vec<&NewJob> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Work::Enqueue(batch) = &op.work {
+            spans.push((i, batch.len()));
+            jobs.extend(batch.iter());
+        }
+    }
+    if !jobs.is_empty() {
+        let (mut all, inserted) = enqueue::insert(conn, now, &jobs).await?;
+        wake |= inserted;
+        for (i, n) in spans.into_iter().rev() {
+            let tail = all.split_off(all.len() - n);
+            results[i] = Some(Ok(Done::Enqueued(tail)));
+        }
+    }
+
+    // Finishes: one statement per outcome kind for all callers.
+    let mut spans = Vec::new();
+    let mut items: Vec<&Finish> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Work::Finish(batch) = &op.work {
+            spans.push((i, batch.len()));
+            items.extend(batch.iter());
+        }
+    }
+    if !items.is_empty() {
+        let (mut all, due) = lease::finish(conn, now, &items).await?;
+        wake |= due;
+        for (i, n) in spans.into_iter().rev() {
+            let tail = all.split_off(all.len() - n);
+            results[i] = Some(Ok(Done::Finished(tail)));
+        }
+    }
+
+    // Releases.
+    let mut spans = Vec::new();
+    let mut leases: Vec<Lease> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Work::Release(batch) = &op.work {
+            spans.push((i, batch.len()));
+            leases.extend(batch.iter().copied());
+        }
+    }
+    if !leases.is_empty() {
+        let mut all = lease::release(conn, now, &leases).await?;
+        wake |= all.iter().any(|&r| r);
+        for (i, n) in spans.into_iter().rev() {
+            let tail = all.split_off(all.len() - n);
+            let count = tail.iter().filter(|&&r| r).count() as u64;
+            results[i] = Some(Ok(Done::Count(count)));
+        }
+    }
+
+    // Heartbeats: each item carries its own new expiry.
+    let mut spans = Vec::new();
+    let mut beats: Vec<(Lease, i64)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Work::Heartbeat(batch, lease_ms) = &op.work {
+            spans.push((i, batch.len()));
+            let expires = add_ms(now, *lease_ms);
+            beats.extend(batch.iter().map(|l| (*l, expires)));
+        }
+    }
+    if !beats.is_empty() {
+        let mut all = lease::heartbeat(conn, &beats).await?;
+        for (i, n) in spans.into_iter().rev() {
+            let tail = all.split_off(all.len() - n);
+            results[i] = Some(Ok(Done::Heartbeats(tail)));
+        }
+    }
+
+    // Everything else, one op at a time, claims last.
+    for (i, op) in ops.iter().enumerate() {
+        let done = match &op.work {
+            Work::Checkpoint(l, state) => {
+                if lease::checkpoint(conn, *l, state).await? {
+                    Ok(Done::Unit)
+                } else {
+                    Err(StoreError::LeaseLost { id: l.id })
+                }
+            }
+            Work::Cancel(id) => Ok(Done::Cancel(admin::cancel(conn, now, *id).await?)),
+            Work::Retry(id) => {
+                let retried = admin::retry(conn, now, *id).await?;
+                wake |= retried;
+                Ok(Done::Flag(retried))
+            }
+            Work::Rescue(max) => {
+                let report = admin::rescue(conn, now, *max).await?;
+                wake |= report.rescued > 0;
+                Ok(Done::Rescued(report))
+            }
+            Work::Prune {
+                completed_before,
+                dead_before,
+                ..
+            } => Ok(Done::PruneStep(
+                admin::prune_step(conn, *completed_before, *dead_before).await?,
+            )),
+            _ => continue,
+        };
+        results[i] = Some(done);
+    }
+    for (i, op) in ops.iter().enumerate() {
+        if let Work::Claim(request, lease_ms) = &op.work {
+            let jobs = claim::claim(conn, now, request, *lease_ms).await?;
+            results[i] = Some(Ok(Done::Claimed(jobs)));
+        }
+    }
+
+    let results = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(StoreError::Database {
+                    source: "internal: operation not run by the writer".into(),
+                })
+            })
+        })
+        .collect();
+    Ok((results, wake))
+}
