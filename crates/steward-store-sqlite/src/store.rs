@@ -283,7 +283,12 @@ fn connect_options(
         SqliteConnectOptions::new().filename(url_or_path)
     };
     let name = base.get_filename().to_string_lossy();
-    if name.is_empty() || name == ":memory:" || name.contains("mode=memory") {
+    // sqlx names its in-memory databases `file:sqlx-in-memory-N`.
+    if name.is_empty()
+        || name == ":memory:"
+        || name.starts_with("file:sqlx-in-memory")
+        || name.contains("mode=memory")
+    {
         return Err(invalid(format!(
             "`{url_or_path}` is an in-memory database; the store needs a file \
              (its writer and readers are separate connections)"
