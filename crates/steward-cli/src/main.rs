@@ -6,6 +6,11 @@
 mod alloc;
 mod bench;
 mod demo;
+mod enqueue;
+mod jobs_cmd;
+mod kinds;
+mod store_url;
+mod worker;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -17,6 +22,12 @@ use clap::{Parser, Subcommand};
 const EXIT_USAGE: u8 = 64;
 /// Exit code for a configuration the host refused (sysexits' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
+/// Exit code when the store cannot be reached or written (EX_UNAVAILABLE).
+const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit code for any other store error, e.g. a schema too new (EX_DATAERR).
+const EXIT_STORE: u8 = 65;
+/// Exit code when the job (or other thing) asked for does not exist.
+const EXIT_NOT_FOUND: u8 = 3;
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
@@ -36,6 +47,24 @@ enum Command {
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a worker process for the built-in job kinds
+    /// (noop, sleep, fail, checkpoint, panic).
+    Worker(worker::WorkerArgs),
+    /// Enqueue jobs.
+    Enqueue(enqueue::EnqueueArgs),
+    /// Look at jobs.
+    #[command(subcommand)]
+    Jobs(jobs_cmd::JobsCommand),
+    /// Create or upgrade a store's schema.
+    Migrate(MigrateArgs),
+}
+
+/// Options of `steward migrate`.
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The store.
+    #[arg(long, default_value = store_url::DEFAULT_STORE)]
+    store: String,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +97,27 @@ fn main() -> ExitCode {
                 init_logging("warn");
                 bench::run(cmd).await
             }
+            Command::Worker(args) => {
+                init_logging("info");
+                worker::run(args).await
+            }
+            Command::Enqueue(args) => {
+                init_logging("warn");
+                enqueue::run(args).await
+            }
+            Command::Jobs(cmd) => {
+                init_logging("warn");
+                jobs_cmd::run(cmd).await
+            }
+            Command::Migrate(args) => {
+                init_logging("warn");
+                let store =
+                    store_url::open(&args.store, true, steward::sqlite::Synchronous::Normal)
+                        .await?;
+                store.close().await;
+                println!("{}: schema is up to date", args.store);
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     // Do not wait on blocking threads a service may have left behind.
@@ -76,12 +126,29 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            if err.downcast_ref::<steward::ConfigError>().is_some() {
-                ExitCode::from(EXIT_CONFIG)
-            } else {
-                ExitCode::FAILURE
-            }
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// One exit code per class of failure, so scripts can tell them apart.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    use steward::store::StoreError;
+    if err.downcast_ref::<store_url::UsageError>().is_some() {
+        EXIT_USAGE
+    } else if err.downcast_ref::<store_url::NotFound>().is_some() {
+        EXIT_NOT_FOUND
+    } else if err.downcast_ref::<steward::ConfigError>().is_some() {
+        EXIT_CONFIG
+    } else if let Some(store) = err.downcast_ref::<StoreError>() {
+        match store {
+            StoreError::Busy { .. }
+            | StoreError::Unavailable { .. }
+            | StoreError::ReadOnly { .. } => EXIT_UNAVAILABLE,
+            _ => EXIT_STORE,
+        }
+    } else {
+        1
     }
 }
 

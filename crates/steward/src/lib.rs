@@ -26,6 +26,10 @@ pub use steward_core::*;
 #[cfg(feature = "http")]
 pub use steward_http as http;
 
+/// The embedded SQLite store (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub use steward_store_sqlite as sqlite;
+
 /// The README's example, compiled as a doctest so it cannot rot.
 #[cfg(all(doctest, feature = "http"))]
 #[doc = include_str!("../../../README.md")]

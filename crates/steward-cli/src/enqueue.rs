@@ -1,0 +1,72 @@
+//! `steward enqueue`: add jobs to any store.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use steward::sqlite::Synchronous;
+use steward::store::{NewJob, Store as _};
+
+use crate::store_url::{self, DEFAULT_STORE, UsageError};
+
+/// Options of `steward enqueue`.
+#[derive(Args)]
+pub struct EnqueueArgs {
+    /// The job kind (`noop`, `sleep`, `fail`, `checkpoint`, `panic`, or any kind a worker knows).
+    kind: String,
+    /// The job's JSON payload.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// How many identical jobs to enqueue (in one transaction).
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// The queue.
+    #[arg(long, default_value = "default")]
+    queue: String,
+    /// Run no earlier than this from now (e.g. 5s).
+    #[arg(long, value_parser = crate::parse_duration)]
+    delay: Option<Duration>,
+    /// Lower runs first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    priority: i16,
+    /// Attempts before the job is dead (default: the kind's own, else 25).
+    #[arg(long)]
+    max_attempts: Option<u32>,
+    /// The store.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    store: String,
+}
+
+pub async fn run(args: EnqueueArgs) -> anyhow::Result<ExitCode> {
+    if args.count == 0 {
+        anyhow::bail!(UsageError("--count must be at least 1".to_string()));
+    }
+    if let Err(err) = serde_json::from_str::<serde_json::Value>(&args.payload) {
+        anyhow::bail!(UsageError(format!("--payload is not valid JSON: {err}")));
+    }
+    let store = store_url::open(&args.store, true, Synchronous::Normal).await?;
+    let mut job =
+        NewJob::new(&args.kind, &args.payload)
+            .queue(&args.queue)
+            .priority(args.priority)
+            .max_attempts(args.max_attempts.unwrap_or_else(|| {
+                crate::kinds::defaults(&args.kind).map_or(25, |o| o.max_attempts)
+            }));
+    if let Some(delay) = args.delay {
+        let delay = chrono::Duration::from_std(delay)?;
+        job = job.run_at(chrono::Utc::now() + delay);
+    }
+    let ids = store.enqueue(vec![job; args.count]).await?;
+    if let [one] = ids.as_slice() {
+        println!("{}", one.id);
+    } else if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+        println!(
+            "enqueued {} jobs (ids {}..={})",
+            ids.len(),
+            first.id,
+            last.id
+        );
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,95 @@
+//! `steward jobs ...`: look at jobs in any store.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use steward::sqlite::Synchronous;
+use steward::store::{JobId, JobState, Store as _};
+
+use crate::store_url::{self, DEFAULT_STORE, NotFound};
+
+/// `steward jobs` subcommands.
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// The number of jobs in each state.
+    Counts(CountsArgs),
+    /// One job with its attempts.
+    Show(ShowArgs),
+}
+
+/// Options of `steward jobs counts`.
+#[derive(Args)]
+pub struct CountsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The store.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    store: String,
+}
+
+/// Options of `steward jobs show`.
+#[derive(Args)]
+pub struct ShowArgs {
+    /// The job's id.
+    id: i64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The store.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    store: String,
+}
+
+pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        JobsCommand::Counts(args) => {
+            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
+            let counts = store.counts().await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&counts)?);
+            } else {
+                for state in JobState::ALL {
+                    println!("{:<10} {}", state.as_str(), counts.get(state));
+                }
+            }
+            store.close().await;
+        }
+        JobsCommand::Show(args) => {
+            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
+            let job = store.job(JobId(args.id)).await?;
+            store.close().await;
+            let Some(job) = job else {
+                anyhow::bail!(NotFound(format!("no job with id {}", args.id)));
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                println!(
+                    "job {} ({}) on queue {}: {}",
+                    job.id, job.kind, job.queue, job.state
+                );
+                println!("  payload:   {}", job.payload);
+                println!("  attempts:  {} of {}", job.attempt, job.max_attempts);
+                println!("  created:   {}", job.created_at);
+                println!("  run at:    {}", job.run_at);
+                if let Some(at) = job.finished_at {
+                    println!("  finished:  {at}");
+                }
+                if let Some(cp) = &job.checkpoint {
+                    println!("  checkpoint: {cp}");
+                }
+                for e in &job.errors {
+                    println!(
+                        "  attempt {} failed at {} ({}): {}",
+                        e.attempt,
+                        e.at,
+                        e.kind.as_str(),
+                        e.message
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

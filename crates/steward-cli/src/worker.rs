@@ -1,0 +1,98 @@
+//! `steward worker`: a worker process for the built-in job kinds, under the
+//! host, with health endpoints.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use steward::http::HttpServer;
+use steward::jobs::{Maintenance, MaintenanceConfig, QueueConfig, Worker, WorkerConfig};
+use steward::sqlite::Synchronous;
+use steward::{FailurePolicy, Host};
+
+use crate::kinds::{self, Journal};
+use crate::store_url::{self, DEFAULT_STORE, UsageError};
+
+/// Options of `steward worker`.
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The store to work on.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    store: String,
+    /// Jobs run at once, per queue.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// Queues to serve, in priority order.
+    #[arg(long, value_delimiter = ',', default_value = "default")]
+    queues: Vec<String>,
+    /// Where to serve /healthz, /readyz and /status.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    http: String,
+    /// How long a claim holds a job without a heartbeat.
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    lease: Duration,
+    /// How often leases are renewed (default: a sixth of the lease).
+    #[arg(long, value_parser = crate::parse_duration)]
+    heartbeat: Option<Duration>,
+    /// How often to look for expired leases.
+    #[arg(long, default_value = "5s", value_parser = crate::parse_duration)]
+    rescue_every: Duration,
+    /// Rescues in a row after which a job is dead.
+    #[arg(long, default_value_t = 3)]
+    max_rescues: u32,
+    /// How long shutdown may take.
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    shutdown_timeout: Duration,
+    /// Append `ID ATTEMPT KIND` for every successful run to this file.
+    #[arg(long)]
+    journal: Option<PathBuf>,
+}
+
+pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    if args.concurrency == 0 {
+        anyhow::bail!(UsageError("--concurrency must be at least 1".to_string()));
+    }
+    let store = store_url::open(&args.store, true, Synchronous::Normal).await?;
+    let config = WorkerConfig {
+        queues: args
+            .queues
+            .iter()
+            .map(|q| QueueConfig {
+                name: q.clone(),
+                concurrency: args.concurrency,
+            })
+            .collect(),
+        lease: args.lease,
+        heartbeat_every: args.heartbeat.unwrap_or(args.lease / 6),
+        ..WorkerConfig::default()
+    };
+    let worker = kinds::register(Worker::new(store.clone()))?
+        .config(config)?
+        .state(Journal::open(args.journal.clone())?);
+    let maintenance = Maintenance::new(store.clone()).config(MaintenanceConfig {
+        rescue_every: args.rescue_every,
+        max_rescues: args.max_rescues,
+        ..MaintenanceConfig::default()
+    });
+
+    let mut builder = Host::builder();
+    builder.shutdown_timeout(args.shutdown_timeout);
+    let http = HttpServer::bind(&args.http)?;
+    let addr = http.local_addr();
+    builder.service("http", http)?;
+    builder
+        .service("maintenance", maintenance)?
+        .policy(FailurePolicy::default());
+    builder.service("worker", worker)?;
+    let host = builder.build()?;
+    tracing::info!(store = %args.store, http = %addr, pid = std::process::id(), "worker ready to start");
+    let status = host.run().await;
+    use steward::store::Store as _;
+    let counts = store.counts().await?;
+    println!(
+        "worker stopped: {} completed, {} available, {} running, {} retryable, {} dead in the store",
+        counts.completed, counts.available, counts.running, counts.retryable, counts.dead
+    );
+    Ok(status.into())
+}
