@@ -1,5 +1,6 @@
 //! Built-in job kinds for the demo, scripts and fault tests:
-//! `noop`, `sleep {"ms"}`, `fail {"times"}`, `checkpoint {"steps","ms"}`, `panic`.
+//! `noop`, `sleep {"ms"}`, `fail {"times"}`, `checkpoint {"steps","ms"}`, `panic`,
+//! and `abort` (kills its worker process: for crash-loop tests).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -164,6 +165,18 @@ impl Job for Panic {
     }
 }
 
+/// Kills its own worker process (`abort`), every time: the crash-loop case.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Abort {}
+
+impl Job for Abort {
+    const KIND: &'static str = "abort";
+    async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
+        tracing::error!(job = %ctx.id(), "the abort job kills its worker process, as asked");
+        std::process::abort();
+    }
+}
+
 /// Registers every built-in kind.
 pub fn register<S: steward::store::Store>(
     worker: steward::jobs::Worker<S>,
@@ -173,7 +186,8 @@ pub fn register<S: steward::store::Store>(
         .register::<Sleep>()?
         .register::<Fail>()?
         .register::<Checkpoint>()?
-        .register::<Panic>()
+        .register::<Panic>()?
+        .register::<Abort>()
 }
 
 /// The defaults of a built-in kind, so `steward enqueue` applies them.
@@ -184,6 +198,7 @@ pub fn defaults(kind: &str) -> Option<JobOptions> {
         k if k == Fail::KIND => Some(Fail::options()),
         k if k == Checkpoint::KIND => Some(Checkpoint::options()),
         k if k == Panic::KIND => Some(Panic::options()),
+        k if k == Abort::KIND => Some(Abort::options()),
         _ => None,
     }
 }
