@@ -1,0 +1,23 @@
+//! The contract cases: one `pub async fn case<H: Harness>(h: &H)` per rule of
+//! `docs/store-contract.md`, each panicking with a message that names the
+//! rule when the store breaks it.
+//!
+//! Run them all through [`contract!`](crate::contract); a store's own tests
+//! may also call one directly while debugging it.
+
+pub mod basics;
+pub mod cancel;
+pub mod checkpoint;
+pub mod claim;
+pub mod enqueue;
+pub mod fencing;
+pub mod finish;
+pub mod heartbeat;
+pub mod inspect;
+pub mod prune;
+pub mod race;
+pub mod release;
+pub mod rescue;
+pub mod retry;
+pub mod unique;
+pub mod wait;

@@ -1,0 +1,397 @@
+//! Unique keys: the three scopes, duplicates within a batch, refused
+//! batches, and concurrent enqueues of one key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use steward_core::store::{Enqueued, FinishOutcome, JobId, NewJob, Store, UniqueScope};
+use tokio::sync::Barrier;
+
+use crate::Harness;
+use crate::support::{
+    Fixture, LONG_LEASE, cancel, claim_one, counts, enqueue, failed, finish_ok, fresh_queue,
+    joined, now, prune, record, transient,
+};
+
+/// A day: windows this long only roll over at midnight UTC, which
+/// [`outside_window_rollover`] steps around.
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// If a `window`'s bucket is about to roll over (within a minute), waits
+/// until it has: a case about one window must not straddle two.
+async fn outside_window_rollover(window: Duration) {
+    let window_ms = i64::try_from(window.as_millis()).expect("a window in range");
+    let left_ms = window_ms - now().timestamp_millis().rem_euclid(window_ms);
+    if left_ms < 60_000 {
+        tokio::time::sleep(Duration::from_millis(left_ms.unsigned_abs() + 1_000)).await;
+    }
+}
+
+/// Enqueues one job with a key and returns its result.
+async fn enqueue_keyed<S: Store>(
+    store: &S,
+    queue: &str,
+    key: &str,
+    scope: UniqueScope,
+) -> Enqueued {
+    let job = NewJob::new("unique", "{}").queue(queue).unique(key, scope);
+    enqueue(store, vec![job]).await[0]
+}
+
+/// Asserts a keyed enqueue is a duplicate of `holder`.
+async fn assert_duplicate_of<S: Store>(
+    store: &S,
+    queue: &str,
+    key: &str,
+    scope: UniqueScope,
+    holder: JobId,
+    when: &str,
+) {
+    let again = enqueue_keyed(store, queue, key, scope).await;
+    assert_eq!(
+        again,
+        Enqueued {
+            id: holder,
+            duplicate: true
+        },
+        "{scope:?} key `{key}` {when}: a second enqueue should be a duplicate of job {holder}"
+    );
+}
+
+/// Asserts a keyed enqueue inserts a new job, and returns it.
+async fn assert_inserted<S: Store>(
+    store: &S,
+    queue: &str,
+    key: &str,
+    scope: UniqueScope,
+    when: &str,
+) -> JobId {
+    let e = enqueue_keyed(store, queue, key, scope).await;
+    assert!(
+        !e.duplicate,
+        "{scope:?} key `{key}` {when}: the key is free, yet the enqueue was a duplicate of {}",
+        e.id
+    );
+    e.id
+}
+
+/// `Queued` holds the key while the job waits (scheduled or available) and
+/// lets go of it when the job is claimed.
+pub async fn unique_queued_key_is_held_while_queued_and_released_at_claim<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("uq");
+    let scope = UniqueScope::Queued;
+
+    let first = assert_inserted(s, &q, "report", scope, "first use").await;
+    assert_duplicate_of(s, &q, "report", scope, first, "while available").await;
+    assert_eq!(record(s, first).await.unique_key.as_deref(), Some("report"));
+    assert_eq!(
+        counts(s).await.total(),
+        1,
+        "a duplicate must not be inserted"
+    );
+
+    claim_one(s, &q, first, LONG_LEASE).await;
+    assert_eq!(
+        record(s, first).await.unique_key,
+        None,
+        "a Queued key is let go of at claim"
+    );
+    let second = assert_inserted(s, &q, "report", scope, "after the holder was claimed").await;
+    assert_ne!(second, first);
+
+    let later = NewJob::new("unique", "{}")
+        .queue(&q)
+        .run_at(now() + TimeDelta::hours(1))
+        .unique("scheduled-report", scope);
+    let scheduled = enqueue(s, vec![later]).await[0].id;
+    assert_duplicate_of(
+        s,
+        &q,
+        "scheduled-report",
+        scope,
+        scheduled,
+        "while scheduled",
+    )
+    .await;
+}
+
+/// Cancelling a queued job lets go of its `Queued` or `Active` key.
+pub async fn unique_key_is_released_when_a_queued_job_is_cancelled<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("uc");
+    for scope in [UniqueScope::Queued, UniqueScope::Active] {
+        let key = format!("cancel-{}", scope.as_str());
+        let first = assert_inserted(s, &q, &key, scope, "first use").await;
+        cancel(s, first).await;
+        assert_eq!(
+            record(s, first).await.unique_key,
+            None,
+            "a cancelled job holds no key"
+        );
+        assert_inserted(s, &q, &key, scope, "after its holder was cancelled").await;
+    }
+}
+
+/// `Active` holds the key while queued or running, and lets go of it when
+/// the job completes.
+pub async fn unique_active_key_is_held_while_running_and_released_at_completion<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("ua");
+    let scope = UniqueScope::Active;
+
+    let first = assert_inserted(s, &q, "sync", scope, "first use").await;
+    assert_duplicate_of(s, &q, "sync", scope, first, "while available").await;
+    let lease = claim_one(s, &q, first, LONG_LEASE).await.lease;
+    assert_duplicate_of(s, &q, "sync", scope, first, "while running").await;
+    assert_eq!(record(s, first).await.unique_key.as_deref(), Some("sync"));
+    finish_ok(s, lease, FinishOutcome::Completed).await;
+    assert_eq!(
+        record(s, first).await.unique_key,
+        None,
+        "a completed job holds no Active key"
+    );
+    assert_inserted(s, &q, "sync", scope, "after its holder completed").await;
+}
+
+/// `Active` still holds the key while the job waits to retry, and lets go
+/// of it when the job dies or is cancelled by its worker.
+pub async fn unique_active_key_is_held_while_retryable_and_released_when_dead_or_cancelled<
+    H: Harness,
+>(
+    h: &H,
+) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("ud");
+    let scope = UniqueScope::Active;
+
+    let first = assert_inserted(s, &q, "k", scope, "first use").await;
+    let lease = claim_one(s, &q, first, LONG_LEASE).await.lease;
+    finish_ok(
+        s,
+        lease,
+        failed(1, "flaky", Some(now() - TimeDelta::seconds(1))),
+    )
+    .await;
+    assert_duplicate_of(s, &q, "k", scope, first, "while retryable").await;
+    let lease = claim_one(s, &q, first, LONG_LEASE).await.lease;
+    finish_ok(s, lease, failed(2, "gave up", None)).await;
+    let second = assert_inserted(s, &q, "k", scope, "after its holder died").await;
+
+    let lease = claim_one(s, &q, second, LONG_LEASE).await.lease;
+    cancel(s, second).await;
+    assert_duplicate_of(
+        s,
+        &q,
+        "k",
+        scope,
+        second,
+        "while a cancel is only requested",
+    )
+    .await;
+    let reason = "operator cancelled".to_string();
+    finish_ok(s, lease, FinishOutcome::Cancelled { reason }).await;
+    assert_inserted(s, &q, "k", scope, "after its holder was cancelled").await;
+}
+
+/// `Window` holds the key in every state, final ones included, until the
+/// holder is pruned.
+pub async fn unique_window_key_holds_in_every_state_until_the_job_is_pruned<H: Harness>(h: &H) {
+    outside_window_rollover(DAY).await;
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("uw");
+    let scope = UniqueScope::Window(DAY);
+
+    let first = assert_inserted(s, &q, "daily", scope, "first use").await;
+    assert_duplicate_of(s, &q, "daily", scope, first, "while available").await;
+    let lease = claim_one(s, &q, first, LONG_LEASE).await.lease;
+    assert_duplicate_of(s, &q, "daily", scope, first, "while running").await;
+    finish_ok(s, lease, FinishOutcome::Completed).await;
+    assert_duplicate_of(s, &q, "daily", scope, first, "after completion").await;
+    assert_eq!(record(s, first).await.unique_key.as_deref(), Some("daily"));
+
+    let dead_one = assert_inserted(s, &q, "other", scope, "first use").await;
+    let lease = claim_one(s, &q, dead_one, LONG_LEASE).await.lease;
+    finish_ok(s, lease, failed(1, "no", None)).await;
+    assert_duplicate_of(s, &q, "other", scope, dead_one, "after the job died").await;
+    let cancelled = assert_inserted(s, &q, "third", scope, "first use").await;
+    cancel(s, cancelled).await;
+    assert_duplicate_of(s, &q, "third", scope, cancelled, "after a cancel").await;
+
+    let future = now() + TimeDelta::hours(1);
+    assert_eq!(
+        prune(s, future, future).await,
+        3,
+        "prune the three finished holders"
+    );
+    assert_inserted(s, &q, "daily", scope, "after its holder was pruned").await;
+}
+
+/// `Window(d)` keys are bucketed by `floor(now / d)`: in the same window the
+/// key is held, in the next one it is free again.
+pub async fn unique_window_key_is_bucketed_by_the_window_length<H: Harness>(h: &H) {
+    const WINDOW_MS: i64 = 2_000;
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("ub");
+    let scope = UniqueScope::Window(Duration::from_millis(WINDOW_MS as u64));
+    let bucket = || now().timestamp_millis().div_euclid(WINDOW_MS);
+    let until_next_bucket = || {
+        let left = WINDOW_MS - now().timestamp_millis().rem_euclid(WINDOW_MS);
+        Duration::from_millis(left.unsigned_abs() + 100)
+    };
+
+    // A slow machine may straddle a boundary between the two enqueues; that
+    // proves nothing either way, so try again in a fresh window.
+    for try_ in 0..5 {
+        tokio::time::sleep(until_next_bucket()).await;
+        let key = format!("tick-{try_}");
+        let start = bucket();
+        let first = assert_inserted(s, &q, &key, scope, "first use").await;
+        let again = enqueue_keyed(s, &q, &key, scope).await;
+        if bucket() != start {
+            continue;
+        }
+        assert_eq!(
+            again,
+            Enqueued {
+                id: first,
+                duplicate: true
+            },
+            "a second enqueue in the same {WINDOW_MS} ms window should be a duplicate"
+        );
+        tokio::time::sleep(until_next_bucket()).await;
+        let next = assert_inserted(s, &q, &key, scope, "in the next window").await;
+        assert_ne!(next, first);
+        return;
+    }
+    panic!("five tries in a row straddled a {WINDOW_MS} ms window boundary");
+}
+
+/// Two jobs with one key in one batch: the second is a duplicate of the
+/// first, in every scope.
+pub async fn duplicate_key_in_one_batch_is_a_duplicate_of_the_first<H: Harness>(h: &H) {
+    outside_window_rollover(DAY).await;
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let job = |key: &str, scope| NewJob::new("unique", "{}").unique(key, scope);
+    let out = enqueue(
+        s,
+        vec![
+            job("q", UniqueScope::Queued),
+            job("q", UniqueScope::Queued),
+            NewJob::new("plain", "{}"),
+            job("a", UniqueScope::Active),
+            job("a", UniqueScope::Active),
+            job("w", UniqueScope::Window(DAY)),
+            job("w", UniqueScope::Window(DAY)),
+        ],
+    )
+    .await;
+    let dups: Vec<bool> = out.iter().map(|e| e.duplicate).collect();
+    assert_eq!(
+        dups,
+        [false, true, false, false, true, false, true],
+        "in a batch, each repeated key is a duplicate of its first job: {out:?}"
+    );
+    for (first, second) in [(0, 1), (3, 4), (5, 6)] {
+        assert_eq!(
+            out[second].id, out[first].id,
+            "a duplicate reports its holder's id"
+        );
+    }
+    assert_eq!(
+        counts(s).await.total(),
+        4,
+        "only the first of each key is inserted"
+    );
+}
+
+/// A refused batch leaves no key behind: the same key enqueues afterwards.
+pub async fn refused_batch_leaves_no_unique_key_behind<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("ur");
+    let batch = vec![
+        NewJob::new("unique", "{}")
+            .queue(&q)
+            .unique("kept-out", UniqueScope::Active),
+        NewJob::new("broken", "{not json"),
+    ];
+    let refused = transient(|| s.enqueue(batch.clone())).await;
+    assert!(
+        refused.is_err(),
+        "a batch with an invalid payload should be refused"
+    );
+    assert_inserted(
+        s,
+        &q,
+        "kept-out",
+        UniqueScope::Active,
+        "after a refused batch",
+    )
+    .await;
+    assert_eq!(counts(s).await.total(), 1);
+}
+
+/// Concurrent enqueues of one key, from two handles at once: exactly one
+/// inserts, the others are duplicates of it.
+pub async fn concurrent_enqueues_of_one_key_insert_exactly_once<H: Harness>(h: &H) {
+    const RACERS: usize = 6;
+    outside_window_rollover(DAY).await;
+    let f = Fixture::new(h).await;
+    let other = f.another_handle(h).await;
+    let scopes = [
+        UniqueScope::Queued,
+        UniqueScope::Active,
+        UniqueScope::Window(DAY),
+    ];
+    let mut keys = 0;
+    for scope in scopes {
+        for round in 0..4 {
+            let key = format!("{}-{round}", scope.as_str());
+            keys += 1;
+            let barrier = Arc::new(Barrier::new(RACERS));
+            let mut tasks = Vec::new();
+            for racer in 0..RACERS {
+                let store = if racer % 2 == 0 {
+                    f.store.clone()
+                } else {
+                    other.clone()
+                };
+                let barrier = barrier.clone();
+                let job = NewJob::new("unique", "{}").unique(key.clone(), scope);
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    let out = transient(|| store.enqueue(vec![job.clone()]))
+                        .await
+                        .unwrap_or_else(|e| panic!("a racing enqueue failed: {e}"));
+                    out[0]
+                }));
+            }
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(joined(task).await);
+            }
+            let inserted: Vec<&Enqueued> = results.iter().filter(|e| !e.duplicate).collect();
+            assert_eq!(
+                inserted.len(),
+                1,
+                "{RACERS} concurrent enqueues of {scope:?} key `{key}` should insert exactly once: \
+                 {results:?}"
+            );
+            let holder = inserted[0].id;
+            assert!(
+                results.iter().all(|e| e.id == holder),
+                "every duplicate should report the one inserted job {holder}: {results:?}"
+            );
+        }
+    }
+    assert_eq!(counts(&*f.store).await.total(), keys, "one job per key");
+}

@@ -1,0 +1,96 @@
+//! `wait_for_work`: a worker's idle wait ends by `max_wait`, and early when
+//! this store value made work due.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use steward_core::store::{FinishOutcome, Store};
+
+use crate::Harness;
+use crate::support::{
+    Fixture, LONG_LEASE, PATIENCE, SHORT_LEASE, enqueue_one, failed, finish_ok, job_in, now,
+    release, rescue_once, retry, running,
+};
+
+/// What the waits in these cases ask for: long enough that a wait which
+/// only ends at `max_wait` is told apart from an early wake-up.
+const LONG_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits on `store` while `act` runs (after a short pause, so the waiter is
+/// waiting); asserts the wait ended well before [`LONG_WAIT`].
+async fn assert_wakes<S: Store, F: Future<Output = ()>>(store: &S, what: &str, act: F) {
+    let started = Instant::now();
+    // `join!` polls the wait first, so it is registered before `act` runs.
+    let ((), ()) = tokio::join!(store.wait_for_work(LONG_WAIT), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        act.await;
+    });
+    let waited = started.elapsed();
+    assert!(
+        waited < LONG_WAIT / 2,
+        "wait_for_work({LONG_WAIT:?}) should return soon after {what} through the same store \
+         value, but took {waited:?}"
+    );
+}
+
+/// With nothing happening, the wait ends by `max_wait` (spurious early
+/// wake-ups are allowed, so only the upper bound is checked).
+pub async fn wait_for_work_returns_by_max_wait_when_nothing_happens<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    for max_wait in [Duration::from_millis(50), Duration::from_millis(300)] {
+        let started = Instant::now();
+        let waited =
+            tokio::time::timeout(max_wait + PATIENCE, f.store.wait_for_work(max_wait)).await;
+        assert!(
+            waited.is_ok(),
+            "wait_for_work({max_wait:?}) was still waiting after {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// An enqueue through the same store value wakes a waiting worker.
+pub async fn wait_for_work_returns_early_after_an_enqueue<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    assert_wakes(s, "an enqueue", async {
+        enqueue_one(s, job_in("default")).await;
+    })
+    .await;
+}
+
+/// An operator's retry, a release, a snooze and a rescue through the same
+/// store value each wake a waiting worker.
+pub async fn wait_for_work_returns_early_after_retry_release_snooze_and_rescue<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+
+    let dead = running(s, LONG_LEASE).await;
+    finish_ok(s, dead.lease, failed(1, "fatal", None)).await;
+    assert_wakes(s, "a retry", async {
+        assert!(retry(s, dead.lease.id).await);
+    })
+    .await;
+
+    let job = running(s, LONG_LEASE).await;
+    assert_wakes(s, "a release", async {
+        assert_eq!(release(s, vec![job.lease]).await, 1);
+    })
+    .await;
+
+    let job = running(s, LONG_LEASE).await;
+    let until = now() - TimeDelta::milliseconds(1);
+    assert_wakes(s, "a snooze", async {
+        finish_ok(s, job.lease, FinishOutcome::Snoozed { until }).await;
+    })
+    .await;
+
+    running(s, SHORT_LEASE).await;
+    tokio::time::sleep(SHORT_LEASE * 4).await;
+    assert_wakes(s, "a rescue", async {
+        let report = rescue_once(s, 5).await;
+        assert_eq!(report.rescued, 1, "the expired lease is rescued");
+    })
+    .await;
+}

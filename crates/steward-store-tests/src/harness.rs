@@ -1,0 +1,70 @@
+//! What a store's test crate implements so the contract suite can run on it.
+
+use std::future::Future;
+
+use steward_core::store::Store;
+
+/// How the contract suite gets stores to test: a fresh, empty database per
+/// case, and as many handles on it as a case needs.
+///
+/// A case asks for one [`Harness::database`], connects to it once (and a
+/// second time for the cases that race two handles, as two processes would),
+/// and drops everything when it ends. The suite calls [`Store::migrate`] on
+/// every handle it connects, so `connect` need not (and `migrate` must be
+/// harmless on an up-to-date database).
+///
+/// ```
+/// use steward_store_tests::Harness;
+/// use steward_store_tests::memory::MemoryStore;
+///
+/// /// Every "database" is a new in-memory store; a second handle shares it.
+/// struct MemoryHarness;
+///
+/// impl Harness for MemoryHarness {
+///     type Store = MemoryStore;
+///     type Database = MemoryStore;
+///
+///     async fn database(&self) -> MemoryStore {
+///         MemoryStore::new()
+///     }
+///
+///     async fn connect(&self, database: &MemoryStore) -> MemoryStore {
+///         database.clone()
+///     }
+/// }
+/// ```
+///
+/// A file-backed store keeps its temporary directory in `Database`, so the
+/// file outlives every handle of the case and is deleted after it:
+///
+/// ```ignore
+/// impl Harness for SqliteHarness {
+///     type Store = SqliteStore;
+///     type Database = tempfile::TempDir;
+///     async fn database(&self) -> tempfile::TempDir {
+///         tempfile::tempdir().expect("creating a temp dir")
+///     }
+///     async fn connect(&self, dir: &tempfile::TempDir) -> SqliteStore {
+///         SqliteStore::open(dir.path().join("steward.db"), SqliteOptions::default())
+///             .await
+///             .expect("opening the store")
+///     }
+/// }
+/// ```
+pub trait Harness: Send + Sync + 'static {
+    /// The store under test.
+    type Store: Store;
+
+    /// One fresh database and whatever must live as long as its handles (a
+    /// temporary directory, a schema to drop). Dropped after every handle.
+    type Database: Send + Sync + 'static;
+
+    /// A new, empty database that no other case uses. Panics if it cannot
+    /// be made: the suite is test code, and the panic fails the case.
+    fn database(&self) -> impl Future<Output = Self::Database> + Send;
+
+    /// A new, independent handle on `database` (its own connection or pool,
+    /// as another process would open it). Each call must give a handle that
+    /// sees the same jobs as the others. Panics if it cannot connect.
+    fn connect(&self, database: &Self::Database) -> impl Future<Output = Self::Store> + Send;
+}

@@ -1,0 +1,237 @@
+//! The store contract suite: every Steward store (SQLite, PostgreSQL, ...)
+//! runs these same cases, so the engine can rely on one behaviour whatever
+//! the database (see `docs/store-contract.md`).
+//!
+//! A store's test crate implements [`Harness`] (a fresh database per case,
+//! and handles on it) and calls [`contract!`] once; `cargo test` then lists
+//! one test per case, `contract::<case name>`. There is no way to leave a
+//! case out: a store that cannot pass one fails it, visibly.
+//!
+//! ```
+//! // tests/contract.rs of a store crate (here the in-memory reference store).
+//! use steward_store_tests::Harness;
+//! use steward_store_tests::memory::MemoryStore;
+//!
+//! struct MemoryHarness;
+//!
+//! impl Harness for MemoryHarness {
+//!     type Store = MemoryStore;
+//!     type Database = MemoryStore;
+//!     async fn database(&self) -> MemoryStore {
+//!         MemoryStore::new()
+//!     }
+//!     async fn connect(&self, database: &MemoryStore) -> MemoryStore {
+//!         database.clone()
+//!     }
+//! }
+//!
+//! steward_store_tests::contract!(MemoryHarness);
+//! # fn main() {}
+//! ```
+//!
+//! Time: the cases use real time (a store's clock is its database's), with
+//! short leases (100 ms) where a lease must expire and generous deadlines
+//! (seconds) for anything that should happen; none asserts on speed.
+#![deny(missing_docs)]
+// The suite is test code: an unexpected answer from the store is a panic,
+// which is how a case fails (helpers use `unwrap_or_else(|e| panic!(..))`
+// to say which rule broke).
+
+mod harness;
+mod support;
+
+pub mod cases;
+pub mod memory;
+
+pub use harness::Harness;
+
+/// How long one case may run before it is failed as hung (a store that
+/// deadlocks must fail the case, not stall `cargo test`).
+pub const CASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Expands to one `#[test]` per contract case, in a module `contract`,
+/// each running the case against a fresh database from the given harness.
+///
+/// Takes an expression that builds the [`Harness`] (evaluated once per
+/// case, in the calling file's scope). Each case runs on its own tokio
+/// multi-thread runtime with two workers (as
+/// `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` would, but
+/// without the calling crate needing tokio), within [`CASE_TIMEOUT`].
+///
+/// ```
+/// # use steward_store_tests::{Harness, memory::MemoryStore};
+/// # struct MemoryHarness;
+/// # impl Harness for MemoryHarness {
+/// #     type Store = MemoryStore;
+/// #     type Database = MemoryStore;
+/// #     async fn database(&self) -> MemoryStore { MemoryStore::new() }
+/// #     async fn connect(&self, db: &MemoryStore) -> MemoryStore { db.clone() }
+/// # }
+/// steward_store_tests::contract!(MemoryHarness);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! contract {
+    ($harness:expr $(,)?) => {
+        $crate::__contract_cases!(@tests ($harness));
+    };
+}
+
+/// The one list of cases, fed to [`contract!`] and [`CASES`]. Not public
+/// API: use those.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_cases {
+    (@$mode:ident $args:tt) => {
+        $crate::__contract_cases! { @$mode $args [
+            basics::store_name_is_a_short_lowercase_word,
+            basics::migrate_twice_and_a_second_handle_see_one_database,
+            basics::empty_batches_return_empty_results,
+            enqueue::enqueue_returns_one_result_per_job_in_order_with_increasing_ids,
+            enqueue::enqueue_refuses_a_payload_that_is_not_json_and_writes_nothing,
+            enqueue::enqueue_refuses_an_empty_kind_and_writes_nothing,
+            enqueue::enqueue_refuses_an_empty_queue_and_writes_nothing,
+            enqueue::enqueue_refuses_zero_max_attempts_and_writes_nothing,
+            enqueue::enqueue_records_every_field_of_the_new_job,
+            enqueue::enqueue_without_run_at_is_available_now,
+            enqueue::enqueue_with_a_future_run_at_is_scheduled_and_a_past_one_available,
+            unique::unique_queued_key_is_held_while_queued_and_released_at_claim,
+            unique::unique_key_is_released_when_a_queued_job_is_cancelled,
+            unique::unique_active_key_is_held_while_running_and_released_at_completion,
+            unique::unique_active_key_is_held_while_retryable_and_released_when_dead_or_cancelled,
+            unique::unique_window_key_holds_in_every_state_until_the_job_is_pruned,
+            unique::unique_window_key_is_bucketed_by_the_window_length,
+            unique::duplicate_key_in_one_batch_is_a_duplicate_of_the_first,
+            unique::refused_batch_leaves_no_unique_key_behind,
+            unique::concurrent_enqueues_of_one_key_insert_exactly_once,
+            claim::claim_from_an_empty_or_unknown_queue_or_with_limit_zero_returns_nothing,
+            claim::claim_takes_only_due_jobs_that_are_scheduled_available_or_retryable,
+            claim::scheduled_job_becomes_claimable_once_its_run_at_passes,
+            claim::claim_serves_queues_in_the_order_given_up_to_each_limit,
+            claim::claim_orders_a_queue_by_priority_then_run_at_then_id,
+            claim::claim_marks_the_job_running_with_attempt_worker_and_lease,
+            claim::each_claim_gets_a_fresh_lease_token,
+            race::claim_returns_each_job_to_exactly_one_of_two_racing_workers,
+            race::many_racing_workers_on_two_handles_never_share_a_job,
+            race::claims_racing_with_enqueues_take_each_job_exactly_once,
+            heartbeat::heartbeat_extends_the_lease_of_a_running_attempt,
+            heartbeat::heartbeat_answers_cancel_requested_and_still_extends,
+            heartbeat::heartbeat_with_a_stale_token_or_a_finished_job_is_lost_and_writes_nothing,
+            heartbeat::late_heartbeat_and_finish_before_any_rescue_are_still_accepted,
+            finish::finish_completed_records_completion_and_clears_the_lease,
+            finish::finish_failed_with_retry_at_is_retryable_and_claimable_only_from_retry_at,
+            finish::failed_job_is_claimed_again_after_its_retry_at_passes,
+            finish::finish_failed_without_retry_at_makes_the_job_dead,
+            finish::finish_snoozed_does_not_use_up_an_attempt,
+            finish::finish_cancelled_records_the_reason_as_a_cancelled_error,
+            finish::finish_applies_each_item_of_a_batch_with_its_own_fence,
+            finish::a_finished_attempt_cannot_be_finished_again,
+            fencing::stale_worker_completion_is_refused_after_rescue,
+            fencing::stale_worker_writes_are_refused_after_rescue,
+            checkpoint::checkpoint_is_stored_and_returned_to_the_next_attempt,
+            checkpoint::checkpoint_with_a_lost_lease_is_refused_with_lease_lost,
+            checkpoint::checkpoint_survives_release_rescue_and_retry,
+            release::release_makes_the_job_available_without_counting_the_attempt,
+            release::release_is_fenced_per_item,
+            cancel::cancel_of_a_queued_job_cancels_it_at_once,
+            cancel::cancel_of_a_running_job_asks_its_worker,
+            cancel::cancel_of_a_finished_job_is_already_finished,
+            cancel::cancel_of_an_unknown_job_is_not_found,
+            retry::retry_makes_a_dead_cancelled_or_completed_job_available_with_a_fresh_budget,
+            retry::retry_leaves_queued_running_and_unknown_jobs_alone,
+            rescue::rescue_expired_leaves_live_leases_alone,
+            rescue::rescue_expired_makes_the_job_available_without_counting_the_attempt,
+            rescue::crash_loop_makes_the_job_dead_after_max_rescues_in_a_row,
+            rescue::a_normal_finish_resets_the_rescue_count,
+            prune::prune_deletes_completed_jobs_finished_before_their_cutoff,
+            prune::prune_deletes_dead_and_cancelled_jobs_finished_before_their_cutoff,
+            prune::prune_never_deletes_queued_running_or_retryable_jobs,
+            inspect::job_of_an_unknown_id_is_none,
+            inspect::job_lists_attempt_errors_oldest_first,
+            inspect::counts_count_every_state,
+            wait::wait_for_work_returns_by_max_wait_when_nothing_happens,
+            wait::wait_for_work_returns_early_after_an_enqueue,
+            wait::wait_for_work_returns_early_after_retry_release_snooze_and_rescue,
+        ] }
+    };
+    (@tests ($harness:expr) [$($module:ident :: $case:ident),* $(,)?]) => {
+        /// The store contract (`steward-store-tests`): one test per rule.
+        mod contract {
+            // The harness expression is written in the calling file.
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    $crate::__run_case(stringify!($case), async {
+                        let harness = $harness;
+                        $crate::cases::$module::$case(&harness).await;
+                    });
+                }
+            )*
+        }
+    };
+    (@names () [$($module:ident :: $case:ident),* $(,)?]) => {
+        &[$(stringify!($case)),*]
+    };
+}
+
+/// Every case [`contract!`] runs, by test name (`contract::<name>`), in the
+/// order they are declared. Generated from the same list as the macro.
+pub const CASES: &[&str] = crate::__contract_cases!(@names ());
+
+/// Runs one case on a fresh two-worker runtime, failing it if it hangs.
+/// Used by [`contract!`]; not public API.
+#[doc(hidden)]
+pub fn __run_case<F: std::future::Future<Output = ()>>(name: &str, case: F) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("building the runtime for case `{name}`: {e}"));
+    runtime.block_on(async {
+        if tokio::time::timeout(CASE_TIMEOUT, case).await.is_err() {
+            panic!(
+                "contract case `{name}` did not finish within {CASE_TIMEOUT:?}: a hung store call?"
+            );
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Every `pub async fn` in `src/cases` is in the list the macro runs,
+    /// so a new case cannot be written and silently never run.
+    #[test]
+    fn every_case_function_is_registered_once() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cases");
+        let mut written = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).expect("src/cases exists") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a readable case file");
+            for line in text.lines() {
+                if let Some(rest) = line.strip_prefix("pub async fn ") {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(written.insert(name.clone()), "case {name} is defined twice");
+                }
+            }
+        }
+        let registered: BTreeSet<String> = super::CASES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            registered.len(),
+            super::CASES.len(),
+            "a case is registered twice"
+        );
+        let unregistered: Vec<_> = written.difference(&registered).collect();
+        assert!(
+            unregistered.is_empty(),
+            "cases missing from __contract_cases!: {unregistered:?}"
+        );
+        assert_eq!(written, registered);
+    }
+}

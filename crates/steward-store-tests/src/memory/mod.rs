@@ -1,0 +1,489 @@
+//! An in-memory reference store, to show the contract is consistent and that
+//! the suite can pass.
+//!
+//! **Not a production store.** Nothing is durable (a restart loses every
+//! job), one mutex serializes every call, every scan is linear, and it has
+//! no notion of other processes. The engine must not use it: it exists so
+//! that `cargo test -p steward-store-tests` proves each contract case is
+//! satisfiable, and as a readable statement of the contract in code next to
+//! `docs/store-contract.md`.
+//!
+//! ```
+//! use steward_core::store::{NewJob, Store};
+//! use steward_store_tests::memory::MemoryStore;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let ids = store.enqueue(vec![NewJob::new("email", "{}")]).await?;
+//! assert_eq!(store.counts().await?.available, 1);
+//! # Ok::<(), steward_core::store::StoreError>(())
+//! # }).unwrap();
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use steward_core::store::{
+    AttemptError, CancelResult, ClaimRequest, ClaimedJob, Enqueued, ErrorKind, Finish,
+    FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease, LeaseToken, NewJob,
+    RescueReport, StateCounts, Store, StoreError,
+};
+use tokio::sync::Notify;
+
+use row::{Moment, Row, after, validate};
+
+mod row;
+
+/// An in-memory [`Store`] for the contract suite's own tests. Clones share
+/// the same jobs (like two connections to one database).
+///
+/// Not a production store: see the [module docs](self).
+///
+/// ```
+/// let a = steward_store_tests::memory::MemoryStore::new();
+/// let b = a.clone(); // the same jobs
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    jobs: Mutex<Jobs>,
+    /// Wakes `wait_for_work` callers; `notify_waiters` so every idle worker
+    /// looks, not just one.
+    work: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Jobs {
+    last_id: i64,
+    rows: BTreeMap<JobId, Row>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    ///
+    /// ```
+    /// let store = steward_store_tests::memory::MemoryStore::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The jobs, even if a panicking caller poisoned the lock: every write
+    /// below is applied whole before anything can panic, so the data is
+    /// consistent.
+    fn jobs(&self) -> MutexGuard<'_, Jobs> {
+        self.shared
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake(&self) {
+        self.shared.work.notify_waiters();
+    }
+}
+
+impl Store for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        let now = Utc::now();
+        // Validate the whole batch before touching anything: a refused batch
+        // writes nothing, keys included.
+        let holds = jobs
+            .iter()
+            .map(|job| validate(job, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(jobs.len());
+        {
+            let mut guard = self.jobs();
+            for (job, hold) in jobs.into_iter().zip(holds) {
+                let holder = hold.as_ref().and_then(|hold| {
+                    guard.rows.values().find(|row| {
+                        row.hold
+                            .as_ref()
+                            .is_some_and(|h| h.key == hold.key && h.bucket == hold.bucket)
+                    })
+                });
+                if let Some(holder) = holder {
+                    out.push(Enqueued {
+                        id: holder.record.id,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                guard.last_id += 1;
+                let id = JobId(guard.last_id);
+                let run_at = job.run_at.unwrap_or(now);
+                let mut row = Row {
+                    record: JobRecord {
+                        id,
+                        kind: job.kind,
+                        queue: job.queue,
+                        state: if run_at > now {
+                            JobState::Scheduled
+                        } else {
+                            JobState::Available
+                        },
+                        priority: job.priority,
+                        payload: job.payload,
+                        attempt: 0,
+                        max_attempts: job.max_attempts,
+                        run_at,
+                        created_at: now,
+                        attempted_at: None,
+                        finished_at: None,
+                        errors: Vec::new(),
+                        checkpoint: None,
+                        worker: None,
+                        lease_expires_at: None,
+                        rescues: 0,
+                        interrupted: 0,
+                        cancel_requested: false,
+                        timeout: job.timeout,
+                        unique_key: None,
+                    },
+                    token: None,
+                    hold: None,
+                };
+                row.set_hold(hold);
+                guard.rows.insert(id, row);
+                out.push(Enqueued {
+                    id,
+                    duplicate: false,
+                });
+            }
+        }
+        if out.iter().any(|e| !e.duplicate) {
+            self.wake();
+        }
+        Ok(out)
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now = Utc::now();
+        let expires = after(now, request.lease)?;
+        let mut guard = self.jobs();
+        let mut claimed = Vec::new();
+        for queue in &request.queues {
+            let mut due: Vec<&Row> = guard
+                .rows
+                .values()
+                .filter(|row| {
+                    let r = &row.record;
+                    r.queue == queue.queue
+                        && matches!(
+                            r.state,
+                            JobState::Scheduled | JobState::Available | JobState::Retryable
+                        )
+                        && r.run_at <= now
+                })
+                .collect();
+            due.sort_by_key(|row| (row.record.priority, row.record.run_at, row.record.id));
+            let ids: Vec<JobId> = due
+                .iter()
+                .take(usize::try_from(queue.limit).unwrap_or(usize::MAX))
+                .map(|row| row.record.id)
+                .collect();
+            for id in ids {
+                let Some(row) = guard.rows.get_mut(&id) else {
+                    continue;
+                };
+                // A fresh token: never the one an earlier attempt held, so a
+                // stale worker can never pass the fence by chance.
+                let mut token = LeaseToken::random();
+                while row.token == Some(token) {
+                    token = LeaseToken::random();
+                }
+                row.token = Some(token);
+                row.let_go_of_key(Moment::Claimed);
+                let r = &mut row.record;
+                r.state = JobState::Running;
+                r.attempt += 1;
+                r.attempted_at = Some(now);
+                r.worker = Some(request.worker.clone());
+                r.lease_expires_at = Some(expires);
+                claimed.push(ClaimedJob {
+                    lease: Lease { id, token },
+                    kind: r.kind.clone(),
+                    queue: r.queue.clone(),
+                    payload: r.payload.clone(),
+                    attempt: r.attempt,
+                    max_attempts: r.max_attempts,
+                    checkpoint: r.checkpoint.clone(),
+                    timeout: r.timeout,
+                    created_at: r.created_at,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn heartbeat(
+        &self,
+        leases: Vec<Lease>,
+        lease: Duration,
+    ) -> Result<Vec<HeartbeatResult>, StoreError> {
+        let expires = after(Utc::now(), lease)?;
+        let mut guard = self.jobs();
+        Ok(leases
+            .iter()
+            .map(|l| match guard.rows.get_mut(&l.id) {
+                Some(row) if row.holds(l) => {
+                    row.record.lease_expires_at = Some(expires);
+                    if row.record.cancel_requested {
+                        HeartbeatResult::CancelRequested
+                    } else {
+                        HeartbeatResult::Extended
+                    }
+                }
+                _ => HeartbeatResult::Lost,
+            })
+            .collect())
+    }
+
+    async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
+        let now = Utc::now();
+        let mut woke = false;
+        let applied = {
+            let mut guard = self.jobs();
+            batch
+                .into_iter()
+                .map(|item| {
+                    let Some(row) = guard.rows.get_mut(&item.lease.id) else {
+                        return false;
+                    };
+                    if !row.holds(&item.lease) {
+                        return false;
+                    }
+                    row.record.rescues = 0;
+                    match item.outcome {
+                        FinishOutcome::Completed => row.finalize(JobState::Completed, now),
+                        FinishOutcome::Failed {
+                            error,
+                            retry_at: Some(at),
+                        } => {
+                            row.record.errors.push(error);
+                            row.record.state = JobState::Retryable;
+                            row.record.run_at = at;
+                            row.clear_lease();
+                            woke |= at <= now;
+                        }
+                        FinishOutcome::Failed {
+                            error,
+                            retry_at: None,
+                        } => {
+                            row.record.errors.push(error);
+                            row.finalize(JobState::Dead, now);
+                        }
+                        FinishOutcome::Snoozed { until } => {
+                            let r = &mut row.record;
+                            r.state = if until > now {
+                                JobState::Scheduled
+                            } else {
+                                JobState::Available
+                            };
+                            r.run_at = until;
+                            r.attempt = r.attempt.saturating_sub(1);
+                            row.clear_lease();
+                            woke = true;
+                        }
+                        FinishOutcome::Cancelled { reason } => {
+                            let attempt = row.record.attempt;
+                            row.record.errors.push(AttemptError {
+                                attempt,
+                                at: now,
+                                kind: ErrorKind::Cancelled,
+                                message: reason,
+                            });
+                            row.finalize(JobState::Cancelled, now);
+                        }
+                    }
+                    true
+                })
+                .collect()
+        };
+        if woke {
+            self.wake();
+        }
+        Ok(applied)
+    }
+
+    async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {
+        let mut guard = self.jobs();
+        match guard.rows.get_mut(&lease.id) {
+            Some(row) if row.holds(&lease) => {
+                row.record.checkpoint = Some(state);
+                Ok(())
+            }
+            _ => Err(StoreError::LeaseLost { id: lease.id }),
+        }
+    }
+
+    async fn release(&self, leases: Vec<Lease>) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let mut released = 0;
+        {
+            let mut guard = self.jobs();
+            for lease in &leases {
+                let Some(row) = guard.rows.get_mut(&lease.id) else {
+                    continue;
+                };
+                if !row.holds(lease) {
+                    continue;
+                }
+                row.clear_lease();
+                let r = &mut row.record;
+                r.state = JobState::Available;
+                r.run_at = now;
+                r.attempt = r.attempt.saturating_sub(1);
+                r.interrupted += 1;
+                released += 1;
+            }
+        }
+        if released > 0 {
+            self.wake();
+        }
+        Ok(released)
+    }
+
+    async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
+        let now = Utc::now();
+        let mut guard = self.jobs();
+        let Some(row) = guard.rows.get_mut(&id) else {
+            return Ok(CancelResult::NotFound);
+        };
+        Ok(match row.record.state {
+            JobState::Scheduled | JobState::Available | JobState::Retryable => {
+                row.finalize(JobState::Cancelled, now);
+                CancelResult::Cancelled
+            }
+            JobState::Running => {
+                row.record.cancel_requested = true;
+                CancelResult::Requested
+            }
+            JobState::Completed | JobState::Dead | JobState::Cancelled => {
+                CancelResult::AlreadyFinished
+            }
+        })
+    }
+
+    async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let retried = {
+            let mut guard = self.jobs();
+            match guard.rows.get_mut(&id) {
+                Some(row) if row.record.state.is_final() => {
+                    let r = &mut row.record;
+                    r.state = JobState::Available;
+                    r.run_at = now;
+                    r.attempt = 0;
+                    r.finished_at = None;
+                    r.cancel_requested = false;
+                    r.rescues = 0;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if retried {
+            self.wake();
+        }
+        Ok(retried)
+    }
+
+    async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
+        let now = Utc::now();
+        let mut report = RescueReport::default();
+        {
+            let mut guard = self.jobs();
+            for row in guard.rows.values_mut() {
+                let expired = row.record.state == JobState::Running
+                    && row.record.lease_expires_at.is_some_and(|at| at < now);
+                if !expired {
+                    continue;
+                }
+                row.record.rescues += 1;
+                let rescues = row.record.rescues;
+                let attempt = row.record.attempt;
+                let dead = rescues >= max_rescues;
+                row.record.errors.push(AttemptError {
+                    attempt,
+                    at: now,
+                    kind: ErrorKind::WorkerLost,
+                    message: if dead {
+                        format!("worker lost {rescues} times")
+                    } else {
+                        "worker lost: lease expired".to_string()
+                    },
+                });
+                if dead {
+                    row.finalize(JobState::Dead, now);
+                    report.dead += 1;
+                } else {
+                    row.clear_lease();
+                    let r = &mut row.record;
+                    r.state = JobState::Available;
+                    r.run_at = now;
+                    r.attempt = r.attempt.saturating_sub(1);
+                    report.rescued += 1;
+                }
+            }
+        }
+        if report.rescued > 0 {
+            self.wake();
+        }
+        Ok(report)
+    }
+
+    async fn prune(
+        &self,
+        completed_before: DateTime<Utc>,
+        dead_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.jobs();
+        let before = guard.rows.len();
+        guard.rows.retain(|_, row| {
+            let r = &row.record;
+            let cutoff = match r.state {
+                JobState::Completed => completed_before,
+                JobState::Dead | JobState::Cancelled => dead_before,
+                _ => return true,
+            };
+            r.finished_at.is_none_or(|at| at >= cutoff)
+        });
+        Ok((before - guard.rows.len()) as u64)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.jobs().rows.get(&id).map(|row| row.record.clone()))
+    }
+
+    async fn counts(&self) -> Result<StateCounts, StoreError> {
+        let mut counts = StateCounts::default();
+        for row in self.jobs().rows.values() {
+            let state = row.record.state;
+            counts.set(state, counts.get(state) + 1);
+        }
+        Ok(counts)
+    }
+
+    async fn wait_for_work(&self, max_wait: Duration) {
+        // A `Notified` receives `notify_waiters` from the moment it exists,
+        // so a wake-up between here and the first poll is not missed.
+        let notified = self.shared.work.notified();
+        let _ = tokio::time::timeout(max_wait, notified).await;
+    }
+}

@@ -1,0 +1,147 @@
+//! One stored job, its unique key, and the checks on a new job: the pieces
+//! of the reference store that are not the `Store` methods themselves.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use steward_core::store::{
+    JobRecord, JobState, Lease, LeaseToken, NewJob, StoreError, UniqueScope,
+};
+
+/// One job as the reference store keeps it.
+#[derive(Debug)]
+pub(super) struct Row {
+    /// What `Store::job` returns, kept up to date by every write.
+    pub(super) record: JobRecord,
+    /// The running attempt's token; `None` when not running.
+    pub(super) token: Option<LeaseToken>,
+    /// The unique key this job holds, if it still holds one.
+    pub(super) hold: Option<Hold>,
+}
+
+/// A held unique key. Two jobs conflict when their `key` and `bucket` are
+/// equal; `Window` keys carry their time bucket, so a new window is a new key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Hold {
+    pub(super) key: String,
+    pub(super) bucket: Option<i64>,
+    pub(super) scope: HeldScope,
+}
+
+/// The scope a key was taken with, which decides when it is let go of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeldScope {
+    Queued,
+    Active,
+    Window,
+}
+
+/// The moments a held key may be let go of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Moment {
+    Claimed,
+    Finished,
+}
+
+impl Row {
+    pub(super) fn set_hold(&mut self, hold: Option<Hold>) {
+        self.record.unique_key = hold.as_ref().map(|h| h.key.clone());
+        self.hold = hold;
+    }
+
+    /// `Queued` keys go at claim, `Active` ones when the job is final, and
+    /// `Window` ones only with the job itself (prune).
+    pub(super) fn let_go_of_key(&mut self, moment: Moment) {
+        let keep = match (self.hold.as_ref().map(|h| h.scope), moment) {
+            (None, _) => return,
+            (Some(HeldScope::Window), _) => true,
+            (Some(HeldScope::Queued), _) => false,
+            (Some(HeldScope::Active), Moment::Claimed) => true,
+            (Some(HeldScope::Active), Moment::Finished) => false,
+        };
+        if !keep {
+            self.set_hold(None);
+        }
+    }
+
+    pub(super) fn clear_lease(&mut self) {
+        self.token = None;
+        self.record.worker = None;
+        self.record.lease_expires_at = None;
+    }
+
+    pub(super) fn holds(&self, lease: &Lease) -> bool {
+        self.record.state == JobState::Running && self.token == Some(lease.token)
+    }
+
+    /// Reaches a final state: finished now, the lease and (unless windowed)
+    /// the unique key let go of.
+    pub(super) fn finalize(&mut self, state: JobState, now: DateTime<Utc>) {
+        self.record.state = state;
+        self.record.finished_at = Some(now);
+        self.clear_lease();
+        self.let_go_of_key(Moment::Finished);
+    }
+}
+
+pub(super) fn invalid(message: impl Into<String>) -> StoreError {
+    StoreError::Invalid {
+        message: message.into(),
+    }
+}
+
+/// `now + d`, refusing durations no timestamp can hold.
+pub(super) fn after(now: DateTime<Utc>, d: Duration) -> Result<DateTime<Utc>, StoreError> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|delta| now.checked_add_signed(delta))
+        .ok_or_else(|| invalid(format!("duration {d:?} is out of range")))
+}
+
+pub(super) fn validate(job: &NewJob, now: DateTime<Utc>) -> Result<Option<Hold>, StoreError> {
+    if job.kind.is_empty() {
+        return Err(invalid("a job's kind must not be empty"));
+    }
+    if job.queue.is_empty() {
+        return Err(invalid(format!(
+            "job kind `{}` has an empty queue",
+            job.kind
+        )));
+    }
+    if job.max_attempts == 0 {
+        return Err(invalid(format!(
+            "job kind `{}` has max_attempts 0",
+            job.kind
+        )));
+    }
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&job.payload) {
+        return Err(invalid(format!(
+            "job kind `{}` has a payload that is not JSON: {e}",
+            job.kind
+        )));
+    }
+    let Some((key, scope)) = &job.unique else {
+        return Ok(None);
+    };
+    let (bucket, scope) = match scope {
+        UniqueScope::Queued => (None, HeldScope::Queued),
+        UniqueScope::Active => (None, HeldScope::Active),
+        UniqueScope::Window(window) => {
+            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+            if window_ms == 0 {
+                return Err(invalid(format!(
+                    "unique key `{key}` has a window under 1 ms"
+                )));
+            }
+            (
+                Some(now.timestamp_millis().div_euclid(window_ms)),
+                HeldScope::Window,
+            )
+        }
+    };
+    Ok(Some(Hold {
+        key: key.clone(),
+        bucket,
+        scope,
+    }))
+}
