@@ -2,6 +2,7 @@
 //! live here, never in tests.
 
 mod host;
+mod jobs;
 
 use std::process::ExitCode;
 
@@ -13,11 +14,14 @@ pub enum BenchCommand {
     /// Start and stop many idle services, measure memory per idle service and
     /// ticker drift.
     Host(host::HostArgs),
+    /// Enqueue, process and latency figures of a job store.
+    Jobs(jobs::JobsArgs),
 }
 
 /// Runs the chosen benchmark.
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Host(args) => host::run(args).await,
+        BenchCommand::Jobs(args) => jobs::run(args).await,
     }
 }
