@@ -131,8 +131,11 @@ pub(crate) async fn run_attempt(
         span.clone(),
     ));
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    // A job stopped while it waited in the prefetch buffer never starts.
+    let already_stopped = stopper.token.is_cancelled();
     let outcome = tokio::select! {
         biased;
+        _ = std::future::ready(()), if already_stopped => None,
         result = &mut future => Some(result),
         _ = stopper.token.cancelled() => None,
         _ = sleep_until(deadline) => {
@@ -143,6 +146,7 @@ pub(crate) async fn run_attempt(
     // Stopped: give the job a moment to return on its own, then drop it.
     let outcome = match outcome {
         Some(result) => Some(result),
+        None if already_stopped => None,
         None => tokio::time::timeout(deps.grace, &mut future).await.ok(),
     };
     drop(future);

@@ -10,7 +10,7 @@ mod attempt;
 mod completer;
 mod heartbeat;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +51,11 @@ pub struct WorkerConfig {
     pub queues: Vec<QueueConfig>,
     /// At most this many jobs claimed in one round trip.
     pub fetch_batch: u32,
+    /// Jobs claimed ahead of free slots, per queue, so the next ones start
+    /// without a round trip to the store. They are leased (and heartbeated)
+    /// while they wait, and released at once on shutdown. Keep it small when
+    /// jobs are slow and several workers share a queue.
+    pub prefetch: usize,
     /// How long a claim holds a job without a heartbeat.
     pub lease: Duration,
     /// How often running jobs' leases are renewed (well under `lease`).
@@ -75,6 +80,7 @@ impl Default for WorkerConfig {
                 concurrency: 10,
             }],
             fetch_batch: 100,
+            prefetch: 32,
             lease: Duration::from_secs(30),
             heartbeat_every: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
@@ -298,21 +304,27 @@ async fn run_worker<S: Store>(
     ));
 
     let mut free: Vec<usize> = config.queues.iter().map(|q| q.concurrency).collect();
+    let mut buffers: Vec<VecDeque<(ClaimedJob, Stopper)>> =
+        config.queues.iter().map(|_| VecDeque::new()).collect();
     let mut jobs: JoinSet<(Slot, AttemptEnd)> = JoinSet::new();
     let mut backoff = Duration::from_millis(100);
     let mut to_release = Vec::new();
 
     while !ctx.is_cancelled() {
+        start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
         let wanted: Vec<QueueClaim> = config
             .queues
             .iter()
-            .zip(&free)
-            .filter(|(_, free)| **free > 0)
-            .map(|(q, free)| QueueClaim {
-                queue: q.name.clone(),
-                limit: u32::try_from(*free)
+            .enumerate()
+            .filter_map(|(i, q)| {
+                let room = (free[i] + config.prefetch).saturating_sub(buffers[i].len());
+                let limit = u32::try_from(room)
                     .unwrap_or(u32::MAX)
-                    .min(config.fetch_batch),
+                    .min(config.fetch_batch);
+                (limit > 0).then(|| QueueClaim {
+                    queue: q.name.clone(),
+                    limit,
+                })
             })
             .collect();
         let mut saturated = false;
@@ -328,14 +340,18 @@ async fn run_worker<S: Store>(
                     ctx.set_ready(true);
                     saturated = claimed.len() as u64
                         >= wanted.iter().map(|q| u64::from(q.limit)).sum::<u64>();
+                    let mut running = lock(&running);
                     for job in claimed {
                         let Some(queue) = config.queues.iter().position(|q| q.name == job.queue)
                         else {
                             continue;
                         };
-                        free[queue] = free[queue].saturating_sub(1);
-                        start(&mut jobs, &running, &deps, job, queue);
+                        let stopper = Stopper::new();
+                        running.insert(job.lease.id, (job.lease, stopper.clone()));
+                        buffers[queue].push_back((job, stopper));
                     }
+                    drop(running);
+                    start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
                 }
                 Err(err) => {
                     ctx.set_ready(false);
@@ -350,18 +366,26 @@ async fn run_worker<S: Store>(
                 }
             }
         }
-        let idle_slots = free.iter().any(|f| *f > 0);
+        let room = (0..buffers.len()).any(|i| buffers[i].len() < free[i] + config.prefetch);
         tokio::select! {
             biased;
             _ = ctx.cancelled() => break,
             Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
                 ended(joined, &mut free, &running, &finish_tx, &mut to_release).await;
             }
-            _ = store.wait_for_work(config.poll_interval), if idle_slots && !saturated => {}
-            _ = std::future::ready(()), if idle_slots && saturated => {}
+            _ = store.wait_for_work(config.poll_interval), if room && !saturated => {}
+            _ = std::future::ready(()), if room && saturated => {}
         }
         while let Some(joined) = jobs.try_join_next() {
             ended(joined, &mut free, &running, &finish_tx, &mut to_release).await;
+        }
+    }
+
+    // Jobs waiting in the prefetch buffers never started: release them now.
+    for buffer in &mut buffers {
+        for (job, _) in buffer.drain(..) {
+            lock(&running).remove(&job.lease.id);
+            to_release.push(job.lease);
         }
     }
 
@@ -385,21 +409,27 @@ async fn run_worker<S: Store>(
     Ok(())
 }
 
-fn start(
+/// Starts buffered jobs into free slots.
+fn start_buffered(
+    buffers: &mut [VecDeque<(ClaimedJob, Stopper)>],
+    free: &mut [usize],
     jobs: &mut JoinSet<(Slot, AttemptEnd)>,
-    running: &Running,
     deps: &Arc<AttemptDeps>,
-    job: ClaimedJob,
-    queue: usize,
 ) {
-    let stopper = Stopper::new();
-    let lease = job.lease;
-    lock(running).insert(lease.id, (lease, stopper.clone()));
-    let deps = deps.clone();
-    jobs.spawn(async move {
-        let end = attempt::run_attempt(job, stopper, deps).await;
-        (Slot { queue, lease }, end)
-    });
+    for (queue, buffer) in buffers.iter_mut().enumerate() {
+        while free[queue] > 0 {
+            let Some((job, stopper)) = buffer.pop_front() else {
+                break;
+            };
+            free[queue] -= 1;
+            let lease = job.lease;
+            let deps = deps.clone();
+            jobs.spawn(async move {
+                let end = attempt::run_attempt(job, stopper, deps).await;
+                (Slot { queue, lease }, end)
+            });
+        }
+    }
 }
 
 /// Books an ended attempt: frees its slot and queues its outcome.
