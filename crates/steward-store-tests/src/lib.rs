@@ -41,6 +41,7 @@ mod harness;
 mod support;
 
 pub mod cases;
+pub mod engine;
 pub mod memory;
 
 pub use harness::Harness;

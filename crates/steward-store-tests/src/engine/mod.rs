@@ -1,0 +1,64 @@
+//! The engine suite: the job engine (`Client`, `Worker`, `Maintenance`) run
+//! end to end on a real store, once per store, like the contract suite.
+//! Where the contract proves what a store records, these prove what a user
+//! sees: retries, timeouts, checkpoints, cancellation, shutdown.
+
+pub mod cases;
+mod kit;
+
+#[doc(hidden)]
+pub use kit::*;
+
+/// Expands to one `#[test]` per engine case, run against `$harness`.
+///
+/// ```ignore
+/// steward_store_tests::engine!(SqliteHarness);
+/// ```
+#[macro_export]
+macro_rules! engine {
+    ($harness:expr $(,)?) => {
+        $crate::__engine_cases!(($harness) [
+            typed_job_runs_once_and_completes,
+            client_bulk_and_unique_enqueue_return_ids,
+            unknown_kind_fails_the_job_not_the_worker,
+            payload_that_no_longer_matches_fails_with_a_clear_error,
+            failing_job_is_retried_with_backoff_then_dead_with_every_error_kept,
+            panicking_job_records_its_panic_message,
+            flaky_job_succeeds_after_retries,
+            delayed_job_does_not_run_before_its_time,
+            jobs_of_a_queue_run_by_priority,
+            queue_concurrency_limit_is_respected,
+            job_timeout_cancels_its_context_and_fails_the_attempt,
+            job_ignoring_its_timeout_is_dropped_after_the_grace,
+            checkpoint_lets_the_next_attempt_resume,
+            snooze_does_not_use_up_an_attempt,
+            job_can_ask_to_be_retried_later,
+            job_can_cancel_itself,
+            cancelling_a_running_job_fires_its_token_and_ends_it_cancelled,
+            shutdown_lets_running_jobs_finish_within_the_drain_timeout,
+            shutdown_releases_jobs_that_cannot_finish_as_interrupted,
+            maintenance_rescues_expired_leases_and_prunes,
+        ]);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __engine_cases {
+    (($harness:expr) [$($case:ident),* $(,)?]) => {
+        /// The engine suite (`steward-store-tests`): the job engine on this store.
+        mod engine {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    $crate::__run_case(stringify!($case), async {
+                        let harness = $harness;
+                        $crate::engine::cases::$case(&harness).await;
+                    });
+                }
+            )*
+        }
+    };
+}
