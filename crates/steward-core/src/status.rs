@@ -218,6 +218,9 @@ pub(crate) struct Slot {
 struct SlotInner {
     state: ServiceState,
     ready: bool,
+    /// What the service itself last said about readiness in this start, so
+    /// a `set_ready(false)` during init is not overwritten when init ends.
+    reported: Option<bool>,
     last_error: Option<ErrorRecord>,
     restarts: u32,
     last_tick: Option<DateTime<Utc>>,
@@ -230,6 +233,7 @@ impl Slot {
             inner: Mutex::new(SlotInner {
                 state: ServiceState::Starting,
                 ready: false,
+                reported: None,
                 last_error: None,
                 restarts: 0,
                 last_tick: None,
@@ -252,6 +256,9 @@ impl Slot {
         if !state.is_running() {
             inner.ready = false;
         }
+        if state == ServiceState::Starting {
+            inner.reported = None;
+        }
         inner.state = state;
     }
 
@@ -259,11 +266,16 @@ impl Slot {
     pub(crate) fn set_running(&self) {
         let mut inner = self.lock();
         inner.state = ServiceState::Running;
-        inner.ready = true;
+        inner.ready = inner.reported.unwrap_or(true);
     }
 
     pub(crate) fn set_ready(&self, ready: bool) {
-        self.lock().ready = ready;
+        let mut inner = self.lock();
+        inner.reported = Some(ready);
+        // Readiness only shows while running; during init it is remembered.
+        if inner.state.is_running() {
+            inner.ready = ready;
+        }
     }
 
     pub(crate) fn fault(&self, message: String) {

@@ -403,3 +403,48 @@ async fn status_serializes_to_json_with_the_state_inline() {
     handle.shutdown();
     assert_eq!(run.await.unwrap(), ExitStatus::Clean);
 }
+
+/// Reports "not ready" from its init (say, its cache is cold) and only
+/// becomes ready when `run` says so.
+struct ColdStart {
+    warmed: Arc<tokio::sync::Notify>,
+}
+
+impl Service for ColdStart {
+    async fn init(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        ctx.set_ready(false);
+        Ok(())
+    }
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        self.warmed.notified().await;
+        ctx.set_ready(true);
+        ctx.cancelled().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn not_ready_said_during_init_holds_after_init_until_set_back() {
+    let warmed = Arc::new(tokio::sync::Notify::new());
+    let mut builder = builder();
+    builder
+        .service(
+            "cache",
+            ColdStart {
+                warmed: warmed.clone(),
+            },
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(10), "cache running", |s| {
+        s.services[0].state.is_running()
+    })
+    .await;
+    assert!(!handle.status().ready, "init said not ready");
+    warmed.notify_one();
+    wait_for(&handle, Duration::from_secs(10), "ready", |s| s.ready).await;
+    handle.shutdown();
+    assert_eq!(run.await.unwrap(), ExitStatus::Clean);
+}
