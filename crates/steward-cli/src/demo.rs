@@ -1,6 +1,8 @@
 //! `steward demo`: a small host that shows every part working: a periodic
 //! service, a producer/consumer pipeline with back-pressure, a flaky service
-//! that faults and is restarted, and the health endpoints.
+//! that faults and is restarted, the health endpoints, and durable jobs on
+//! an embedded SQLite file (`./steward-demo.db`): a worker, maintenance, and
+//! a stream of demo jobs, some slow, some flaky, some checkpointing.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +12,11 @@ use std::time::Duration;
 use clap::Args;
 use rand::Rng;
 use steward::http::HttpServer;
+use steward::jobs::{Client, EnqueueOptions, Maintenance, Worker};
+use steward::sqlite::SqliteStore;
+use steward::store::Store as _;
+
+use crate::kinds;
 use steward::{
     BoxError, Context, ExitStatus, FailurePolicy, Host, HostHandle, Receiver, RestartPolicy,
     Sender, Service, ServiceState,
@@ -27,6 +34,9 @@ pub struct DemoArgs {
     /// The shutdown timeout.
     #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
     shutdown_timeout: Duration,
+    /// The job store the demo's jobs go to.
+    #[arg(long, default_value = crate::store_url::DEFAULT_STORE)]
+    store: String,
 }
 
 /// One order flowing through the pipeline.
@@ -163,6 +173,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ..RestartPolicy::default()
         }));
 
+    // Durable jobs: a worker for the built-in kinds, maintenance, and a
+    // stream of demo jobs (some slow, some flaky, some checkpointing).
+    let store =
+        crate::store_url::open(&args.store, true, steward::sqlite::Synchronous::Normal).await?;
+    let worker = crate::kinds::register(Worker::new(store.clone()))?
+        .queue("default", 8)?
+        .state(crate::kinds::Journal(None));
+    builder.service("maintenance", Maintenance::new(store.clone()))?;
+    builder.service("worker", worker)?;
+    let client = Client::new(store.clone());
+    builder.periodic("job-producer", Duration::from_millis(300), move |_ctx| {
+        let client = client.clone();
+        async move {
+            enqueue_demo_job(&client).await?;
+            Ok(())
+        }
+    })?;
+
     let host = builder.build()?;
     let handle = host.handle();
     tracing::info!(
@@ -180,7 +208,42 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         stopper.abort();
     }
     print_summary(&handle, &status, handled.load(Ordering::Relaxed));
+    let counts = store.counts().await?;
+    println!(
+        "jobs in {}: {} completed, {} retryable, {} dead, {} available, {} scheduled",
+        args.store,
+        counts.completed,
+        counts.retryable,
+        counts.dead,
+        counts.available,
+        counts.scheduled
+    );
+    store.close().await;
     Ok(status.into())
+}
+
+/// One random demo job: mostly quick, some slow, some flaky, some
+/// checkpointing, now and then one that panics.
+async fn enqueue_demo_job(client: &Client<SqliteStore>) -> Result<(), BoxError> {
+    let roll = rand::rng().random_range(0..100);
+    let opts = EnqueueOptions::default();
+    match roll {
+        0..40 => client.enqueue(kinds::Noop {}).await.map(drop)?,
+        40..65 => {
+            let ms = rand::rng().random_range(50..800);
+            client.enqueue(kinds::Sleep { ms }).await.map(drop)?
+        }
+        65..85 => {
+            let times = rand::rng().random_range(1..=2);
+            client.enqueue(kinds::Fail { times }).await.map(drop)?
+        }
+        85..97 => client
+            .enqueue(kinds::Checkpoint { steps: 5, ms: 200 })
+            .await
+            .map(drop)?,
+        _ => client.enqueue_with(kinds::Panic {}, opts).await.map(drop)?,
+    }
+    Ok(())
 }
 
 /// One line per service, then the host's exit status.

@@ -11,8 +11,10 @@ fn steward() -> Command {
 
 #[test]
 fn demo_stops_cleanly_on_sigint_and_prints_a_summary_per_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
     let mut child = steward()
-        .args(["demo", "--http", "127.0.0.1:0"])
+        .args(["demo", "--http", "127.0.0.1:0", "--store", &store])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -28,18 +30,23 @@ fn demo_stops_cleanly_on_sigint_and_prints_a_summary_per_service() {
         }
     });
 
-    // Wait until the pipeline has visibly worked: a heartbeat was logged.
+    // Wait until the demo has visibly worked: a heartbeat, and a demo job
+    // failing and being retried.
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let (mut heartbeat, mut retried) = (false, false);
+    while !(heartbeat && retried) {
         let line = lines_rx
             .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .expect("demo logged no heartbeat within 60 s");
-        let done = line.contains("heartbeat");
+            .unwrap_or_else(|_| {
+                panic!(
+                    "demo showed no heartbeat and retry within 60 s:\n{}",
+                    seen.join("\n")
+                )
+            });
+        heartbeat |= line.contains("heartbeat");
+        retried |= line.contains("it will be retried");
         seen.push(line);
-        if done {
-            break;
-        }
     }
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -65,6 +72,7 @@ fn demo_stops_cleanly_on_sigint_and_prints_a_summary_per_service() {
             .unwrap_or_else(|| panic!("no summary line for {name}:\n{out}"));
         assert!(line.contains("stopped"), "{name} did not stop: {line}");
     }
+    assert!(out.contains("jobs in sqlite://"), "{out}");
 }
 
 #[test]
