@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{enqueue, read};
+use crate::ops::{admin, enqueue, read};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::schema;
 use crate::sql::duration_ms;
@@ -422,16 +422,39 @@ impl Store for SqliteStore {
         completed_before: DateTime<Utc>,
         dead_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let work = Work::Prune {
-            completed_before: completed_before.timestamp_millis(),
-            dead_before: dead_before.timestamp_millis(),
-            deleted: 0,
-        };
-        self.call(work, |d| match d {
-            Done::Count(n) => Some(n),
-            _ => None,
-        })
-        .await
+        // Candidates are found on a read connection (a table scan, see
+        // `admin::prune_candidates`) and deleted by id in small writer
+        // steps, so neither the scan nor a huge delete holds up other writes.
+        let completed_before = completed_before.timestamp_millis();
+        let dead_before = dead_before.timestamp_millis();
+        let mut deleted = 0;
+        let mut after_id = 0;
+        loop {
+            let ids = self
+                .read(async |conn| {
+                    admin::prune_candidates(conn, completed_before, dead_before, after_id).await
+                })
+                .await?;
+            let Some(&last) = ids.last() else {
+                return Ok(deleted);
+            };
+            after_id = last;
+            let full = ids.len() as i64 >= admin::PRUNE_CHUNK;
+            let work = Work::Prune {
+                ids,
+                completed_before,
+                dead_before,
+            };
+            deleted += self
+                .call(work, |d| match d {
+                    Done::Count(n) => Some(n),
+                    _ => None,
+                })
+                .await?;
+            if !full {
+                return Ok(deleted);
+            }
+        }
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {

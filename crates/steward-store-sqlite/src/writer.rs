@@ -56,9 +56,9 @@ pub(crate) enum Work {
     Retry(JobId),
     Rescue(u32),
     Prune {
+        ids: Vec<i64>,
         completed_before: i64,
         dead_before: i64,
-        deleted: u64,
     },
 }
 
@@ -73,9 +73,6 @@ pub(crate) enum Done {
     Cancel(CancelResult),
     Flag(bool),
     Rescued(RescueReport),
-    /// One prune step deleted this many rows (internal: the writer turns
-    /// it into `Count` when the prune is over).
-    PruneStep(u64),
 }
 
 /// Answers an op's caller.
@@ -122,7 +119,7 @@ impl Op {
                 .map(|q| q.limit as usize)
                 .sum::<usize>()
                 .max(1),
-            Work::Prune { .. } => admin::PRUNE_CHUNK as usize,
+            Work::Prune { ids, .. } => ids.len().max(1),
             _ => 1,
         }
     }
@@ -144,8 +141,6 @@ pub(crate) struct Writer {
     /// The last `now` used: the store's clock never goes back within a
     /// process, even if the system clock does.
     last_now: i64,
-    /// Prune ops to continue in the next batch.
-    carry: Vec<Op>,
 }
 
 impl Writer {
@@ -170,7 +165,6 @@ impl Writer {
             max_batch_items: max_batch_items.max(1),
             schema_ok,
             last_now: 0,
-            carry: Vec::new(),
         }
     }
 
@@ -178,16 +172,14 @@ impl Writer {
     /// answers what is still queued and closes the connection.
     pub(crate) async fn run(mut self) {
         loop {
-            let mut batch = std::mem::take(&mut self.carry);
-            if batch.is_empty() {
-                tokio::select! {
-                    biased;
-                    () = self.shutdown.cancelled() => break,
-                    op = self.rx.recv() => match op {
-                        Some(op) => batch.push(op),
-                        None => break,
-                    },
-                }
+            let mut batch = Vec::new();
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                op = self.rx.recv() => match op {
+                    Some(op) => batch.push(op),
+                    None => break,
+                },
             }
             self.fill(&mut batch);
             self.run_guarded(batch).await;
@@ -209,15 +201,10 @@ impl Writer {
         }
     }
 
-    /// At shutdown: refuse new ops, run the ones already queued, answer
-    /// unfinished prunes with what they deleted so far, close the connection.
+    /// At shutdown: refuse new ops, run the ones already queued, close the
+    /// connection.
     async fn drain(&mut self) {
         self.rx.close();
-        for op in std::mem::take(&mut self.carry) {
-            if let Work::Prune { deleted, .. } = op.work {
-                (op.respond)(Ok(Done::Count(deleted)));
-            }
-        }
         loop {
             let mut batch = Vec::new();
             self.fill(&mut batch);
@@ -225,11 +212,6 @@ impl Writer {
                 break;
             }
             self.run_guarded(batch).await;
-            for op in std::mem::take(&mut self.carry) {
-                if let Work::Prune { deleted, .. } = op.work {
-                    (op.respond)(Ok(Done::Count(deleted)));
-                }
-            }
         }
         if let Some(conn) = self.conn.take() {
             if let Err(e) = conn.close().await {
@@ -349,22 +331,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Sends each op its result; prunes with more to delete are kept for
-    /// the next batch instead.
-    fn answer(&mut self, ops: Vec<Op>, results: Vec<Result<Done, StoreError>>) {
-        for (mut op, result) in ops.into_iter().zip(results) {
-            match (result, &mut op.work) {
-                (Ok(Done::PruneStep(n)), Work::Prune { deleted, .. }) => {
-                    *deleted += n;
-                    if n as i64 >= admin::PRUNE_CHUNK {
-                        self.carry.push(op);
-                    } else {
-                        let total = *deleted;
-                        (op.respond)(Ok(Done::Count(total)));
-                    }
-                }
-                (result, _) => (op.respond)(result),
-            }
+    /// Sends each op its result.
+    fn answer(&self, ops: Vec<Op>, results: Vec<Result<Done, StoreError>>) {
+        for (op, result) in ops.into_iter().zip(results) {
+            (op.respond)(result);
         }
     }
 
@@ -532,11 +502,11 @@ async fn apply(
                 Ok(Done::Rescued(report))
             }
             Work::Prune {
+                ids,
                 completed_before,
                 dead_before,
-                ..
-            } => Ok(Done::PruneStep(
-                admin::prune_step(conn, *completed_before, *dead_before).await?,
+            } => Ok(Done::Count(
+                admin::prune_ids(conn, ids, *completed_before, *dead_before).await?,
             )),
             _ => continue,
         };

@@ -107,29 +107,68 @@ pub(crate) async fn rescue(
     })
 }
 
-/// Rows one prune step deletes at most. A prune of millions of rows runs
+/// Jobs one prune step deletes at most: a prune of millions of rows runs
 /// as many small steps, each in its own group commit, so it never holds the
 /// write lock for long.
 pub(crate) const PRUNE_CHUNK: i64 = 5_000;
 
-/// Deletes up to [`PRUNE_CHUNK`] finished jobs; returns how many.
-pub(crate) async fn prune_step(
+/// The condition a job must meet to be pruned (`?1` completed_before,
+/// `?2` dead_before), checked when candidates are picked and again when
+/// they are deleted (a retry may have revived one in between).
+macro_rules! prunable {
+    () => {
+        "finished_at IS NOT NULL AND ((state = 'completed' AND finished_at < ?1)
+             OR (state IN ('dead', 'cancelled') AND finished_at < ?2))"
+    };
+}
+
+/// Up to [`PRUNE_CHUNK`] ids of prunable jobs after `after_id`, in id order.
+///
+/// Run on a read connection: without an index on `finished_at` (which
+/// would cost a write at every completion) this scans the table, and a scan
+/// off the writer delays nobody. Continuing from the last id keeps a long
+/// prune from rescanning what it already passed.
+pub(crate) async fn prune_candidates(
     conn: &mut SqliteConnection,
     completed_before: i64,
     dead_before: i64,
-) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query(
-        "DELETE FROM steward_jobs WHERE id IN (
-             SELECT id FROM steward_jobs
-             WHERE state = 'completed' AND finished_at IS NOT NULL AND finished_at < ?1
-             UNION ALL
-             SELECT id FROM steward_jobs
-             WHERE state IN ('dead', 'cancelled') AND finished_at IS NOT NULL AND finished_at < ?2
-             LIMIT ?3)",
-    )
+    after_id: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(concat!(
+        "SELECT id FROM steward_jobs WHERE ",
+        prunable!(),
+        " AND id > ?3 ORDER BY id LIMIT ?4"
+    ))
     .bind(completed_before)
     .bind(dead_before)
+    .bind(after_id)
     .bind(PRUNE_CHUNK)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Deletes the given jobs that are still prunable; returns how many.
+pub(crate) async fn prune_ids(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+    completed_before: i64,
+    dead_before: i64,
+) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let json = format!(
+        "[{}]",
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    );
+    let result = sqlx::query(concat!(
+        "DELETE FROM steward_jobs WHERE ",
+        prunable!(),
+        " AND id IN (SELECT value FROM json_each(?3))"
+    ))
+    .bind(completed_before)
+    .bind(dead_before)
+    .bind(json)
     .execute(&mut *conn)
     .await?;
     Ok(result.rows_affected())

@@ -13,13 +13,10 @@ use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
 use crate::error::invalid;
 use crate::sql::{decode_error, duration_ms};
 
-/// Binds per row of the plain insert (created_at is shared, bound once as `?1`).
-const PLAIN_BINDS: usize = 8;
-
 /// Rows per plain insert statement, as powers of two: a batch of any size is
 /// cut into chunks of these sizes, so at most this many distinct statements
 /// are ever prepared and cached, while a big batch still inserts 256 rows
-/// per statement (2,049 parameters, well inside SQLite's limit of 32,766).
+/// per statement (2,304 parameters, well inside SQLite's limit of 32,766).
 const CHUNK_SIZES: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
 const COLUMNS: &str =
@@ -92,17 +89,14 @@ fn plain_sql(rows: usize) -> &'static str {
         CHUNK_SIZES
             .iter()
             .map(|&n| {
-                let values: Vec<String> = (0..n)
-                    .map(|r| {
-                        let b = 2 + r * PLAIN_BINDS;
-                        let params: Vec<String> =
-                            (b..b + PLAIN_BINDS).map(|p| format!("?{p}")).collect();
-                        format!("(?1, {})", params.join(", "))
-                    })
-                    .collect();
+                // Anonymous `?` parameters, not `?NNN`: the driver looks up
+                // every parameter's name, and SQLite finds a numbered name
+                // by a linear scan — quadratic in a 2,304-parameter
+                // statement (it was 75% of the insert's time).
+                let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
                 format!(
                     "INSERT INTO steward_jobs ({COLUMNS}) VALUES {}",
-                    values.join(", ")
+                    vec![row; n].join(", ")
                 )
             })
             .collect()
@@ -129,10 +123,11 @@ async fn insert_plain(
             .find(|&n| n <= rest.len())
             .unwrap_or(1);
         let (chunk, tail) = rest.split_at(n);
-        let mut query = sqlx::query(plain_sql(n)).bind(now);
+        let mut query = sqlx::query(plain_sql(n));
         for job in chunk {
             let run_at = run_at_ms(job, now);
             query = query
+                .bind(now)
                 .bind(job.kind.as_str())
                 .bind(job.queue.as_str())
                 .bind(job.payload.as_str())
@@ -277,7 +272,7 @@ mod tests {
     #[test]
     fn plain_sql_has_the_requested_rows() {
         for n in CHUNK_SIZES {
-            assert_eq!(plain_sql(n).matches("(?1,").count(), n);
+            assert_eq!(plain_sql(n).matches("(?,").count(), n);
         }
     }
 }
