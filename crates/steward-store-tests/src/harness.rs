@@ -38,6 +38,7 @@ use steward_core::store::Store;
 /// file outlives every handle of the case and is deleted after it:
 ///
 /// ```ignore
+/// // crates/steward-store-sqlite/tests/contract.rs
 /// impl Harness for SqliteHarness {
 ///     type Store = SqliteStore;
 ///     type Database = tempfile::TempDir;
@@ -45,7 +46,8 @@ use steward_core::store::Store;
 ///         tempfile::tempdir().expect("creating a temp dir")
 ///     }
 ///     async fn connect(&self, dir: &tempfile::TempDir) -> SqliteStore {
-///         SqliteStore::open(dir.path().join("steward.db"), SqliteOptions::default())
+///         let path = dir.path().join("jobs.db");
+///         SqliteStore::open(path.to_str().expect("a UTF-8 path"), SqliteOptions::default())
 ///             .await
 ///             .expect("opening the store")
 ///     }

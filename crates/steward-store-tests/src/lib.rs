@@ -32,6 +32,11 @@
 //! Time: the cases use real time (a store's clock is its database's), with
 //! short leases (100 ms) where a lease must expire and generous deadlines
 //! (seconds) for anything that should happen; none asserts on speed.
+//!
+//! Errors: a transient [`StoreError`](steward_core::store::StoreError)
+//! (`Busy`, `Unavailable`) is retried for up to 20 s, as the engine would
+//! retry it (two handles contending for one SQLite file may answer `Busy`);
+//! any other unexpected error fails the case with its message.
 #![deny(missing_docs)]
 // The suite is test code: an unexpected answer from the store is a panic,
 // which is how a case fails (helpers use `unwrap_or_else(|e| panic!(..))`
