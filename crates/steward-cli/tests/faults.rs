@@ -262,3 +262,49 @@ fn job_that_kills_its_worker_every_time_ends_dead_after_three_rescues() {
     assert_eq!(last["message"], "worker lost 3 times", "{job}");
     assert_eq!(errors.len(), 3, "{job}");
 }
+
+#[test]
+fn sigterm_releases_jobs_that_cannot_finish_as_interrupted_at_once() {
+    let e = env();
+    run_ok(&[
+        "enqueue",
+        "sleep",
+        "--payload",
+        r#"{"ms":600000}"#,
+        "--count",
+        "5",
+        "--store",
+        &e.store,
+    ]);
+    // A long lease: if the jobs were not released, they would sit "running"
+    // for ten minutes.
+    let mut w = worker(
+        &e,
+        "worker.log",
+        &[
+            "--concurrency",
+            "5",
+            "--lease",
+            "600s",
+            "--shutdown-timeout",
+            "4s",
+        ],
+    );
+    wait_until("5 jobs running", Duration::from_secs(60), || {
+        counts(&e.store)["running"] == 5
+    });
+    signal(&w, "-TERM");
+    assert!(
+        w.wait().unwrap().success(),
+        "the worker should stop cleanly"
+    );
+    let c = counts(&e.store);
+    assert_eq!(c["running"], 0, "{c}");
+    assert_eq!(c["available"], 5, "{c}");
+    for id in 1..=5 {
+        let job = show(&e.store, id);
+        assert_eq!(job["interrupted"], 1, "{job}");
+        assert_eq!(job["attempt"], 0, "{job}");
+        assert_eq!(job["errors"].as_array().unwrap().len(), 0, "{job}");
+    }
+}
