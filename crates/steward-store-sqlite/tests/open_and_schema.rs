@@ -170,3 +170,17 @@ async fn the_schema_version_is_recorded() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
 }
+
+#[tokio::test]
+async fn a_file_that_cannot_be_opened_is_unavailable_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("jobs.db");
+    let err = SqliteStore::open(path.to_str().unwrap(), SqliteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    assert!(
+        err.to_string().contains("no-such-dir"),
+        "names the file: {err}"
+    );
+}

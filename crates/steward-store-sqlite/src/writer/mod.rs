@@ -24,6 +24,9 @@
 //! the op that causes it fails. The task survives every error — including a
 //! panic while running a batch — and logs it.
 
+mod batch;
+mod op;
+
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,99 +34,14 @@ use std::time::Instant;
 use futures::FutureExt as _;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection as _, SqliteConnection};
-use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, Lease,
-    NewJob, RescueReport, StoreError,
-};
+use steward_core::store::StoreError;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{is_whole_store, map_sqlx, replicate};
-use crate::ops::{admin, claim, enqueue, lease};
-use crate::sql::{self, add_ms, now_ms};
 use crate::{SCHEMA_VERSION, schema};
-
-/// The work of one write operation (inputs already validated).
-pub(crate) enum Work {
-    Migrate,
-    Enqueue(Vec<NewJob>),
-    Claim(ClaimRequest, i64),
-    Heartbeat(Vec<Lease>, i64),
-    Finish(Vec<Finish>),
-    Checkpoint(Lease, String),
-    Release(Vec<Lease>),
-    Cancel(JobId),
-    Retry(JobId),
-    Rescue(u32),
-    Prune {
-        ids: Vec<i64>,
-        completed_before: i64,
-        dead_before: i64,
-    },
-}
-
-/// What an op produced, before it is turned into its caller's type.
-pub(crate) enum Done {
-    Unit,
-    Enqueued(Vec<Enqueued>),
-    Claimed(Vec<ClaimedJob>),
-    Heartbeats(Vec<HeartbeatResult>),
-    Finished(Vec<bool>),
-    Count(u64),
-    Cancel(CancelResult),
-    Flag(bool),
-    Rescued(RescueReport),
-}
-
-/// Answers an op's caller.
-type Responder = Box<dyn FnOnce(Result<Done, StoreError>) + Send + Sync>;
-
-/// One write operation and the way to answer it.
-pub(crate) struct Op {
-    pub(crate) work: Work,
-    respond: Responder,
-}
-
-impl Op {
-    /// An op whose answer is extracted from [`Done`] by `extract` and sent
-    /// to `reply`.
-    pub(crate) fn new<T: Send + 'static>(
-        work: Work,
-        reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
-        extract: fn(Done) -> Option<T>,
-    ) -> Op {
-        Op {
-            work,
-            respond: Box::new(move |result| {
-                let answer = result.and_then(|done| {
-                    extract(done).ok_or_else(|| StoreError::Database {
-                        source: "internal: the writer answered with the wrong result type".into(),
-                    })
-                });
-                // The caller may have stopped waiting (its future dropped):
-                // nothing to do then.
-                let _ = reply.send(answer);
-            }),
-        }
-    }
-
-    /// How much of a batch's budget this op uses.
-    fn weight(&self) -> usize {
-        match &self.work {
-            Work::Enqueue(jobs) => jobs.len().max(1),
-            Work::Finish(batch) => batch.len().max(1),
-            Work::Heartbeat(leases, _) | Work::Release(leases) => leases.len().max(1),
-            Work::Claim(request, _) => request
-                .queues
-                .iter()
-                .map(|q| q.limit as usize)
-                .sum::<usize>()
-                .max(1),
-            Work::Prune { ids, .. } => ids.len().max(1),
-            _ => 1,
-        }
-    }
-}
+use batch::group;
+pub(crate) use op::{Done, Op, Work};
 
 /// The writer task's state.
 pub(crate) struct Writer {
@@ -364,170 +282,4 @@ fn fail_all(ops: Vec<Op>, err: &StoreError) {
     for op in ops {
         (op.respond)(Err(replicate(err)));
     }
-}
-
-/// The store's clock for one transaction, taken once the write lock is
-/// held (time spent waiting for the lock does not make it stale).
-fn tick(last_now: &mut i64) -> i64 {
-    let now = now_ms().max(*last_now);
-    *last_now = now;
-    now
-}
-
-/// One transaction for `ops`: their results (in order) and whether they
-/// made work available, or the error that rolled it all back.
-async fn group(
-    conn: &mut SqliteConnection,
-    file: &str,
-    last_now: &mut i64,
-    ops: &[Op],
-) -> Result<(Vec<Result<Done, StoreError>>, bool), StoreError> {
-    sql::begin_immediate(conn, file).await?;
-    let now = tick(last_now);
-    match apply(conn, now, ops).await {
-        Ok(out) => {
-            sql::commit(conn, file).await?;
-            Ok(out)
-        }
-        Err(e) => {
-            sql::rollback(conn, file).await;
-            Err(map_sqlx(e, file))
-        }
-    }
-}
-
-/// Runs every op inside the open transaction. List-shaped ops of one kind
-/// (enqueue, finish, release, heartbeat) are merged into shared statements;
-/// claims run last so they can take this batch's new and released jobs.
-async fn apply(
-    conn: &mut SqliteConnection,
-    now: i64,
-    ops: &[Op],
-) -> Result<(Vec<Result<Done, StoreError>>, bool), sqlx::Error> {
-    let mut results: Vec<Option<Result<Done, StoreError>>> = ops.iter().map(|_| None).collect();
-    let mut wake = false;
-
-    // Enqueues: every caller's jobs in one stream of multi-row inserts.
-    let mut spans = Vec::new();
-    let mut jobs: Vec<&NewJob> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Enqueue(batch) = &op.work {
-            spans.push((i, batch.len()));
-            jobs.extend(batch.iter());
-        }
-    }
-    if !jobs.is_empty() {
-        let (mut all, inserted) = enqueue::insert(conn, now, &jobs).await?;
-        wake |= inserted;
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            results[i] = Some(Ok(Done::Enqueued(tail)));
-        }
-    }
-
-    // Finishes: one statement per outcome kind for all callers.
-    let mut spans = Vec::new();
-    let mut items: Vec<&Finish> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Finish(batch) = &op.work {
-            spans.push((i, batch.len()));
-            items.extend(batch.iter());
-        }
-    }
-    if !items.is_empty() {
-        let (mut all, due) = lease::finish(conn, now, &items).await?;
-        wake |= due;
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            results[i] = Some(Ok(Done::Finished(tail)));
-        }
-    }
-
-    // Releases.
-    let mut spans = Vec::new();
-    let mut leases: Vec<Lease> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Release(batch) = &op.work {
-            spans.push((i, batch.len()));
-            leases.extend(batch.iter().copied());
-        }
-    }
-    if !leases.is_empty() {
-        let mut all = lease::release(conn, now, &leases).await?;
-        wake |= all.iter().any(|&r| r);
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            let count = tail.iter().filter(|&&r| r).count() as u64;
-            results[i] = Some(Ok(Done::Count(count)));
-        }
-    }
-
-    // Heartbeats: each item carries its own new expiry.
-    let mut spans = Vec::new();
-    let mut beats: Vec<(Lease, i64)> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Heartbeat(batch, lease_ms) = &op.work {
-            spans.push((i, batch.len()));
-            let expires = add_ms(now, *lease_ms);
-            beats.extend(batch.iter().map(|l| (*l, expires)));
-        }
-    }
-    if !beats.is_empty() {
-        let mut all = lease::heartbeat(conn, &beats).await?;
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            results[i] = Some(Ok(Done::Heartbeats(tail)));
-        }
-    }
-
-    // Everything else, one op at a time, claims last.
-    for (i, op) in ops.iter().enumerate() {
-        let done = match &op.work {
-            Work::Checkpoint(l, state) => {
-                if lease::checkpoint(conn, *l, state).await? {
-                    Ok(Done::Unit)
-                } else {
-                    Err(StoreError::LeaseLost { id: l.id })
-                }
-            }
-            Work::Cancel(id) => Ok(Done::Cancel(admin::cancel(conn, now, *id).await?)),
-            Work::Retry(id) => {
-                let retried = admin::retry(conn, now, *id).await?;
-                wake |= retried;
-                Ok(Done::Flag(retried))
-            }
-            Work::Rescue(max) => {
-                let report = admin::rescue(conn, now, *max).await?;
-                wake |= report.rescued > 0;
-                Ok(Done::Rescued(report))
-            }
-            Work::Prune {
-                ids,
-                completed_before,
-                dead_before,
-            } => Ok(Done::Count(
-                admin::prune_ids(conn, ids, *completed_before, *dead_before).await?,
-            )),
-            _ => continue,
-        };
-        results[i] = Some(done);
-    }
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Claim(request, lease_ms) = &op.work {
-            let jobs = claim::claim(conn, now, request, *lease_ms).await?;
-            results[i] = Some(Ok(Done::Claimed(jobs)));
-        }
-    }
-
-    let results = results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(StoreError::Database {
-                    source: "internal: operation not run by the writer".into(),
-                })
-            })
-        })
-        .collect();
-    Ok((results, wake))
 }

@@ -1,0 +1,88 @@
+//! One write operation as the writer receives it, and its answer.
+
+use steward_core::store::{
+    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, Lease,
+    NewJob, RescueReport, StoreError,
+};
+
+/// The work of one write operation (inputs already validated).
+pub(crate) enum Work {
+    Migrate,
+    Enqueue(Vec<NewJob>),
+    Claim(ClaimRequest, i64),
+    Heartbeat(Vec<Lease>, i64),
+    Finish(Vec<Finish>),
+    Checkpoint(Lease, String),
+    Release(Vec<Lease>),
+    Cancel(JobId),
+    Retry(JobId),
+    Rescue(u32),
+    Prune {
+        ids: Vec<i64>,
+        completed_before: i64,
+        dead_before: i64,
+    },
+}
+
+/// What an op produced, before it is turned into its caller's type.
+pub(crate) enum Done {
+    Unit,
+    Enqueued(Vec<Enqueued>),
+    Claimed(Vec<ClaimedJob>),
+    Heartbeats(Vec<HeartbeatResult>),
+    Finished(Vec<bool>),
+    Count(u64),
+    Cancel(CancelResult),
+    Flag(bool),
+    Rescued(RescueReport),
+}
+
+/// Answers an op's caller.
+type Responder = Box<dyn FnOnce(Result<Done, StoreError>) + Send + Sync>;
+
+/// One write operation and the way to answer it.
+pub(crate) struct Op {
+    pub(crate) work: Work,
+    pub(crate) respond: Responder,
+}
+
+impl Op {
+    /// An op whose answer is extracted from [`Done`] by `extract` and sent
+    /// to `reply`.
+    pub(crate) fn new<T: Send + 'static>(
+        work: Work,
+        reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+        extract: fn(Done) -> Option<T>,
+    ) -> Op {
+        Op {
+            work,
+            respond: Box::new(move |result| {
+                let answer = result.and_then(|done| {
+                    extract(done).ok_or_else(|| StoreError::Database {
+                        source: "internal: the writer answered with the wrong result type".into(),
+                    })
+                });
+                // The caller may have stopped waiting (its future dropped):
+                // nothing to do then.
+                let _ = reply.send(answer);
+            }),
+        }
+    }
+
+    /// How much of a batch's budget this op uses.
+    pub(crate) fn weight(&self) -> usize {
+        match &self.work {
+            Work::Enqueue(jobs) => jobs.len().max(1),
+            Work::Finish(batch) => batch.len().max(1),
+            Work::Heartbeat(leases, _) | Work::Release(leases) => leases.len().max(1),
+            Work::Claim(request, _) => request
+                .queues
+                .iter()
+                .map(|q| q.limit as usize)
+                .sum::<usize>()
+                .max(1),
+            Work::Prune { ids, .. } => ids.len().max(1),
+            _ => 1,
+        }
+    }
+}
