@@ -4,6 +4,9 @@
 //! cargo run --release -p steward-store-sqlite --example throughput [JOBS [STAGE...]]
 //! ```
 //!
+//! Environment: `CLAIM` (jobs per claim, default 100) and `WORKERS`
+//! (claiming workers, default 4) for `drain` and `e2e`.
+//!
 //! STAGE is any of `normal`, `full` (the `synchronous` settings to run),
 //! `bulk`, `drain`, `e2e`, `latency`; default: all of them.
 //!
@@ -61,10 +64,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bulk_enqueue(&store, jobs).await?;
         }
         if wants("drain") {
-            drain(&store, 4).await?;
+            drain(&store, workers()).await?;
         }
         if wants("e2e") {
-            end_to_end(&store, jobs, 2, 4).await?;
+            end_to_end(&store, jobs, 2, workers()).await?;
         }
         if wants("latency") {
             latency(&store, 2_000).await?;
@@ -97,6 +100,22 @@ async fn bulk_enqueue(store: &SqliteStore, n: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Jobs per claim in `drain` and `e2e` (`CLAIM`, default 100).
+fn claim_limit() -> u32 {
+    std::env::var("CLAIM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+/// Workers in `drain` and `e2e` (`WORKERS`, default 4).
+fn workers() -> usize {
+    std::env::var("WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+}
+
 fn request(limit: u32) -> ClaimRequest {
     ClaimRequest {
         worker: "bench".into(),
@@ -113,7 +132,7 @@ fn request(limit: u32) -> ClaimRequest {
 async fn work(store: SqliteStore, stop_when_empty: Arc<AtomicU64>) -> Result<u64, StoreError> {
     let mut done = 0;
     loop {
-        let jobs = store.claim(request(100)).await?;
+        let jobs = store.claim(request(claim_limit())).await?;
         if jobs.is_empty() {
             if stop_when_empty.load(Ordering::Acquire) == 1 {
                 return Ok(done);
@@ -146,8 +165,9 @@ async fn drain(store: &SqliteStore, workers: usize) -> Result<(), Box<dyn std::e
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "drain: {total} queued jobs claimed+completed in {secs:.2} s = {:.0} jobs/s ({workers} workers, claim 100)",
-        total as f64 / secs
+        "drain: {total} queued jobs claimed+completed in {secs:.2} s = {:.0} jobs/s ({workers} workers, claim {})",
+        total as f64 / secs,
+        claim_limit()
     );
     Ok(())
 }
@@ -194,7 +214,8 @@ async fn end_to_end(
     let secs = started.elapsed().as_secs_f64();
     println!(
         "end to end: {total} jobs enqueued (batches of 100, {producers} producers) and claimed+completed \
-         ({workers} workers, claim 100) in {secs:.2} s = {:.0} jobs/s",
+         ({workers} workers, claim {}) in {secs:.2} s = {:.0} jobs/s",
+        claim_limit(),
         total as f64 / secs
     );
     Ok(())

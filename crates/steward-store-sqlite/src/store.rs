@@ -307,7 +307,11 @@ fn connect_options(
         .pragma("journal_size_limit", "67108864")
         // 16 MiB of page cache per connection (the default is 2 MiB): the
         // indexes of a busy queue stay in memory.
-        .pragma("cache_size", "-16384"))
+        .pragma("cache_size", "-16384")
+        // The driver streams rows from its thread through a channel of this
+        // many; a claim returning more than the default 50 would stall the
+        // statement half-way until the reader catches up.
+        .row_buffer_size(1024))
 }
 
 impl Store for SqliteStore {

@@ -51,6 +51,13 @@ pub(crate) fn validate(jobs: &[NewJob]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// True if [`insert`] writes these jobs with a single statement: no unique
+/// keys (a duplicate needs a second statement to find the holder) and a
+/// count that is one of the chunk sizes.
+pub(crate) fn is_one_statement(jobs: &[NewJob]) -> bool {
+    CHUNK_SIZES.contains(&jobs.len()) && jobs.iter().all(|j| j.unique.is_none())
+}
+
 /// Inserts validated jobs in order; returns one [`Enqueued`] per job and
 /// whether any job was inserted (the caller's cue to wake workers).
 pub(crate) async fn insert(

@@ -169,6 +169,23 @@ fn rounds(ids: impl Iterator<Item = i64>) -> Vec<Vec<usize>> {
     rounds
 }
 
+/// True if no job id appears twice (one round of statements).
+pub(crate) fn distinct_ids(leases: impl Iterator<Item = Lease>) -> bool {
+    let mut seen = HashSet::new();
+    leases.into_iter().all(|l| seen.insert(l.id.0))
+}
+
+/// True if [`finish`] writes this batch with a single statement: one
+/// outcome kind, no job twice.
+pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
+    let Some(first) = batch.first() else {
+        return false;
+    };
+    let kind = Kind::of(&first.outcome);
+    batch.iter().all(|f| Kind::of(&f.outcome) == kind)
+        && distinct_ids(batch.iter().map(|f| f.lease))
+}
+
 /// Which statement an outcome uses.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

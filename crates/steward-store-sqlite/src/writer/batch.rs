@@ -25,6 +25,15 @@ pub(super) async fn group(
     last_now: &mut i64,
     ops: &[Op],
 ) -> Result<(Vec<Result<Done, StoreError>>, bool), StoreError> {
+    if let [op] = ops {
+        if op.is_one_statement() {
+            // Autocommit: the statement is its own transaction (see
+            // `Op::is_one_statement`). Its clock is read before it takes
+            // the lock; a wait for the lock only makes `now` a little early.
+            let now = tick(last_now);
+            return apply(conn, now, ops).await.map_err(|e| map_sqlx(e, file));
+        }
+    }
     sql::begin_immediate(conn, file).await?;
     let now = tick(last_now);
     match apply(conn, now, ops).await {

@@ -1,5 +1,6 @@
 //! One write operation as the writer receives it, and its answer.
 
+use crate::ops::{enqueue, lease};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, Lease,
     NewJob, RescueReport, StoreError,
@@ -66,6 +67,28 @@ impl Op {
                 // nothing to do then.
                 let _ = reply.send(answer);
             }),
+        }
+    }
+
+    /// True if this op is written by exactly one SQL statement. Alone in a
+    /// batch, such an op runs in autocommit mode: a write statement takes
+    /// the write lock when it starts (with the busy timeout, like `BEGIN
+    /// IMMEDIATE`) and commits when it ends, so the explicit `BEGIN` and
+    /// `COMMIT` — two round trips to the driver's thread, about 100 µs of
+    /// a lone operation's latency here — are not needed.
+    pub(crate) fn is_one_statement(&self) -> bool {
+        match &self.work {
+            Work::Enqueue(jobs) => enqueue::is_one_statement(jobs),
+            Work::Claim(request, _) => request.queues.iter().filter(|q| q.limit > 0).count() == 1,
+            Work::Finish(batch) => lease::finish_is_one_statement(batch),
+            Work::Release(leases) => lease::distinct_ids(leases.iter().copied()),
+            Work::Heartbeat(..)
+            | Work::Checkpoint(..)
+            | Work::Retry(_)
+            | Work::Rescue(_)
+            | Work::Prune { .. } => true,
+            // Cancel reads the state, then writes: it needs the transaction.
+            Work::Cancel(_) | Work::Migrate => false,
         }
     }
 
