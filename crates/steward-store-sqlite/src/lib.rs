@@ -40,7 +40,8 @@
 //! runs them in **one `BEGIN IMMEDIATE` transaction** (group commit),
 //! commits once and answers each caller. While it commits, new messages
 //! queue up for the next batch: batches grow with load, and a lone
-//! operation at low load is committed at once. Reads ([`Store::job`],
+//! operation at low load is committed at once (as a single autocommit
+//! statement where it can be: same atomicity, fewer round trips). Reads ([`Store::job`],
 //! [`Store::counts`]) use a small separate pool, which is also offered to
 //! callers ([`SqliteStore::pool`]) for their own transactions.
 //!

@@ -14,7 +14,9 @@
 //!
 //! While a commit runs, new ops queue up and form the next batch: batches
 //! grow with load, and at low load a lone op is committed at once, with no
-//! waiting for a batch to fill.
+//! waiting for a batch to fill. A lone op written by a single statement
+//! skips the explicit `BEGIN`/`COMMIT` (autocommit is the same transaction,
+//! two driver round trips cheaper; see `Op::is_one_statement`).
 //!
 //! Failure isolation: inputs are validated before they are sent here, so a
 //! batch holds only well-formed ops. If a statement still fails, the batch
