@@ -30,6 +30,9 @@ pub struct JobsArgs {
     /// How many single enqueues the latency probe makes (one every 10 ms).
     #[arg(long, default_value_t = 200)]
     probes: usize,
+    /// Jobs the worker claims ahead of its free slots.
+    #[arg(long, default_value_t = WorkerConfig::default().prefetch)]
+    prefetch: usize,
     /// SQLite durability: `normal` (the default) or `full`.
     #[arg(long, value_enum, default_value_t = Sync::Normal)]
     sync: Sync,
@@ -147,6 +150,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 name: "default".to_string(),
                 concurrency: args.concurrency,
             }],
+            prefetch: args.prefetch,
             ..WorkerConfig::default()
         })?
         .state(progress.clone())

@@ -9,6 +9,7 @@
 mod attempt;
 mod completer;
 mod heartbeat;
+mod pace;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -51,10 +52,11 @@ pub struct WorkerConfig {
     pub queues: Vec<QueueConfig>,
     /// At most this many jobs claimed in one round trip.
     pub fetch_batch: u32,
-    /// Jobs claimed ahead of free slots, per queue, so the next ones start
-    /// without a round trip to the store. They are leased (and heartbeated)
-    /// while they wait, and released at once on shutdown. Keep it small when
-    /// jobs are slow and several workers share a queue.
+    /// The most jobs claimed ahead of free slots, per queue, so the next
+    /// ones start without a round trip to the store. The worker buffers only
+    /// as many as hide its measured claim time (deep for fast jobs, about
+    /// none for slow ones; see `pace.rs`). Buffered jobs are leased and
+    /// heartbeated, and released at once on shutdown. 0 turns it off.
     pub prefetch: usize,
     /// How long a claim holds a job without a heartbeat.
     pub lease: Duration,
@@ -80,7 +82,7 @@ impl Default for WorkerConfig {
                 concurrency: 10,
             }],
             fetch_batch: 100,
-            prefetch: 32,
+            prefetch: 256,
             lease: Duration::from_secs(30),
             heartbeat_every: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
@@ -274,6 +276,7 @@ impl<S: Store> Service for Worker<S> {
 struct Slot {
     queue: usize,
     lease: Lease,
+    started: tokio::time::Instant,
 }
 
 async fn run_worker<S: Store>(
@@ -309,15 +312,25 @@ async fn run_worker<S: Store>(
     let mut jobs: JoinSet<(Slot, AttemptEnd)> = JoinSet::new();
     let mut backoff = Duration::from_millis(100);
     let mut to_release = Vec::new();
+    let mut pace = pace::Pace::new(config.queues.len());
 
     while !ctx.is_cancelled() {
+        let prefetch: Vec<usize> = config
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| pace.prefetch(i, q.concurrency, config.prefetch))
+            .collect();
         start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
         let wanted: Vec<QueueClaim> = config
             .queues
             .iter()
             .enumerate()
             .filter_map(|(i, q)| {
-                let room = (free[i] + config.prefetch).saturating_sub(buffers[i].len());
+                if !wants_more(free[i], buffers[i].len(), prefetch[i]) {
+                    return None;
+                }
+                let room = (free[i] + prefetch[i]).saturating_sub(buffers[i].len());
                 let limit = u32::try_from(room)
                     .unwrap_or(u32::MAX)
                     .min(config.fetch_batch);
@@ -334,7 +347,10 @@ async fn run_worker<S: Store>(
                 queues: wanted.clone(),
                 lease: config.lease,
             };
-            match store.claim(request).await {
+            let asked = tokio::time::Instant::now();
+            let claimed = store.claim(request).await;
+            pace.claimed(asked.elapsed());
+            match claimed {
                 Ok(claimed) => {
                     backoff = Duration::from_millis(100);
                     ctx.set_ready(true);
@@ -366,18 +382,26 @@ async fn run_worker<S: Store>(
                 }
             }
         }
-        let room = (0..buffers.len()).any(|i| buffers[i].len() < free[i] + config.prefetch);
+        let room = (0..buffers.len()).any(|i| wants_more(free[i], buffers[i].len(), prefetch[i]));
         tokio::select! {
             biased;
             _ = ctx.cancelled() => break,
             Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
-                ended(joined, &mut free, &running, &finish_tx, &mut to_release).await;
+                ended(joined, &mut free, &running, &finish_tx, &mut to_release, &mut pace).await;
             }
             _ = store.wait_for_work(config.poll_interval), if room && !saturated => {}
             _ = std::future::ready(()), if room && saturated => {}
         }
         while let Some(joined) = jobs.try_join_next() {
-            ended(joined, &mut free, &running, &finish_tx, &mut to_release).await;
+            ended(
+                joined,
+                &mut free,
+                &running,
+                &finish_tx,
+                &mut to_release,
+                &mut pace,
+            )
+            .await;
         }
     }
 
@@ -409,6 +433,17 @@ async fn run_worker<S: Store>(
     Ok(())
 }
 
+/// Whether a queue should claim now: when a slot is free and nothing is
+/// buffered for it, or when its prefetch buffer is down to half. Claiming
+/// every time one job ends would cost a store round trip per job; refilling
+/// at half keeps claims large while the buffer never runs dry.
+fn wants_more(free: usize, buffered: usize, prefetch: usize) -> bool {
+    if buffered >= free + prefetch {
+        return false;
+    }
+    (free > 0 && buffered == 0) || buffered <= prefetch / 2
+}
+
 /// Starts buffered jobs into free slots.
 fn start_buffered(
     buffers: &mut [VecDeque<(ClaimedJob, Stopper)>],
@@ -424,9 +459,17 @@ fn start_buffered(
             free[queue] -= 1;
             let lease = job.lease;
             let deps = deps.clone();
+            let started = tokio::time::Instant::now();
             jobs.spawn(async move {
                 let end = attempt::run_attempt(job, stopper, deps).await;
-                (Slot { queue, lease }, end)
+                (
+                    Slot {
+                        queue,
+                        lease,
+                        started,
+                    },
+                    end,
+                )
             });
         }
     }
@@ -439,6 +482,7 @@ async fn ended(
     running: &Running,
     finish_tx: &mpsc::Sender<crate::store::Finish>,
     to_release: &mut Vec<Lease>,
+    pace: &mut pace::Pace,
 ) {
     let Ok((slot, end)) = joined else {
         // Attempt tasks catch the job's panics; only an abort lands here, and
@@ -446,6 +490,7 @@ async fn ended(
         return;
     };
     free[slot.queue] += 1;
+    pace.ran(slot.queue, slot.started.elapsed());
     lock(running).remove(&slot.lease.id);
     match end {
         AttemptEnd::Finish(finish) => {
@@ -470,6 +515,8 @@ async fn drain<S: Store>(
     finish_tx: &mpsc::Sender<crate::store::Finish>,
     to_release: &mut Vec<Lease>,
 ) {
+    // Job times seen while draining inform nothing any more.
+    let mut pace = pace::Pace::new(free.len());
     let budget = worker.config.drain_timeout.unwrap_or_else(|| {
         ctx.host()
             .shutdown_timeout()
@@ -481,7 +528,9 @@ async fn drain<S: Store>(
     let deadline = tokio::time::Instant::now() + budget;
     while !jobs.is_empty() {
         match tokio::time::timeout_at(deadline, jobs.join_next()).await {
-            Ok(Some(joined)) => ended(joined, free, running, finish_tx, to_release).await,
+            Ok(Some(joined)) => {
+                ended(joined, free, running, finish_tx, to_release, &mut pace).await
+            }
             Ok(None) => break,
             Err(_) => break,
         }
@@ -499,7 +548,9 @@ async fn drain<S: Store>(
         let cut_off = tokio::time::Instant::now() + grace;
         while !jobs.is_empty() {
             match tokio::time::timeout_at(cut_off, jobs.join_next()).await {
-                Ok(Some(joined)) => ended(joined, free, running, finish_tx, to_release).await,
+                Ok(Some(joined)) => {
+                    ended(joined, free, running, finish_tx, to_release, &mut pace).await
+                }
                 _ => break,
             }
         }
