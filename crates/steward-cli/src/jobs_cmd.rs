@@ -15,6 +15,20 @@ pub enum JobsCommand {
     Counts(CountsArgs),
     /// One job with its attempts.
     Show(ShowArgs),
+    /// Run a dead, cancelled or completed job again, with a fresh attempt budget.
+    Retry(IdArgs),
+    /// Cancel a job: at once if queued, through its worker if running.
+    Cancel(IdArgs),
+}
+
+/// Options of `steward jobs retry` and `steward jobs cancel`.
+#[derive(Args)]
+pub struct IdArgs {
+    /// The job's id.
+    id: i64,
+    /// The store.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    store: String,
 }
 
 /// Options of `steward jobs counts`.
@@ -87,6 +101,38 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                         e.kind.as_str(),
                         e.message
                     );
+                }
+            }
+        }
+        JobsCommand::Retry(args) => {
+            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
+            let id = JobId(args.id);
+            let found = store.job(id).await?;
+            let retried = store.retry(id).await?;
+            store.close().await;
+            match (found, retried) {
+                (None, _) => anyhow::bail!(NotFound(format!("no job with id {}", args.id))),
+                (Some(_), true) => println!("job {id} will run again"),
+                (Some(job), false) => anyhow::bail!(store_url::UsageError(format!(
+                    "job {id} is {}: only dead, cancelled or completed jobs can be retried",
+                    job.state
+                ))),
+            }
+        }
+        JobsCommand::Cancel(args) => {
+            use steward::store::CancelResult;
+            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
+            let id = JobId(args.id);
+            let result = store.cancel(id).await?;
+            store.close().await;
+            match result {
+                CancelResult::Cancelled => println!("job {id} cancelled"),
+                CancelResult::Requested => {
+                    println!("job {id} is running: its worker was asked to cancel it")
+                }
+                CancelResult::AlreadyFinished => println!("job {id} had already finished"),
+                CancelResult::NotFound => {
+                    anyhow::bail!(NotFound(format!("no job with id {}", args.id)))
                 }
             }
         }

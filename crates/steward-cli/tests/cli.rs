@@ -100,3 +100,37 @@ fn bad_usage_and_bad_config_get_distinct_exit_codes() {
     let err = String::from_utf8_lossy(&config.stderr);
     assert!(err.contains("not-an-address"), "{err}");
 }
+
+#[test]
+fn operator_can_cancel_and_retry_a_job_and_unknown_ids_are_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("ops.db").display());
+    let run = |args: &[&str]| {
+        let out = steward()
+            .args(args)
+            .args(["--store", &store])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, id, _) = run(&["enqueue", "noop"]);
+    assert_eq!(code, Some(0));
+    let id = id.trim().to_string();
+    let (code, out, err) = run(&["jobs", "retry", &id]);
+    assert_eq!(code, Some(64), "a queued job cannot be retried: {out}{err}");
+    let (code, out, _) = run(&["jobs", "cancel", &id]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("cancelled"), "{out}");
+    let (code, out, _) = run(&["jobs", "retry", &id]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("will run again"), "{out}");
+    let (_, json, _) = run(&["jobs", "show", &id, "--json"]);
+    assert!(json.contains("\"state\": \"available\""), "{json}");
+    let (code, _, err) = run(&["jobs", "show", "999"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no job with id 999"), "{err}");
+}
