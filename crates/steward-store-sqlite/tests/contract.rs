@@ -1,5 +1,6 @@
-//! The store contract suite (`steward-store-tests`) against the SQLite store:
-//! every case, on its own database file in a temp dir.
+//! The shared suites (`steward-store-tests`) against the SQLite store: the
+//! store contract and the engine suite, every case on its own database file
+//! in a temp dir.
 
 use steward_store_sqlite::{SqliteOptions, SqliteStore};
 use steward_store_tests::Harness;
@@ -30,3 +31,4 @@ impl Harness for SqliteHarness {
 }
 
 steward_store_tests::contract!(SqliteHarness);
+steward_store_tests::engine!(SqliteHarness);
