@@ -53,8 +53,8 @@ pub async fn run(args: EnqueueArgs) -> anyhow::Result<ExitCode> {
                 crate::kinds::defaults(&args.kind).map_or(25, |o| o.max_attempts)
             }));
     if let Some(delay) = args.delay {
-        let delay = chrono::Duration::from_std(delay)?;
-        job = job.run_at(chrono::Utc::now() + delay);
+        // Counted from the store's now, not this machine's.
+        job = job.delay(delay);
     }
     let ids = store.enqueue(vec![job; args.count]).await?;
     if let [one] = ids.as_slice() {

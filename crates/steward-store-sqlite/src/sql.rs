@@ -46,6 +46,29 @@ pub(crate) fn add_ms(at: i64, ms: i64) -> i64 {
     at.saturating_add(ms)
 }
 
+/// The latest and earliest times the store holds: what [`from_ms`] can read
+/// back as a `DateTime`. Delays and ages saturate here rather than fail.
+const MAX_MS: i64 = DateTime::<Utc>::MAX_UTC.timestamp_millis();
+const MIN_MS: i64 = DateTime::<Utc>::MIN_UTC.timestamp_millis();
+
+/// A delay or age in whole milliseconds, saturating instead of failing on
+/// absurd ones; a non-zero one shorter than a millisecond counts as one (so
+/// "later" never becomes "now").
+fn saturating_ms(d: Duration) -> i64 {
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    if ms == 0 && !d.is_zero() { 1 } else { ms }
+}
+
+/// `now + d` on the store's clock, clamped to the latest time it holds.
+pub(crate) fn later_ms(now: i64, d: Duration) -> i64 {
+    now.saturating_add(saturating_ms(d)).min(MAX_MS)
+}
+
+/// `now - d` on the store's clock, clamped to the earliest time it holds.
+pub(crate) fn earlier_ms(now: i64, d: Duration) -> i64 {
+    now.saturating_sub(saturating_ms(d)).max(MIN_MS)
+}
+
 /// A decoding error for a value the schema should never hold.
 pub(crate) fn decode_error(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())
@@ -127,6 +150,17 @@ mod tests {
             Some(2000)
         );
         assert!(duration_ms("lease", Duration::MAX).is_err());
+    }
+
+    #[test]
+    fn absurd_delays_and_ages_saturate_at_readable_times() {
+        let now = 1_700_000_000_000;
+        assert_eq!(later_ms(now, Duration::ZERO), now);
+        assert_eq!(later_ms(now, Duration::from_micros(1)), now + 1);
+        assert_eq!(later_ms(now, Duration::from_secs(2)), now + 2000);
+        assert!(from_ms(later_ms(now, Duration::MAX)).is_ok());
+        assert_eq!(earlier_ms(now, Duration::from_secs(2)), now - 2000);
+        assert!(from_ms(earlier_ms(now, Duration::MAX)).is_ok());
     }
 
     #[test]

@@ -4,7 +4,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
@@ -19,7 +18,7 @@ use crate::error::{invalid, map_sqlx};
 use crate::ops::{admin, enqueue, read};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::schema;
-use crate::sql::duration_ms;
+use crate::sql::{duration_ms, earlier_ms, now_ms};
 use crate::writer::{Done, Op, Work, Writer};
 
 /// A job store on one SQLite file.
@@ -423,14 +422,17 @@ impl Store for SqliteStore {
 
     async fn prune(
         &self,
-        completed_before: DateTime<Utc>,
-        dead_before: DateTime<Utc>,
+        completed_older_than: Duration,
+        dead_older_than: Duration,
     ) -> Result<u64, StoreError> {
         // Candidates are found on a read connection (a table scan, see
         // `admin::prune_candidates`) and deleted by id in small writer
         // steps, so neither the scan nor a huge delete holds up other writes.
-        let completed_before = completed_before.timestamp_millis();
-        let dead_before = dead_before.timestamp_millis();
+        // The cutoffs are fixed once, on the store's clock, so every step
+        // of one prune judges by the same ones.
+        let now = now_ms();
+        let completed_before = earlier_ms(now, completed_older_than);
+        let dead_before = earlier_ms(now, dead_older_than);
         let mut deleted = 0;
         let mut after_id = 0;
         loop {

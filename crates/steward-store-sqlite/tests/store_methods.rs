@@ -13,7 +13,7 @@ use steward_core::store::{
     JobId, JobState, Lease, LeaseToken, NewJob, QueueClaim, Store, StoreError, UniqueScope,
 };
 
-fn failed(attempt: u32, message: &str, retry_at: Option<chrono::DateTime<Utc>>) -> FinishOutcome {
+fn failed(attempt: u32, message: &str, retry_in: Option<Duration>) -> FinishOutcome {
     FinishOutcome::Failed {
         error: AttemptError {
             attempt,
@@ -21,8 +21,14 @@ fn failed(attempt: u32, message: &str, retry_at: Option<chrono::DateTime<Utc>>) 
             kind: ErrorKind::Error,
             message: message.into(),
         },
-        retry_at,
+        retry_in,
     }
+}
+
+/// Lets the clock pass the jobs a test just finished, so a prune with an
+/// age of zero (a strict cutoff at now) sees them as older.
+async fn let_time_pass() {
+    tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
 #[tokio::test]
@@ -176,8 +182,6 @@ async fn finish_applies_each_outcome_and_refuses_lost_leases() {
         .unwrap();
     let jobs = claim(&t.store, "default", 5).await;
     let lease = |i: usize| jobs[i].lease;
-    let retry_at = Utc::now() + chrono::Duration::minutes(5);
-    let until = Utc::now() + chrono::Duration::minutes(1);
     let results = t
         .store
         .finish(vec![
@@ -187,7 +191,7 @@ async fn finish_applies_each_outcome_and_refuses_lost_leases() {
             },
             Finish {
                 lease: lease(1),
-                outcome: failed(1, "boom", Some(retry_at)),
+                outcome: failed(1, "boom", Some(Duration::from_secs(300))),
             },
             Finish {
                 lease: lease(2),
@@ -195,7 +199,9 @@ async fn finish_applies_each_outcome_and_refuses_lost_leases() {
             },
             Finish {
                 lease: lease(3),
-                outcome: FinishOutcome::Snoozed { until },
+                outcome: FinishOutcome::Snoozed {
+                    delay: Duration::from_secs(60),
+                },
             },
             Finish {
                 lease: lease(4),
@@ -228,13 +234,13 @@ async fn finish_applies_each_outcome_and_refuses_lost_leases() {
     };
     let done = rec(0).await;
     assert_eq!(done.state, JobState::Completed);
-    assert!(done.finished_at.is_some() && done.worker.is_none() && done.lease_expires_at.is_none());
+    assert!(done.worker.is_none() && done.lease_expires_at.is_none());
+    // One batch, one transaction, one reading of the store's clock: delays
+    // count from exactly the `finished_at` it wrote.
+    let now = done.finished_at.expect("a completed job has finished_at");
     let retrying = rec(1).await;
     assert_eq!(retrying.state, JobState::Retryable);
-    assert_eq!(
-        retrying.run_at.timestamp_millis(),
-        retry_at.timestamp_millis()
-    );
+    assert_eq!(retrying.run_at, now + chrono::Duration::minutes(5));
     assert_eq!(retrying.errors.len(), 1);
     assert_eq!(retrying.errors[0].message, "boom");
     assert!(retrying.finished_at.is_none());
@@ -245,7 +251,7 @@ async fn finish_applies_each_outcome_and_refuses_lost_leases() {
     let snoozed = rec(3).await;
     assert_eq!(snoozed.state, JobState::Scheduled);
     assert_eq!(snoozed.attempt, 0, "a snooze does not use up an attempt");
-    assert_eq!(snoozed.run_at.timestamp_millis(), until.timestamp_millis());
+    assert_eq!(snoozed.run_at, now + chrono::Duration::minutes(1));
     let cancelled = rec(4).await;
     assert_eq!(cancelled.state, JobState::Cancelled);
     assert_eq!(cancelled.errors.len(), 1);
@@ -255,15 +261,16 @@ async fn finish_applies_each_outcome_and_refuses_lost_leases() {
 }
 
 #[tokio::test]
-async fn a_snooze_into_the_past_makes_the_job_available() {
+async fn a_zero_snooze_makes_the_job_available() {
     let t = open().await;
     t.store.enqueue(vec![NewJob::new("a", "{}")]).await.unwrap();
     let job = claim(&t.store, "default", 1).await.remove(0);
-    let until = Utc::now() - chrono::Duration::seconds(1);
     t.store
         .finish(vec![Finish {
             lease: job.lease,
-            outcome: FinishOutcome::Snoozed { until },
+            outcome: FinishOutcome::Snoozed {
+                delay: Duration::ZERO,
+            },
         }])
         .await
         .unwrap();
@@ -450,11 +457,10 @@ async fn a_normal_finish_resets_the_rescue_count() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     t.store.rescue_expired(5).await.unwrap();
     let job = claim(&t.store, "default", 1).await.remove(0);
-    let retry_at = Utc::now();
     t.store
         .finish(vec![Finish {
             lease: job.lease,
-            outcome: failed(1, "x", Some(retry_at)),
+            outcome: failed(1, "x", Some(Duration::ZERO)),
         }])
         .await
         .unwrap();
@@ -487,12 +493,15 @@ async fn prune_deletes_old_finished_jobs_only() {
         ])
         .await
         .unwrap();
-    let past = Utc::now() - chrono::Duration::hours(1);
-    let future = Utc::now() + chrono::Duration::hours(1);
-    assert_eq!(t.store.prune(past, past).await.unwrap(), 0);
-    assert_eq!(t.store.prune(future, past).await.unwrap(), 1);
+    let_time_pass().await;
+    let hour = Duration::from_secs(3600);
+    assert_eq!(t.store.prune(hour, hour).await.unwrap(), 0);
+    assert_eq!(t.store.prune(Duration::ZERO, hour).await.unwrap(), 1);
     assert!(t.store.job(ids[0].id).await.unwrap().is_none());
-    assert_eq!(t.store.prune(future, future).await.unwrap(), 2);
+    assert_eq!(
+        t.store.prune(Duration::ZERO, Duration::ZERO).await.unwrap(),
+        2
+    );
     let counts = t.store.counts().await.unwrap();
     assert_eq!((counts.available, counts.total()), (1, 1));
 }
@@ -519,8 +528,11 @@ async fn prune_of_many_rows_runs_in_steps_and_counts_them_all() {
             .collect();
         t.store.finish(batch).await.unwrap();
     }
-    let future = Utc::now() + chrono::Duration::hours(1);
-    assert_eq!(t.store.prune(future, future).await.unwrap(), n);
+    let_time_pass().await;
+    assert_eq!(
+        t.store.prune(Duration::ZERO, Duration::ZERO).await.unwrap(),
+        n
+    );
     assert_eq!(t.store.counts().await.unwrap().total(), 0);
 }
 
@@ -627,8 +639,8 @@ async fn unique_window_key_is_held_whatever_the_state_until_pruned() {
         .unwrap();
     let dup = t.store.enqueue(vec![job()]).await.unwrap()[0];
     assert_eq!((dup.id, dup.duplicate), (first.id, true));
-    let future = Utc::now() + chrono::Duration::hours(1);
-    t.store.prune(future, future).await.unwrap();
+    let_time_pass().await;
+    t.store.prune(Duration::ZERO, Duration::ZERO).await.unwrap();
     assert!(!t.store.enqueue(vec![job()]).await.unwrap()[0].duplicate);
 }
 

@@ -30,6 +30,9 @@ pub(crate) const SHORT_LEASE: Duration = Duration::from_millis(100);
 /// the contract is about what happens, not how fast.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
+/// A delay no case waits out.
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
+
 /// The worker name the cases claim as.
 pub(crate) const WORKER: &str = "contract-worker/1";
 
@@ -260,15 +263,12 @@ pub(crate) fn attempt_error(attempt: u32, kind: ErrorKind, message: &str) -> Att
     }
 }
 
-/// A failed outcome for `attempt`, retried at `retry_at` (dead if `None`).
-pub(crate) fn failed(
-    attempt: u32,
-    message: &str,
-    retry_at: Option<DateTime<Utc>>,
-) -> FinishOutcome {
+/// A failed outcome for `attempt`, retried `retry_in` after the store's
+/// now (dead if `None`).
+pub(crate) fn failed(attempt: u32, message: &str, retry_in: Option<Duration>) -> FinishOutcome {
     FinishOutcome::Failed {
         error: attempt_error(attempt, ErrorKind::Error, message),
-        retry_at,
+        retry_in,
     }
 }
 
@@ -350,15 +350,23 @@ pub(crate) async fn counts<S: Store>(store: &S) -> StateCounts {
         .unwrap_or_else(|e| panic!("counts failed: {e}"))
 }
 
-/// Prunes; returns how many were deleted.
+/// Prunes by age; returns how many were deleted.
 pub(crate) async fn prune<S: Store>(
     store: &S,
-    completed_before: DateTime<Utc>,
-    dead_before: DateTime<Utc>,
+    completed_older_than: Duration,
+    dead_older_than: Duration,
 ) -> u64 {
-    transient(|| store.prune(completed_before, dead_before))
+    transient(|| store.prune(completed_older_than, dead_older_than))
         .await
         .unwrap_or_else(|e| panic!("prune failed: {e}"))
+}
+
+/// Prunes every finished job (ages of zero), once the store's clock has
+/// moved past the jobs the case just finished: the cutoff is strict, and a
+/// job finished within the same millisecond is not yet "older than zero".
+pub(crate) async fn prune_all_finished<S: Store>(store: &S) -> u64 {
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    prune(store, Duration::ZERO, Duration::ZERO).await
 }
 
 /// Puts a new job in `state` (each in a queue of its own) and returns it.
@@ -366,9 +374,7 @@ pub(crate) async fn prune<S: Store>(
 pub(crate) async fn job_in_state<S: Store>(store: &S, state: JobState) -> JobId {
     let queue = fresh_queue(state.as_str());
     let id = match state {
-        JobState::Scheduled => {
-            enqueue_one(store, job_in(&queue).run_at(now() + TimeDelta::hours(1))).await
-        }
+        JobState::Scheduled => enqueue_one(store, job_in(&queue).delay(HOUR)).await,
         JobState::Available => enqueue_one(store, job_in(&queue)).await,
         JobState::Cancelled => {
             let id = enqueue_one(store, job_in(&queue)).await;
@@ -379,7 +385,7 @@ pub(crate) async fn job_in_state<S: Store>(store: &S, state: JobState) -> JobId 
             let id = enqueue_one(store, job_in(&queue)).await;
             let lease = claim_one(store, &queue, id, LONG_LEASE).await.lease;
             let outcome = match state {
-                JobState::Retryable => Some(failed(1, "boom", Some(now() + TimeDelta::hours(1)))),
+                JobState::Retryable => Some(failed(1, "boom", Some(HOUR))),
                 JobState::Completed => Some(FinishOutcome::Completed),
                 JobState::Dead => Some(failed(1, "boom", None)),
                 _ => None,

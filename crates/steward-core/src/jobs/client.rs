@@ -30,8 +30,12 @@ pub struct EnqueueOptions {
     pub priority: Option<i16>,
     /// Max attempts override.
     pub max_attempts: Option<u32>,
-    /// Run no earlier than this.
+    /// Run no earlier than this absolute time.
     pub run_at: Option<DateTime<Utc>>,
+    /// Run no earlier than this long after the store's now (its clock, not
+    /// this process's). Not together with `run_at`: the store refuses a job
+    /// with both.
+    pub delay: Option<Duration>,
     /// Per-attempt timeout override.
     pub timeout: Option<Duration>,
     /// Uniqueness key and scope.
@@ -69,7 +73,8 @@ impl EnqueueOptions {
         self
     }
 
-    /// Runs no earlier than `at`.
+    /// Runs no earlier than `at` (not with [`after`](Self::after): the
+    /// store refuses a job with both).
     ///
     /// ```
     /// let o = steward_core::jobs::EnqueueOptions::default().at(chrono::Utc::now());
@@ -79,18 +84,16 @@ impl EnqueueOptions {
         self
     }
 
-    /// Runs no earlier than `delay` from now.
+    /// Runs no earlier than `delay` after the store's now: the store's
+    /// clock decides, not this process's (not with [`at`](Self::at): the
+    /// store refuses a job with both).
     ///
     /// ```
     /// let o = steward_core::jobs::EnqueueOptions::default().after(std::time::Duration::from_secs(5));
+    /// assert_eq!(o.delay, Some(std::time::Duration::from_secs(5)));
     /// ```
     pub fn after(mut self, delay: Duration) -> Self {
-        let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-        self.run_at = Some(
-            Utc::now()
-                .checked_add_signed(delay)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        );
+        self.delay = Some(delay);
         self
     }
 
@@ -153,6 +156,10 @@ pub enum EnqueueError {
 /// use steward_core::jobs::{new_job, EnqueueOptions};
 /// let row = new_job(&Ping, &EnqueueOptions::default()).unwrap();
 /// assert_eq!(row.kind, "ping");
+/// // A delay stays a delay: the store adds it to its own clock.
+/// let later = EnqueueOptions::default().after(std::time::Duration::from_secs(60));
+/// let row = new_job(&Ping, &later).unwrap();
+/// assert_eq!((row.run_at, row.delay), (None, Some(std::time::Duration::from_secs(60))));
 /// ```
 pub fn new_job<J: Job>(job: &J, options: &EnqueueOptions) -> Result<NewJob, EnqueueError> {
     let defaults = J::options();
@@ -167,6 +174,7 @@ pub fn new_job<J: Job>(job: &J, options: &EnqueueOptions) -> Result<NewJob, Enqu
         priority: options.priority.unwrap_or(defaults.priority),
         max_attempts: options.max_attempts.unwrap_or(defaults.max_attempts),
         run_at: options.run_at,
+        delay: options.delay,
         timeout: options.timeout.or(defaults.timeout),
         unique: options.unique.clone(),
     })

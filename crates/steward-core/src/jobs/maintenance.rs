@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::store::{RescueReport, Store, StoreError};
 use crate::{BoxError, Context, Service};
 
@@ -130,19 +128,11 @@ impl<S: Store> Maintenance<S> {
     /// # }
     /// ```
     pub async fn prune_once(&self) -> Result<u64, StoreError> {
-        let now = Utc::now();
-        let ago = |d: Duration| {
-            chrono::Duration::from_std(d)
-                .ok()
-                .and_then(|d| now.checked_sub_signed(d))
-                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
-        };
+        // Ages, not cutoffs: the store measures them on its own clock, so a
+        // maintenance node with a fast clock cannot prune jobs early.
         let pruned = self
             .store
-            .prune(
-                ago(self.config.completed_retention),
-                ago(self.config.dead_retention),
-            )
+            .prune(self.config.completed_retention, self.config.dead_retention)
             .await?;
         if pruned > 0 {
             tracing::info!(pruned, "pruned finished jobs past their retention");

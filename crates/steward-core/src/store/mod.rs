@@ -8,7 +8,8 @@
 //! store applies them atomically and with fencing):
 //!
 //! ```text
-//!            enqueue (run_at > now)                 enqueue (run_at <= now)
+//!     enqueue (run_at or delay                      enqueue (due now)
+//!              still ahead)
 //!   scheduled ───────────────┐                ┌──────────── available
 //!                            ▼                ▼
 //!                          claim (batched, sets a fresh lease token)
@@ -16,10 +17,18 @@
 //!                                 running ──heartbeat (fenced: extends the lease)
 //!      ┌──────────────┬──────────────┼──────────────┬───────────────┬──────────────┐
 //!   completed     retryable        dead         cancelled     available (released   rescued:
-//!                 (retry_at)   (attempts      (by the job   as interrupted, or     available, or dead
-//!                     │         exhausted)    or operator)   snoozed)              after N rescues
-//!                     └──── claimable again at retry_at ────────────────────────────┘
+//!                 (retry_in)   (attempts      (by the job   as interrupted), or     available, or dead
+//!                     │         exhausted)    or operator)  scheduled (snoozed)     after N rescues
+//!                     └──── claimable again once run_at passes ─────────────────────┘
 //! ```
+//!
+//! Leases, schedules and retention run on the store's own clock (the
+//! database's `now()` where there is one): callers pass durations (a lease,
+//! a retry or snooze delay, an enqueue delay, a retention age), never an
+//! absolute time computed on their clock, so workers with skewed clocks
+//! cannot move each other's jobs. The one exception is a [`NewJob::run_at`]
+//! the user chose. An absurd delay or age saturates at the latest (or
+//! earliest) time the store can hold; it never panics.
 //!
 //! Every write about a running attempt carries its [`Lease`]; a write whose
 //! lease token no longer matches (the job was rescued and claimed again) is
@@ -30,8 +39,6 @@ mod types;
 
 use std::future::Future;
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 
 pub use error::StoreError;
 pub use types::{
@@ -67,6 +74,9 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts jobs, in one transaction. Returns one [`Enqueued`] per input,
     /// in order; a job whose unique key is already held within its scope is
     /// not inserted and reports the existing job's id with `duplicate: true`.
+    /// A job runs at its `run_at`, or `delay` after the store's now, or now;
+    /// one with both `run_at` and `delay` refuses the whole batch with
+    /// [`StoreError::Invalid`], as any invalid job does.
     fn enqueue(
         &self,
         jobs: Vec<NewJob>,
@@ -95,7 +105,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records how attempts ended, in one transaction. Each item is fenced
     /// by its lease: the result is `true` if applied, `false` if the lease
-    /// was lost (nothing is written for that item).
+    /// was lost (nothing is written for that item). A retry or snooze runs
+    /// again at the store's now plus the outcome's delay.
     fn finish(
         &self,
         batch: Vec<Finish>,
@@ -133,12 +144,14 @@ pub trait Store: Send + Sync + 'static {
         max_rescues: u32,
     ) -> impl Future<Output = Result<RescueReport, StoreError>> + Send;
 
-    /// Deletes completed jobs finished before `completed_before` and dead or
-    /// cancelled ones finished before `dead_before`. Returns how many.
+    /// Deletes completed jobs finished more than `completed_older_than` ago
+    /// and dead or cancelled ones finished more than `dead_older_than` ago,
+    /// by the store's clock (`finished_at < now - age`, strictly). Returns
+    /// how many.
     fn prune(
         &self,
-        completed_before: DateTime<Utc>,
-        dead_before: DateTime<Utc>,
+        completed_older_than: Duration,
+        dead_older_than: Duration,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// One job with its recorded attempt errors.

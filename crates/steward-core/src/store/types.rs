@@ -196,8 +196,12 @@ pub struct NewJob {
     pub priority: i16,
     /// Attempts allowed before the job is dead (default 25).
     pub max_attempts: u32,
-    /// Not before this time; `None` means now.
+    /// Not before this absolute time; `None` means now (or `delay`).
     pub run_at: Option<DateTime<Utc>>,
+    /// Not before this long after the store's now (its clock, not the
+    /// caller's). Setting both `run_at` and `delay` is refused with
+    /// [`StoreError::Invalid`](super::StoreError::Invalid).
+    pub delay: Option<Duration>,
     /// A per-attempt timeout the worker enforces, if any.
     pub timeout: Option<Duration>,
     /// Deduplication key and scope, if any.
@@ -219,6 +223,7 @@ impl NewJob {
             priority: 0,
             max_attempts: 25,
             run_at: None,
+            delay: None,
             timeout: None,
             unique: None,
         }
@@ -254,13 +259,30 @@ impl NewJob {
         self
     }
 
-    /// Runs the job no earlier than `at`.
+    /// Runs the job no earlier than `at`, an absolute time (not with
+    /// [`delay`](Self::delay): a store refuses a job with both).
     ///
     /// ```
     /// let job = steward_core::store::NewJob::new("noop", "null").run_at(chrono::Utc::now());
     /// ```
     pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
         self.run_at = Some(at);
+        self
+    }
+
+    /// Runs the job no earlier than `delay` after the store's now. The
+    /// store's clock decides, not the caller's, so a worker with a skewed
+    /// clock cannot move the job; an absurd delay saturates at the latest
+    /// time the store can hold. Not with [`run_at`](Self::run_at): a store
+    /// refuses a job with both.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let job = steward_core::store::NewJob::new("noop", "null").delay(Duration::from_secs(30));
+    /// assert_eq!(job.delay, Some(Duration::from_secs(30)));
+    /// ```
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
         self
     }
 
@@ -423,25 +445,33 @@ pub struct AttemptError {
 
 /// How one attempt ended, as the engine decided.
 ///
+/// Later times are given as delays from the store's now, never as absolute
+/// times read off the worker's clock: the store adds them to its own clock,
+/// saturating at the latest time it can hold.
+///
 /// ```
+/// use std::time::Duration;
 /// use steward_core::store::FinishOutcome;
 /// let done = FinishOutcome::Completed;
+/// let later = FinishOutcome::Snoozed { delay: Duration::from_secs(60) };
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FinishOutcome {
     /// Succeeded.
     Completed,
-    /// Failed; retried at `retry_at`, or dead if `retry_at` is `None`.
+    /// Failed; retried `retry_in` after the store's now, or dead if
+    /// `retry_in` is `None`.
     Failed {
         /// The attempt's error.
         error: AttemptError,
-        /// When to try again; `None` makes the job dead.
-        retry_at: Option<DateTime<Utc>>,
+        /// How long from the store's now until the next try; `None` makes
+        /// the job dead.
+        retry_in: Option<Duration>,
     },
     /// Asked to run again later without counting this attempt.
     Snoozed {
-        /// When to run again.
-        until: DateTime<Utc>,
+        /// How long from the store's now until it runs again (zero: at once).
+        delay: Duration,
     },
     /// Cancelled (by the job itself or an operator).
     Cancelled {

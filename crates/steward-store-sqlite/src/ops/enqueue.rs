@@ -11,7 +11,7 @@ use sqlx::SqliteConnection;
 use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
 
 use crate::error::invalid;
-use crate::sql::{decode_error, duration_ms};
+use crate::sql::{decode_error, duration_ms, later_ms};
 
 /// Rows per plain insert statement, as powers of two: a batch of any size is
 /// cut into chunks of these sizes, so at most this many distinct statements
@@ -38,6 +38,12 @@ pub(crate) fn validate(jobs: &[NewJob]) -> Result<(), StoreError> {
         }
         if let Err(e) = serde_json::from_str::<IgnoredAny>(&job.payload) {
             return Err(invalid(format!("{}: payload is not JSON: {e}", which())));
+        }
+        if job.run_at.is_some() && job.delay.is_some() {
+            return Err(invalid(format!(
+                "{}: both run_at and delay are set (choose one)",
+                which()
+            )));
         }
         if let Some(timeout) = job.timeout {
             duration_ms("timeout", timeout)?;
@@ -227,8 +233,14 @@ fn held_key(key: &str, scope: UniqueScope, now: i64) -> String {
     }
 }
 
+/// When the job is due: its own `run_at`, or `delay` after the store's now
+/// (validated: not both), or now.
 fn run_at_ms(job: &NewJob, now: i64) -> i64 {
-    job.run_at.map_or(now, |t| t.timestamp_millis())
+    match (job.run_at, job.delay) {
+        (Some(at), _) => at.timestamp_millis(),
+        (None, Some(delay)) => later_ms(now, delay),
+        (None, None) => now,
+    }
 }
 
 fn initial_state(run_at: i64, now: i64) -> &'static str {
@@ -257,12 +269,16 @@ mod tests {
             NewJob::new("k", "null").max_attempts(0),
             NewJob::new("k", "{not json"),
             NewJob::new("k", "null").unique("u", UniqueScope::Window(Duration::ZERO)),
+            NewJob::new("k", "null")
+                .run_at(chrono::Utc::now())
+                .delay(Duration::from_secs(1)),
         ];
         for job in bad {
             let err = validate(std::slice::from_ref(&job));
             assert!(matches!(err, Err(StoreError::Invalid { .. })), "{job:?}");
         }
         assert!(validate(&[NewJob::new("k", r#"{"a":[1,2]}"#)]).is_ok());
+        assert!(validate(&[NewJob::new("k", "null").delay(Duration::MAX)]).is_ok());
     }
 
     #[test]

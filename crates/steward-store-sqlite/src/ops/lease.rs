@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use sqlx::SqliteConnection;
 use steward_core::store::{Finish, FinishOutcome, HeartbeatResult, Lease};
 
-use crate::sql::rfc3339_ms;
+use crate::sql::{later_ms, rfc3339_ms};
 
 /// The fence every statement here shares.
 macro_rules! fenced {
@@ -61,6 +61,8 @@ const COMPLETE: &str = fenced!(
     )
 );
 
+// Retry and snooze times arrive as absolute times already: `push_item` adds
+// each delay to the transaction's `now` (the store's clock), saturating.
 const FAIL_RETRY: &str = fenced!(
     "value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS run_at, value -> 3 AS error",
     concat!(
@@ -209,9 +211,9 @@ impl Kind {
         match outcome {
             FinishOutcome::Completed => Kind::Complete,
             FinishOutcome::Failed {
-                retry_at: Some(_), ..
+                retry_in: Some(_), ..
             } => Kind::FailRetry,
-            FinishOutcome::Failed { retry_at: None, .. } => Kind::FailDead,
+            FinishOutcome::Failed { retry_in: None, .. } => Kind::FailDead,
             FinishOutcome::Snoozed { .. } => Kind::Snooze,
             FinishOutcome::Cancelled { .. } => Kind::Cancel,
         }
@@ -228,21 +230,22 @@ impl Kind {
     }
 }
 
-/// One item of a finish statement's JSON array.
-fn push_item(json: &mut String, finish: &Finish) -> Result<(), sqlx::Error> {
+/// One item of a finish statement's JSON array; delays become times on
+/// the store's clock (`now`).
+fn push_item(json: &mut String, now: i64, finish: &Finish) -> Result<(), sqlx::Error> {
     let Lease { id, token } = finish.lease;
     let _ = write!(json, "[{},{}", id.0, token.0);
     match &finish.outcome {
         FinishOutcome::Completed => {}
-        FinishOutcome::Failed { error, retry_at } => {
-            if let Some(at) = retry_at {
-                let _ = write!(json, ",{}", at.timestamp_millis());
+        FinishOutcome::Failed { error, retry_in } => {
+            if let Some(delay) = retry_in {
+                let _ = write!(json, ",{}", later_ms(now, *delay));
             }
             let error = serde_json::to_string(error).map_err(|e| sqlx::Error::Encode(e.into()))?;
             let _ = write!(json, ",{error}");
         }
-        FinishOutcome::Snoozed { until } => {
-            let _ = write!(json, ",{}", until.timestamp_millis());
+        FinishOutcome::Snoozed { delay } => {
+            let _ = write!(json, ",{}", later_ms(now, *delay));
         }
         FinishOutcome::Cancelled { reason } => {
             let reason =
@@ -281,7 +284,7 @@ pub(crate) async fn finish(
                 if n > 0 {
                     json.push(',');
                 }
-                push_item(&mut json, items[i])?;
+                push_item(&mut json, now, items[i])?;
             }
             json.push(']');
             let mut query = sqlx::query_scalar::<_, i64>(kind.sql()).bind(json);
@@ -297,7 +300,7 @@ pub(crate) async fn finish(
                 // this very item.
                 if done.contains(&items[i].lease.id.0) {
                     applied[i] = true;
-                    wake |= makes_due(&items[i].outcome, now);
+                    wake |= makes_due(&items[i].outcome);
                 }
             }
         }
@@ -306,12 +309,13 @@ pub(crate) async fn finish(
 }
 
 /// True if the outcome puts the job back in line, due now.
-fn makes_due(outcome: &FinishOutcome, now: i64) -> bool {
+fn makes_due(outcome: &FinishOutcome) -> bool {
     match outcome {
         FinishOutcome::Failed {
-            retry_at: Some(at), ..
-        } => at.timestamp_millis() <= now,
-        FinishOutcome::Snoozed { until } => until.timestamp_millis() <= now,
+            retry_in: Some(delay),
+            ..
+        }
+        | FinishOutcome::Snoozed { delay } => delay.is_zero(),
         _ => false,
     }
 }

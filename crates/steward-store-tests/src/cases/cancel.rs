@@ -5,7 +5,7 @@ use steward_core::store::{CancelResult, FinishOutcome, HeartbeatResult, JobId, J
 use crate::Harness;
 use crate::support::{
     Fixture, LONG_LEASE, assert_between, cancel, claim_from, finish_ok, heartbeat_one,
-    job_in_state, now, prune, record, running,
+    job_in_state, now, prune_all_finished, record, running,
 };
 
 /// A scheduled, available or retryable job is cancelled at once, finished
@@ -104,7 +104,6 @@ pub async fn cancel_of_an_unknown_job_is_not_found<H: Harness>(h: &H) {
         cancel(s, JobId(id.0 + 1_000_000)).await,
         CancelResult::NotFound
     );
-    let future = now() + chrono::TimeDelta::hours(1);
-    assert_eq!(prune(s, future, future).await, 1);
+    assert_eq!(prune_all_finished(s).await, 1);
     assert_eq!(cancel(s, id).await, CancelResult::NotFound, "a pruned job");
 }

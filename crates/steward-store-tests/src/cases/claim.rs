@@ -10,9 +10,9 @@ use steward_core::store::{
 
 use crate::Harness;
 use crate::support::{
-    Fixture, LONG_LEASE, PATIENCE, assert_between, assert_same_json, cancel, claim_from, claim_one,
-    enqueue, enqueue_one, failed, finish_ok, fresh_queue, heartbeat_one, job_in, ms, now, record,
-    release, stale, state, transient,
+    Fixture, HOUR, LONG_LEASE, PATIENCE, assert_between, assert_same_json, cancel, claim_from,
+    claim_one, enqueue, enqueue_one, failed, finish_ok, fresh_queue, heartbeat_one, job_in, ms,
+    now, record, release, stale, state, transient,
 };
 
 /// An empty queue, an unknown queue, or a limit of 0 claims nothing.
@@ -61,13 +61,13 @@ pub async fn claim_takes_only_due_jobs_that_are_scheduled_available_or_retryable
         }
     };
     let running = put(None).await;
-    let retry_later = put(Some(failed(1, "later", Some(now() + hour)))).await;
+    let retry_later = put(Some(failed(1, "later", Some(HOUR)))).await;
     let completed = put(Some(FinishOutcome::Completed)).await;
     let dead = put(Some(failed(1, "dead", None))).await;
     let cancelled = enqueue_one(s, job_in(q)).await;
     cancel(s, cancelled).await;
     let scheduled = enqueue_one(s, job_in(q).run_at(now() + hour)).await;
-    let retry_due = put(Some(failed(1, "due", Some(now() - TimeDelta::minutes(1))))).await;
+    let retry_due = put(Some(failed(1, "due", Some(Duration::ZERO)))).await;
     let available = enqueue_one(s, job_in(q)).await;
 
     let got: Vec<JobId> = claim_from(s, &[(q, 100)], LONG_LEASE)
@@ -114,6 +114,37 @@ pub async fn scheduled_job_becomes_claimable_once_its_run_at_passes<H: Harness>(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(state(s, id).await, JobState::Running);
+}
+
+/// A job enqueued with a `delay` is claimed once the delay has passed on
+/// the store's clock (at its `run_at`, the store's now + delay), not before.
+pub async fn delayed_job_becomes_claimable_once_its_delay_passes<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("delayed");
+    let id = enqueue_one(s, job_in(&q).delay(Duration::from_millis(400))).await;
+    let r = record(s, id).await;
+    assert_eq!(r.state, JobState::Scheduled, "a delay of 400 ms");
+    let due_at = r.run_at;
+
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let claimed = claim_from(s, &[(&q, 10)], LONG_LEASE).await;
+        let seen_at = now();
+        if let Some(job) = claimed.first() {
+            assert_eq!(job.lease.id, id);
+            assert!(
+                seen_at >= due_at - TimeDelta::milliseconds(5),
+                "the job was claimed by {seen_at}, before its delay ran out at {due_at}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a job delayed 400 ms was still not claimable after {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// Queues are served in the order given, each up to its own limit, and the

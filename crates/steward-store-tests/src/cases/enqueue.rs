@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use steward_core::store::{JobState, NewJob, Store, StoreError, UniqueScope};
+use steward_core::store::{JobId, JobState, NewJob, Store, StoreError, UniqueScope};
 
 use crate::Harness;
 use crate::support::{
-    Fixture, assert_between, assert_same_json, assert_same_ms, counts, enqueue, enqueue_one,
-    fresh_queue, ms, now, record, transient,
+    Fixture, HOUR, LONG_LEASE, assert_between, assert_same_json, assert_same_ms, claim_from,
+    counts, enqueue, enqueue_one, fresh_queue, ms, now, record, slack, transient,
 };
 
 /// One result per job, in input order, with ids increasing in insertion
@@ -89,6 +89,19 @@ pub async fn enqueue_refuses_zero_max_attempts_and_writes_nothing<H: Harness>(h:
         NewJob::new("k", "{}").max_attempts(0),
     ];
     assert_refused(&*f.store, batch, "max_attempts 0").await;
+}
+
+/// A job with both an absolute `run_at` and a `delay` is ambiguous: it
+/// refuses the whole batch.
+pub async fn enqueue_refuses_both_run_at_and_delay_and_writes_nothing<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let batch = vec![
+        NewJob::new("valid", "{}").delay(Duration::from_secs(60)),
+        NewJob::new("k", "{}")
+            .run_at(now() + TimeDelta::minutes(1))
+            .delay(Duration::from_secs(60)),
+    ];
+    assert_refused(&*f.store, batch, "both run_at and delay").await;
 }
 
 /// The record of a new job holds everything it was given, and nothing of a
@@ -180,4 +193,57 @@ pub async fn enqueue_with_a_future_run_at_is_scheduled_and_a_past_one_available<
     assert_same_ms(available.run_at, earlier, "a past run_at");
     let c = counts(s).await;
     assert_eq!((c.scheduled, c.available), (1, 1));
+}
+
+/// `delay` counts from the store's clock: the job is scheduled, due that
+/// long after the `created_at` the store wrote (its own now), whatever the
+/// caller's clock says; a zero delay is due at once.
+pub async fn enqueue_with_a_delay_is_scheduled_that_long_after_the_store_now<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let queue = fresh_queue("delay");
+    let out = enqueue(
+        s,
+        vec![
+            NewJob::new("k", "{}").queue(&queue).delay(HOUR),
+            NewJob::new("k", "{}").queue(&queue).delay(Duration::ZERO),
+        ],
+    )
+    .await;
+    let delayed = record(s, out[0].id).await;
+    assert_eq!(delayed.state, JobState::Scheduled, "a delay of an hour");
+    let off_by = (delayed.run_at - (delayed.created_at + TimeDelta::hours(1))).abs();
+    assert!(
+        off_by <= slack(),
+        "run_at should be the store's now (created_at {}) + 1 h, but is {}",
+        delayed.created_at,
+        delayed.run_at
+    );
+    let now_job = record(s, out[1].id).await;
+    assert_eq!(now_job.state, JobState::Available, "a delay of zero");
+    assert_same_ms(now_job.run_at, now_job.created_at, "run_at of a zero delay");
+    let claimed = claim_from(s, &[(&queue, 10)], LONG_LEASE).await;
+    let ids: Vec<JobId> = claimed.iter().map(|c| c.lease.id).collect();
+    assert_eq!(
+        ids,
+        vec![out[1].id],
+        "only the job without a real delay is due"
+    );
+}
+
+/// A delay longer than any time the store can hold is not an error: the
+/// job is scheduled at the latest time the store holds (never, in practice).
+pub async fn enqueue_with_an_absurd_delay_saturates_instead_of_failing<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let queue = fresh_queue("forever");
+    let id = enqueue_one(s, NewJob::new("k", "{}").queue(&queue).delay(Duration::MAX)).await;
+    let r = record(s, id).await;
+    assert_eq!(r.state, JobState::Scheduled);
+    assert!(
+        r.run_at > now() + TimeDelta::days(365 * 1000),
+        "a Duration::MAX delay should put run_at at the store's latest time, not {}",
+        r.run_at
+    );
+    assert!(claim_from(s, &[(&queue, 10)], LONG_LEASE).await.is_empty());
 }

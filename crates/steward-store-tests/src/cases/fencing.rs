@@ -1,13 +1,12 @@
 //! Fencing after a rescue: the stale worker's writes are refused, the newer
 //! attempt's win.
 
-use chrono::TimeDelta;
 use steward_core::store::{ErrorKind, FinishOutcome, HeartbeatResult, JobState, StoreError};
 
 use crate::Harness;
 use crate::support::{
-    Fixture, LONG_LEASE, SHORT_LEASE, assert_same_json, checkpoint, claim_one, failed, finish,
-    finish_ok, heartbeat_one, now, record, release, rescue_until, running,
+    Fixture, HOUR, LONG_LEASE, SHORT_LEASE, assert_same_json, checkpoint, claim_one, failed,
+    finish, finish_ok, heartbeat_one, record, release, rescue_until, running,
 };
 
 /// After its job was rescued and claimed again, a stale worker's completion
@@ -33,11 +32,10 @@ pub async fn stale_worker_completion_is_refused_after_rescue<H: Harness>(h: &H) 
     assert_eq!(r.errors.len(), 1, "only the rescue's error: {:?}", r.errors);
     assert_eq!(r.errors[0].kind, ErrorKind::WorkerLost);
 
-    let retry_at = now() + TimeDelta::hours(1);
     finish_ok(
         s,
         new.lease,
-        failed(new.attempt, "newer attempt", Some(retry_at)),
+        failed(new.attempt, "newer attempt", Some(HOUR)),
     )
     .await;
     let r = record(s, old.lease.id).await;

@@ -7,9 +7,9 @@ use steward_core::store::{ErrorKind, Finish, FinishOutcome, JobState, Store};
 
 use crate::Harness;
 use crate::support::{
-    Fixture, LONG_LEASE, PATIENCE, assert_between, assert_same_ms, attempt_error, claim_from,
-    claim_one, enqueue_one, failed, finish, finish_ok, fresh_queue, job_in, ms, now, record,
-    running, stale, state, transient,
+    Fixture, HOUR, LONG_LEASE, PATIENCE, assert_between, assert_same_ms, attempt_error, claim_from,
+    claim_one, enqueue_one, failed, finish, finish_ok, fresh_queue, job_in, now, record, running,
+    slack, stale, state, transient,
 };
 
 /// `Completed`: state completed, `finished_at` now, the lease cleared, the
@@ -36,10 +36,10 @@ pub async fn finish_completed_records_completion_and_clears_the_lease<H: Harness
     assert_eq!(r.rescues, 0);
 }
 
-/// `Failed` with a retry time: retryable, `run_at` = the retry time, the
-/// error appended, not claimable before the retry time; and claimable at
-/// once, as attempt 2, when the retry time has passed.
-pub async fn finish_failed_with_retry_at_is_retryable_and_claimable_only_from_retry_at<
+/// `Failed` with `retry_in`: retryable, `run_at` = the store's now +
+/// `retry_in`, the error appended, not claimable before then; and claimable
+/// at once, as attempt 2, with a `retry_in` of zero.
+pub async fn finish_failed_with_retry_in_is_retryable_and_claimable_only_once_it_passes<
     H: Harness,
 >(
     h: &H,
@@ -49,20 +49,23 @@ pub async fn finish_failed_with_retry_at_is_retryable_and_claimable_only_from_re
     let q = fresh_queue("retry");
     let later = enqueue_one(s, job_in(&q)).await;
     let lease = claim_one(s, &q, later, LONG_LEASE).await.lease;
-    let retry_at = ms(now() + TimeDelta::hours(1));
     let error = attempt_error(1, ErrorKind::Error, "smtp: connection refused");
     let outcome = FinishOutcome::Failed {
         error: error.clone(),
-        retry_at: Some(retry_at),
+        retry_in: Some(HOUR),
     };
+    let before = now();
     finish_ok(s, lease, outcome).await;
+    let after = now();
 
     let r = record(s, later).await;
     assert_eq!(r.state, JobState::Retryable);
-    assert_same_ms(
+    let hour = TimeDelta::hours(1);
+    assert_between(
         r.run_at,
-        retry_at,
-        "run_at of a retryable job is its retry time",
+        before + hour,
+        after + hour,
+        "run_at of a job retrying in an hour (the store's now + 1 h)",
     );
     assert_eq!(r.errors.len(), 1, "the attempt's error is appended");
     assert_eq!(
@@ -88,25 +91,25 @@ pub async fn finish_failed_with_retry_at_is_retryable_and_claimable_only_from_re
 
     let due = enqueue_one(s, job_in(&q)).await;
     let lease = claim_one(s, &q, due, LONG_LEASE).await.lease;
-    finish_ok(
-        s,
-        lease,
-        failed(1, "once", Some(now() - TimeDelta::seconds(1))),
-    )
-    .await;
+    finish_ok(s, lease, failed(1, "once", Some(Duration::ZERO))).await;
     assert_eq!(state(s, due).await, JobState::Retryable);
     let again = claim_one(s, &q, due, LONG_LEASE).await;
     assert_eq!(again.attempt, 2, "the retry is the second attempt");
 }
 
-/// A job failed with a retry time a moment ahead is claimed again once that
-/// time has passed, not before.
-pub async fn failed_job_is_claimed_again_after_its_retry_at_passes<H: Harness>(h: &H) {
+/// A job failed with a `retry_in` of a moment is claimed again once that
+/// moment has passed, not before.
+pub async fn failed_job_is_claimed_again_after_its_retry_in_passes<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let s = &*f.store;
     let job = running(s, LONG_LEASE).await;
-    let retry_at = ms(now() + TimeDelta::milliseconds(400));
-    finish_ok(s, job.lease, failed(1, "soon", Some(retry_at))).await;
+    finish_ok(
+        s,
+        job.lease,
+        failed(1, "soon", Some(Duration::from_millis(400))),
+    )
+    .await;
+    let retry_at = record(s, job.lease.id).await.run_at;
 
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -129,9 +132,9 @@ pub async fn failed_job_is_claimed_again_after_its_retry_at_passes<H: Harness>(h
     }
 }
 
-/// `Failed` without a retry time: dead, `finished_at` now, the error
+/// `Failed` without `retry_in`: dead, `finished_at` now, the error
 /// appended, the lease cleared, never claimed again.
-pub async fn finish_failed_without_retry_at_makes_the_job_dead<H: Harness>(h: &H) {
+pub async fn finish_failed_without_retry_in_makes_the_job_dead<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let s = &*f.store;
     let job = running(s, LONG_LEASE).await;
@@ -160,17 +163,24 @@ pub async fn finish_failed_without_retry_at_makes_the_job_dead<H: Harness>(h: &H
     );
 }
 
-/// `Snoozed`: scheduled at `until` (available if `until` has passed), and
-/// the attempt is given back.
+/// `Snoozed`: scheduled at the store's now + `delay`, and the attempt is
+/// given back.
 pub async fn finish_snoozed_does_not_use_up_an_attempt<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let s = &*f.store;
     let job = running(s, LONG_LEASE).await;
-    let until = ms(now() + TimeDelta::hours(1));
-    finish_ok(s, job.lease, FinishOutcome::Snoozed { until }).await;
+    let before = now();
+    finish_ok(s, job.lease, FinishOutcome::Snoozed { delay: HOUR }).await;
+    let after = now();
     let r = record(s, job.lease.id).await;
     assert_eq!(r.state, JobState::Scheduled, "snoozed for an hour");
-    assert_same_ms(r.run_at, until, "run_at of a snoozed job");
+    let hour = TimeDelta::hours(1);
+    assert_between(
+        r.run_at,
+        before + hour,
+        after + hour,
+        "run_at of a job snoozed for an hour (the store's now + 1 h)",
+    );
     assert_eq!(r.attempt, 0, "a snooze gives the attempt back");
     assert!(r.errors.is_empty(), "a snooze is not an error");
     assert_eq!(r.finished_at, None);
@@ -184,22 +194,113 @@ pub async fn finish_snoozed_does_not_use_up_an_attempt<H: Harness>(h: &H) {
             .await
             .is_empty()
     );
+}
 
-    let other = running(s, LONG_LEASE).await;
-    let until = ms(now() - TimeDelta::seconds(1));
-    finish_ok(s, other.lease, FinishOutcome::Snoozed { until }).await;
-    let r = record(s, other.lease.id).await;
-    assert_eq!(
-        r.state,
-        JobState::Available,
-        "snoozed until a time already past"
-    );
+/// `Snoozed` with a zero delay: available at once, due now, and the next
+/// attempt has the same number.
+pub async fn snooze_with_zero_delay_is_available_at_once<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let job = running(s, LONG_LEASE).await;
+    let before = now();
+    let delay = Duration::ZERO;
+    finish_ok(s, job.lease, FinishOutcome::Snoozed { delay }).await;
+    let after = now();
+    let r = record(s, job.lease.id).await;
+    assert_eq!(r.state, JobState::Available, "snoozed for no time at all");
+    assert_between(r.run_at, before, after, "run_at of a zero snooze");
     assert_eq!(r.attempt, 0);
-    let again = claim_one(s, &other.queue, other.lease.id, LONG_LEASE).await;
+    let again = claim_one(s, &job.queue, job.lease.id, LONG_LEASE).await;
     assert_eq!(
         again.attempt, 1,
         "the attempt after a snooze has the same number"
     );
+}
+
+/// `retry_in` and a snooze's `delay` count from the store's clock: in one
+/// batch, the retry and the snooze run that long after the `finished_at`
+/// the store wrote for a completion (its own now), whatever the caller's
+/// clock says.
+pub async fn retry_in_and_snooze_delay_count_from_the_store_clock<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let done = running(s, LONG_LEASE).await.lease;
+    let retried = running(s, LONG_LEASE).await.lease;
+    let snoozed = running(s, LONG_LEASE).await.lease;
+    let batch = vec![
+        Finish {
+            lease: done,
+            outcome: FinishOutcome::Completed,
+        },
+        Finish {
+            lease: retried,
+            outcome: failed(1, "later", Some(HOUR)),
+        },
+        Finish {
+            lease: snoozed,
+            outcome: FinishOutcome::Snoozed { delay: 2 * HOUR },
+        },
+    ];
+    let applied = transient(|| s.finish(batch.clone())).await.expect("finish");
+    assert_eq!(applied, [true, true, true]);
+    let store_now = record(s, done.id)
+        .await
+        .finished_at
+        .expect("a completed job has finished_at");
+    let close = |actual: chrono::DateTime<chrono::Utc>, offset: TimeDelta, what: &str| {
+        let off_by = (actual - (store_now + offset)).abs();
+        assert!(
+            off_by <= slack(),
+            "{what} should be the store's now ({store_now}) + {offset}, but is {actual}"
+        );
+    };
+    close(
+        record(s, retried.id).await.run_at,
+        TimeDelta::hours(1),
+        "run_at of a retry in an hour",
+    );
+    close(
+        record(s, snoozed.id).await.run_at,
+        TimeDelta::hours(2),
+        "run_at of a snooze of two hours",
+    );
+}
+
+/// A `retry_in` or snooze `delay` longer than any time the store can hold
+/// is not an error: the job waits until the latest time the store holds.
+pub async fn absurd_retry_and_snooze_delays_saturate_instead_of_failing<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let outcomes = [
+        (
+            failed(1, "come back never", Some(Duration::MAX)),
+            JobState::Retryable,
+        ),
+        (
+            FinishOutcome::Snoozed {
+                delay: Duration::MAX,
+            },
+            JobState::Scheduled,
+        ),
+    ];
+    for (outcome, expected) in outcomes {
+        let what = format!("{outcome:?}");
+        let job = running(s, LONG_LEASE).await;
+        finish_ok(s, job.lease, outcome).await;
+        let r = record(s, job.lease.id).await;
+        assert_eq!(r.state, expected, "after {what}");
+        assert!(
+            r.run_at > now() + TimeDelta::days(365 * 1000),
+            "after {what}, run_at should be the store's latest time, not {}",
+            r.run_at
+        );
+        assert!(
+            claim_from(s, &[(&job.queue, 10)], LONG_LEASE)
+                .await
+                .is_empty(),
+            "after {what}, the job is not due"
+        );
+    }
 }
 
 /// `Cancelled`: state cancelled, `finished_at` now, the reason appended as a

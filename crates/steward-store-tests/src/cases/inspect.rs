@@ -1,6 +1,7 @@
 //! `job` and `counts`: what operators see.
 
-use chrono::TimeDelta;
+use std::time::Duration;
+
 use steward_core::store::{
     AttemptError, ErrorKind, FinishOutcome, JobId, JobState, StateCounts, Store,
 };
@@ -8,8 +9,7 @@ use steward_core::store::{
 use crate::Harness;
 use crate::support::{
     Fixture, LONG_LEASE, SHORT_LEASE, assert_same_ms, attempt_error, claim_one, counts,
-    enqueue_one, finish_ok, fresh_queue, job_in, job_in_state, now, record, rescue_until,
-    transient,
+    enqueue_one, finish_ok, fresh_queue, job_in, job_in_state, record, rescue_until, transient,
 };
 
 /// `job` of an id that is not there is `None`, not an error.
@@ -49,8 +49,8 @@ pub async fn job_lists_attempt_errors_oldest_first<H: Harness>(h: &H) {
         let job = claim_one(s, &q, id, LONG_LEASE).await;
         let error = attempt_error(job.attempt, kind, message);
         given.push(error.clone());
-        let retry_at = Some(now() - TimeDelta::seconds(1));
-        finish_ok(s, job.lease, FinishOutcome::Failed { error, retry_at }).await;
+        let retry_in = Some(Duration::ZERO);
+        finish_ok(s, job.lease, FinishOutcome::Failed { error, retry_in }).await;
     }
     let lost = claim_one(s, &q, id, SHORT_LEASE).await;
     rescue_until(s, 10, 1).await;

@@ -1,15 +1,20 @@
-//! `prune`: completed jobs by one cutoff, dead and cancelled by another,
-//! live jobs never.
+//! `prune`: completed jobs by one age, dead and cancelled by another, live
+//! jobs never; ages count back from the store's clock.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
+
 use steward_core::store::{JobId, JobState, Store};
 
 use crate::Harness;
-use crate::support::{Fixture, counts, job_in_state, now, prune, record, transient};
+use crate::support::{
+    Fixture, HOUR, counts, job_in_state, prune, prune_all_finished, record, transient,
+};
 
-fn finished_at(r: &steward_core::store::JobRecord) -> DateTime<Utc> {
-    r.finished_at.expect("a finished job has finished_at")
-}
+/// How long the cases let their finished jobs age, and an age they are
+/// surely older than by then: generous both ways, so a slow machine
+/// cannot make a job look younger or older than it is.
+const AGED: Duration = Duration::from_millis(300);
+const YOUNGER_THAN_AGED: Duration = Duration::from_millis(100);
 
 async fn exists<S: Store>(store: &S, id: JobId) -> bool {
     transient(|| store.job(id))
@@ -18,56 +23,54 @@ async fn exists<S: Store>(store: &S, id: JobId) -> bool {
         .is_some()
 }
 
-/// Completed jobs finished strictly before `completed_before` are deleted;
-/// dead and cancelled ones are judged by their own cutoff.
-pub async fn prune_deletes_completed_jobs_finished_before_their_cutoff<H: Harness>(h: &H) {
+/// Completed jobs finished more than `completed_older_than` ago (by the
+/// store's clock) are deleted; younger ones are kept, and dead and cancelled
+/// ones are judged by their own age.
+pub async fn prune_deletes_completed_jobs_older_than_their_age<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let s = &*f.store;
     let completed = job_in_state(s, JobState::Completed).await;
     let dead = job_in_state(s, JobState::Dead).await;
     let cancelled = job_in_state(s, JobState::Cancelled).await;
-    let done_at = finished_at(&record(s, completed).await);
-    let long_ago = now() - TimeDelta::days(365);
+    tokio::time::sleep(AGED).await;
 
     assert_eq!(
-        prune(s, done_at, long_ago).await,
+        prune(s, HOUR, HOUR).await,
         0,
-        "finished_at == completed_before is not before it"
+        "jobs finished {AGED:?} ago are younger than an hour"
     );
     assert!(exists(s, completed).await);
     assert_eq!(
-        prune(s, done_at + TimeDelta::milliseconds(1), long_ago).await,
+        prune(s, YOUNGER_THAN_AGED, HOUR).await,
         1,
-        "a completed job finished before the cutoff"
+        "a completed job finished {AGED:?} ago is older than {YOUNGER_THAN_AGED:?}"
     );
     assert!(!exists(s, completed).await, "the pruned job is gone");
-    assert!(exists(s, dead).await, "a dead job is judged by dead_before");
+    assert!(exists(s, dead).await, "a dead job is judged by its own age");
     assert!(
         exists(s, cancelled).await,
-        "a cancelled job is judged by dead_before"
+        "a cancelled job is judged by the dead age"
     );
 }
 
-/// Dead and cancelled jobs finished strictly before `dead_before` are
-/// deleted; completed ones are judged by their own cutoff.
-pub async fn prune_deletes_dead_and_cancelled_jobs_finished_before_their_cutoff<H: Harness>(h: &H) {
+/// Dead and cancelled jobs finished more than `dead_older_than` ago are
+/// deleted; younger ones are kept, and completed ones are judged by their
+/// own age.
+pub async fn prune_deletes_dead_and_cancelled_jobs_older_than_their_age<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let s = &*f.store;
     let dead = job_in_state(s, JobState::Dead).await;
     let cancelled = job_in_state(s, JobState::Cancelled).await;
     let completed = job_in_state(s, JobState::Completed).await;
-    let dead_at = finished_at(&record(s, dead).await);
-    let cancelled_at = finished_at(&record(s, cancelled).await);
-    let long_ago = now() - TimeDelta::days(365);
+    tokio::time::sleep(AGED).await;
 
     assert_eq!(
-        prune(s, long_ago, dead_at).await,
+        prune(s, HOUR, HOUR).await,
         0,
-        "finished_at == dead_before is not before it"
+        "jobs finished {AGED:?} ago are younger than an hour"
     );
-    let cutoff = dead_at.max(cancelled_at) + TimeDelta::milliseconds(1);
     assert_eq!(
-        prune(s, long_ago, cutoff).await,
+        prune(s, HOUR, YOUNGER_THAN_AGED).await,
         2,
         "the dead and the cancelled job"
     );
@@ -75,20 +78,19 @@ pub async fn prune_deletes_dead_and_cancelled_jobs_finished_before_their_cutoff<
     assert!(!exists(s, cancelled).await);
     assert!(
         exists(s, completed).await,
-        "a completed job is judged by completed_before"
+        "a completed job is judged by its own age"
     );
 }
 
-/// Jobs that are not finished are never pruned, whatever the cutoffs.
+/// Jobs that are not finished are never pruned, whatever the ages.
 pub async fn prune_never_deletes_queued_running_or_retryable_jobs<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let s = &*f.store;
     for state in JobState::ALL {
         job_in_state(s, state).await;
     }
-    let far_future = now() + TimeDelta::days(3650);
     assert_eq!(
-        prune(s, far_future, far_future).await,
+        prune_all_finished(s).await,
         3,
         "only the three finished jobs"
     );
@@ -99,4 +101,17 @@ pub async fn prune_never_deletes_queued_running_or_retryable_jobs<H: Harness>(h:
         "every live job is kept"
     );
     assert_eq!((c.completed, c.dead, c.cancelled), (0, 0, 0));
+}
+
+/// An age longer than any time the store can hold keeps every job: the
+/// cutoff saturates at the earliest time instead of failing or wrapping.
+pub async fn prune_with_an_absurd_age_keeps_everything<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let completed = job_in_state(s, JobState::Completed).await;
+    let dead = job_in_state(s, JobState::Dead).await;
+    tokio::time::sleep(AGED).await;
+    assert_eq!(prune(s, Duration::MAX, Duration::MAX).await, 0);
+    assert!(record(s, completed).await.finished_at.is_some());
+    assert!(exists(s, dead).await);
 }

@@ -1,6 +1,8 @@
 //! `rescue_expired`: lost workers' jobs come back, and a job that keeps
 //! losing its worker dies instead of looping forever.
 
+use std::time::Duration;
+
 use chrono::TimeDelta;
 use steward_core::store::{ErrorKind, FinishOutcome, JobState};
 
@@ -145,10 +147,11 @@ pub async fn a_normal_finish_resets_the_rescue_count<H: Harness>(h: &H) {
     let s = &*f.store;
     let q = fresh_queue("resets");
     let id = enqueue_one(s, job_in(&q)).await;
-    let past = || now() - TimeDelta::seconds(1);
     let normal_finishes = [
-        failed(1, "ordinary failure", Some(past())),
-        FinishOutcome::Snoozed { until: past() },
+        failed(1, "ordinary failure", Some(Duration::ZERO)),
+        FinishOutcome::Snoozed {
+            delay: Duration::ZERO,
+        },
     ];
     for outcome in normal_finishes {
         let what = format!("{outcome:?}");

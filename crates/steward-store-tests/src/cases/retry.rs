@@ -1,6 +1,7 @@
 //! `retry`: an operator gives a finished job a fresh start.
 
-use chrono::TimeDelta;
+use std::time::Duration;
+
 use steward_core::store::{CancelResult, FinishOutcome, JobId, JobState};
 
 use crate::Harness;
@@ -22,8 +23,7 @@ pub async fn retry_makes_a_dead_cancelled_or_completed_job_available_with_a_fres
 
     // Dead after two failed attempts.
     let dead = running(s, LONG_LEASE).await;
-    let past = now() - TimeDelta::seconds(1);
-    finish_ok(s, dead.lease, failed(1, "first", Some(past))).await;
+    finish_ok(s, dead.lease, failed(1, "first", Some(Duration::ZERO))).await;
     let again = claim_one(s, &dead.queue, dead.lease.id, LONG_LEASE).await;
     finish_ok(s, again.lease, failed(2, "second", None)).await;
 

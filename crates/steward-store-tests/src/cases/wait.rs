@@ -4,13 +4,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use chrono::TimeDelta;
 use steward_core::store::{FinishOutcome, Store};
 
 use crate::Harness;
 use crate::support::{
-    Fixture, LONG_LEASE, PATIENCE, SHORT_LEASE, enqueue_one, failed, finish_ok, job_in, now,
-    release, rescue_once, retry, running,
+    Fixture, LONG_LEASE, PATIENCE, SHORT_LEASE, enqueue_one, failed, finish_ok, job_in, release,
+    rescue_once, retry, running,
 };
 
 /// What the waits in these cases ask for: long enough that a wait which
@@ -80,9 +79,9 @@ pub async fn wait_for_work_returns_early_after_retry_release_snooze_and_rescue<H
     .await;
 
     let job = running(s, LONG_LEASE).await;
-    let until = now() - TimeDelta::milliseconds(1);
     assert_wakes(s, "a snooze", async {
-        finish_ok(s, job.lease, FinishOutcome::Snoozed { until }).await;
+        let delay = Duration::ZERO;
+        finish_ok(s, job.lease, FinishOutcome::Snoozed { delay }).await;
     })
     .await;
 

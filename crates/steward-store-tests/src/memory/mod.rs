@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use steward_core::store::{
     AttemptError, CancelResult, ClaimRequest, ClaimedJob, Enqueued, ErrorKind, Finish,
     FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease, LeaseToken, NewJob,
@@ -32,7 +32,7 @@ use steward_core::store::{
 };
 use tokio::sync::Notify;
 
-use row::{Moment, Row, after, validate};
+use row::{Moment, Row, after, earlier, later, validate};
 
 mod row;
 
@@ -126,7 +126,11 @@ impl Store for MemoryStore {
                 }
                 guard.last_id += 1;
                 let id = JobId(guard.last_id);
-                let run_at = job.run_at.unwrap_or(now);
+                let run_at = match (job.run_at, job.delay) {
+                    (Some(at), _) => at,
+                    (None, Some(delay)) => later(now, delay),
+                    (None, None) => now,
+                };
                 let mut row = Row {
                     record: JobRecord {
                         id,
@@ -273,8 +277,9 @@ impl Store for MemoryStore {
                         FinishOutcome::Completed => row.finalize(JobState::Completed, now),
                         FinishOutcome::Failed {
                             error,
-                            retry_at: Some(at),
+                            retry_in: Some(delay),
                         } => {
+                            let at = later(now, delay);
                             row.record.errors.push(error);
                             row.record.state = JobState::Retryable;
                             row.record.run_at = at;
@@ -283,12 +288,13 @@ impl Store for MemoryStore {
                         }
                         FinishOutcome::Failed {
                             error,
-                            retry_at: None,
+                            retry_in: None,
                         } => {
                             row.record.errors.push(error);
                             row.finalize(JobState::Dead, now);
                         }
-                        FinishOutcome::Snoozed { until } => {
+                        FinishOutcome::Snoozed { delay } => {
+                            let until = later(now, delay);
                             let r = &mut row.record;
                             r.state = if until > now {
                                 JobState::Scheduled
@@ -450,9 +456,12 @@ impl Store for MemoryStore {
 
     async fn prune(
         &self,
-        completed_before: DateTime<Utc>,
-        dead_before: DateTime<Utc>,
+        completed_older_than: Duration,
+        dead_older_than: Duration,
     ) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let completed_before = earlier(now, completed_older_than);
+        let dead_before = earlier(now, dead_older_than);
         let mut guard = self.jobs();
         let before = guard.rows.len();
         guard.rows.retain(|_, row| {

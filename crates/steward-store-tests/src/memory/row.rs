@@ -90,7 +90,25 @@ pub(super) fn invalid(message: impl Into<String>) -> StoreError {
     }
 }
 
-/// `now + d`, refusing durations no timestamp can hold.
+/// `now + d` for a delay: saturates at the latest time a `DateTime` holds
+/// (an absurd delay means "never, in practice", not an error).
+pub(super) fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|delta| now.checked_add_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `now - d` for a retention age: saturates at the earliest time a
+/// `DateTime` holds.
+pub(super) fn earlier(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|delta| now.checked_sub_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `now + d` for a lease, refusing durations no timestamp can hold.
 pub(super) fn after(now: DateTime<Utc>, d: Duration) -> Result<DateTime<Utc>, StoreError> {
     TimeDelta::from_std(d)
         .ok()
@@ -111,6 +129,12 @@ pub(super) fn validate(job: &NewJob, now: DateTime<Utc>) -> Result<Option<Hold>,
     if job.max_attempts == 0 {
         return Err(invalid(format!(
             "job kind `{}` has max_attempts 0",
+            job.kind
+        )));
+    }
+    if job.run_at.is_some() && job.delay.is_some() {
+        return Err(invalid(format!(
+            "job kind `{}` sets both run_at and delay",
             job.kind
         )));
     }

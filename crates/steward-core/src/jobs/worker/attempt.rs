@@ -4,15 +4,19 @@
 //! ```text
 //! run returned Ok ............................. Completed (or nothing, if the
 //!                                               job completed in its own transaction)
-//! returned JobControl::Snooze(d) .............. Snoozed { until: now + d }
+//! returned JobControl::Snooze(d) .............. Snoozed { delay: d }
 //! returned JobControl::Cancel(reason) ......... Cancelled { reason }
-//! returned JobControl::RetryAfter{after, e} ... Failed, retry at now + after (dead if out of attempts)
+//! returned JobControl::RetryAfter{after, e} ... Failed, retry_in: after (dead if out of attempts)
 //! returned Err / panicked / bad payload ....... Failed, retry by the kind's policy (dead if out of attempts)
 //! stopped by its timeout ...................... Failed (timeout), same retry rule
 //! stopped by an operator's cancel ............. Cancelled { "cancelled by an operator" }
 //! stopped by shutdown ......................... released: available again, attempt not counted
 //! lease lost (rescued elsewhere) .............. nothing is written: the newer attempt owns the job
 //! ```
+//!
+//! Later times are passed as delays, never as `Utc::now() + d`: the store
+//! adds them to its own clock, so a worker whose clock is off cannot make a
+//! job due early (or late) for everyone else.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -216,12 +220,7 @@ fn from_error(job: &ClaimedJob, retry: &RetryPolicy, err: BoxError) -> AttemptEn
         Ok(control) => match *control {
             JobControl::Snooze(after) => {
                 tracing::info!(after = ?after, "job snoozed");
-                finish(
-                    job.lease,
-                    FinishOutcome::Snoozed {
-                        until: later(after),
-                    },
-                )
+                finish(job.lease, FinishOutcome::Snoozed { delay: after })
             }
             JobControl::Cancel(reason) => {
                 tracing::info!(%reason, "job cancelled itself");
@@ -254,33 +253,26 @@ fn failed(
     message: String,
     after: Option<Duration>,
 ) -> AttemptEnd {
-    let now = Utc::now();
-    let retry_at = if job.attempt >= job.max_attempts {
+    let retry_in = if job.attempt >= job.max_attempts {
         tracing::error!(error = %message, attempts = job.attempt, "job failed on its last attempt: it is dead");
         None
     } else {
         let delay = after.unwrap_or_else(|| retry.delay(job.attempt));
         tracing::warn!(error = %message, retry_in = ?delay, "job attempt failed; it will be retried");
-        Some(later(delay))
+        Some(delay)
     };
     finish(
         job.lease,
         FinishOutcome::Failed {
             error: AttemptError {
                 attempt: job.attempt,
-                at: now,
+                // When the worker saw the failure: a record for operators,
+                // never used to schedule anything.
+                at: Utc::now(),
                 kind,
                 message,
             },
-            retry_at,
+            retry_in,
         },
     )
-}
-
-/// `now + d`, saturating instead of panicking on absurd delays.
-fn later(d: Duration) -> chrono::DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| Utc::now().checked_add_signed(d))
-        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
 }
