@@ -1,0 +1,167 @@
+//! Operator and maintenance writes: cancel, retry, rescue, prune.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use steward_core::store::{CancelResult, JobId, RescueReport};
+
+use crate::sql::{Sql, now_text};
+
+/// Cancels a job in one statement: queued → cancelled now (its
+/// queued/active key released); running → flagged for its worker's next
+/// heartbeat. The row lock taken by the UPDATE makes the state it reads the
+/// state it changes. Returns the new state, or no row for a finished or
+/// unknown job.
+pub(crate) const CANCEL: &str = "UPDATE {schema}.jobs SET
+        state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
+        finished_at = CASE WHEN state = 'running' THEN finished_at ELSE now() END,
+        cancel_requested = cancel_requested OR state = 'running',
+        unique_held = CASE WHEN state <> 'running' AND unique_scope IS DISTINCT FROM 'window'
+            THEN NULL ELSE unique_held END
+    WHERE id = $1 AND state IN ('scheduled', 'available', 'retryable', 'running')
+    RETURNING state";
+
+pub(crate) const EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM {schema}.jobs WHERE id = $1)";
+
+/// An operator's retry of a finished job: available now with a fresh
+/// attempt budget; its errors are kept. A queued/active unique key released
+/// when the job finished is not taken back (another job may hold it now).
+pub(crate) const RETRY: &str = "UPDATE {schema}.jobs SET state = 'available', run_at = now(),
+        attempt = 0, finished_at = NULL, cancel_requested = false, rescues = 0
+    WHERE id = $1 AND state IN ('dead', 'cancelled', 'completed')";
+
+/// Rescues running jobs whose lease expired, in one statement: every
+/// expression on the right of `SET` reads the row as it was, so
+/// `rescues + 1` is the new count throughout. Walks the `jobs_running`
+/// index; a worker's concurrent finish of the same row is serialized by the
+/// row lock, and the loser re-checks its WHERE against the winner's row.
+pub(crate) const RESCUE: &str = concat!(
+    "UPDATE {schema}.jobs SET
+        rescues = rescues + 1,
+        errors = errors || jsonb_build_array(jsonb_build_object(
+            'attempt', attempt, 'at', ",
+    now_text!(),
+    ", 'kind', 'worker_lost',
+            'message', CASE WHEN rescues + 1 >= $1
+                THEN 'worker lost ' || (rescues + 1) || ' times'
+                ELSE 'worker lost: lease expired' END)),
+        state = CASE WHEN rescues + 1 >= $1 THEN 'dead' ELSE 'available' END,
+        finished_at = CASE WHEN rescues + 1 >= $1 THEN now() ELSE NULL END,
+        run_at = CASE WHEN rescues + 1 >= $1 THEN run_at ELSE now() END,
+        attempt = CASE WHEN rescues + 1 >= $1 THEN attempt ELSE attempt - 1 END,
+        unique_held = CASE WHEN rescues + 1 >= $1 AND unique_scope IS DISTINCT FROM 'window'
+            THEN NULL ELSE unique_held END,
+        lease_token = NULL, lease_expires_at = NULL, worker = NULL
+    WHERE state = 'running' AND lease_expires_at < now()
+    RETURNING state"
+);
+
+/// The two retention cutoffs (`now() - age`, ages in microseconds, capped
+/// by `clock::MAX_AGE_US`), resolved once against the database's clock so
+/// every chunk of one prune uses the same cutoffs.
+pub(crate) const PRUNE_CUTOFFS: &str = "SELECT
+        now() - $1::bigint * interval '1 microsecond',
+        now() - $2::bigint * interval '1 microsecond'";
+
+/// Deletes up to `$4` prunable jobs after id `$3`, walking the primary key;
+/// returns how many and the last id looked at. Chunks keep each
+/// transaction (and its locks and WAL) small, and continuing from the last
+/// id keeps a long prune from rescanning what it already passed.
+pub(crate) const PRUNE_CHUNK: &str = "WITH scanned AS (
+         SELECT id, state, finished_at FROM {schema}.jobs
+         WHERE id > $3 ORDER BY id LIMIT $4),
+     gone AS (
+         DELETE FROM {schema}.jobs AS j USING scanned AS s
+         WHERE j.id = s.id AND j.finished_at IS NOT NULL
+             AND ((j.state = 'completed' AND j.finished_at < $1)
+                  OR (j.state IN ('dead', 'cancelled') AND j.finished_at < $2))
+         RETURNING j.id)
+     SELECT (SELECT count(*) FROM gone), (SELECT max(id) FROM scanned)";
+
+/// Rows one prune step looks at.
+const PRUNE_STEP: i64 = 5_000;
+
+pub(crate) async fn cancel(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    id: JobId,
+) -> Result<CancelResult, sqlx::Error> {
+    let state: Option<String> = sqlx::query_scalar(&sql.cancel)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match state.as_deref() {
+        Some("running") => CancelResult::Requested,
+        Some(_) => CancelResult::Cancelled,
+        None => {
+            let exists: bool = sqlx::query_scalar(&sql.exists)
+                .bind(id.0)
+                .fetch_one(&mut *conn)
+                .await?;
+            if exists {
+                CancelResult::AlreadyFinished
+            } else {
+                CancelResult::NotFound
+            }
+        }
+    })
+}
+
+pub(crate) async fn retry(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    id: JobId,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(&sql.retry)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(crate) async fn rescue(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    max_rescues: u32,
+) -> Result<RescueReport, sqlx::Error> {
+    let states: Vec<String> = sqlx::query_scalar(&sql.rescue)
+        .bind(i64::from(max_rescues))
+        .fetch_all(&mut *conn)
+        .await?;
+    let dead = states.iter().filter(|s| *s == "dead").count() as u64;
+    Ok(RescueReport {
+        rescued: states.len() as u64 - dead,
+        dead,
+    })
+}
+
+/// Resolves the cutoffs (ages in microseconds) against the database's clock.
+pub(crate) async fn prune_cutoffs(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    completed_age_us: i64,
+    dead_age_us: i64,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), sqlx::Error> {
+    sqlx::query_as(&sql.prune_cutoffs)
+        .bind(completed_age_us)
+        .bind(dead_age_us)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// One prune step after `after_id`: how many were deleted, and the id to
+/// continue after (`None` at the end of the table).
+pub(crate) async fn prune_step(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    cutoffs: (DateTime<Utc>, DateTime<Utc>),
+    after_id: i64,
+) -> Result<(u64, Option<i64>), sqlx::Error> {
+    let (deleted, last): (i64, Option<i64>) = sqlx::query_as(&sql.prune_chunk)
+        .bind(cutoffs.0)
+        .bind(cutoffs.1)
+        .bind(after_id)
+        .bind(PRUNE_STEP)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((u64::try_from(deleted).unwrap_or(0), last))
+}

@@ -1,0 +1,121 @@
+//! Claiming due jobs: one statement per queue that picks, locks, marks
+//! running and reads the jobs.
+//!
+//! Its plan, with 200,000 completed and 5,000 available jobs in the table
+//! (`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)`, PostgreSQL 15, limit 100):
+//!
+//! ```text
+//! Update on jobs j (actual rows=100 loops=1)
+//!   CTE picked
+//!     ->  Limit (actual rows=100 loops=1)
+//!           ->  LockRows (actual rows=100 loops=1)
+//!                 ->  Index Scan using jobs_claim on jobs (actual rows=100 loops=1)
+//!                       Index Cond: ((queue = 'default'::text) AND (run_at <= now()))
+//!                       Filter: (state = ANY ('{scheduled,available,retryable}'::text[]))
+//!   ->  Nested Loop (actual rows=100 loops=1)
+//!         ->  CTE Scan on picked (actual rows=100 loops=1)
+//!         ->  Index Scan using jobs_pkey on jobs j (actual rows=1 loops=100)
+//!               Index Cond: (id = picked.id)
+//! ```
+//!
+//! The partial index hands rows over already in claim order (no sort) and
+//! the scan stops at the LIMIT; completed rows are not in the index at all.
+//! Jobs scheduled for later but of a lower priority value are stepped over
+//! inside the index (`run_at` is checked there), never fetched.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use steward_core::store::{ClaimedJob, JobId, Lease, LeaseToken};
+
+use crate::error::decode_error;
+use crate::sql::{Sql, lease_expiry};
+
+/// The claim. The CTE walks the partial `jobs_claim` index in (priority,
+/// run_at, id) order and stops at the LIMIT; `FOR UPDATE SKIP LOCKED` steps
+/// over rows another claim has locked, so concurrent claims never wait for
+/// each other nor return the same job. The lease token is 60 random bits
+/// of `gen_random_uuid()` (a CSPRNG; the other 4 are the UUID version),
+/// fresh per job and claim. A `queued`-scope unique key is released here:
+/// the job is no longer queued.
+pub(crate) const CLAIM: &str = concat!(
+    "WITH picked AS (
+         SELECT id FROM {schema}.jobs
+         WHERE state IN ('scheduled', 'available', 'retryable') AND queue = $1
+             AND run_at <= now()
+         ORDER BY priority, run_at, id
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED)
+     UPDATE {schema}.jobs AS j
+     SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), worker = $3,
+         lease_token = ('x' || translate(gen_random_uuid()::text, '-', ''))::bit(64)::bigint,
+         lease_expires_at = ",
+    lease_expiry!("$4::bigint"),
+    ",
+         unique_held = CASE WHEN j.unique_scope = 'queued' THEN NULL ELSE j.unique_held END
+     FROM picked
+     WHERE j.id = picked.id
+     RETURNING j.id, j.lease_token, j.kind, j.queue, j.payload::text AS payload, j.attempt,
+         j.max_attempts, j.checkpoint::text AS checkpoint, j.timeout_ms, j.created_at,
+         j.priority, j.run_at"
+);
+
+/// Claims up to `limit` jobs of one queue, in (priority, run_at, id) order.
+pub(crate) async fn claim_queue(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    queue: &str,
+    limit: u32,
+    worker: &str,
+    lease_us: i64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    let rows = sqlx::query(&sql.claim)
+        .bind(queue)
+        .bind(i64::from(limit))
+        .bind(worker)
+        .bind(lease_us)
+        .fetch_all(&mut *conn)
+        .await?;
+    // RETURNING yields rows in no promised order; the contract's order is
+    // (priority, run_at, id) within a queue.
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let priority: i16 = row.try_get("priority")?;
+        let run_at: DateTime<Utc> = row.try_get("run_at")?;
+        let job = decode(row)?;
+        claimed.push(((priority, run_at, job.lease.id), job));
+    }
+    claimed.sort_by_key(|(key, _)| *key);
+    Ok(claimed.into_iter().map(|(_, job)| job).collect())
+}
+
+fn decode(row: &PgRow) -> Result<ClaimedJob, sqlx::Error> {
+    Ok(ClaimedJob {
+        lease: Lease {
+            id: JobId(row.try_get("id")?),
+            token: LeaseToken(row.try_get("lease_token")?),
+        },
+        kind: row.try_get("kind")?,
+        queue: row.try_get("queue")?,
+        payload: row.try_get("payload")?,
+        attempt: u32_col(row, "attempt")?,
+        max_attempts: u32_col(row, "max_attempts")?,
+        checkpoint: row.try_get("checkpoint")?,
+        timeout: duration_col(row, "timeout_ms")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// A non-negative integer column as `u32`.
+pub(crate) fn u32_col(row: &PgRow, column: &str) -> Result<u32, sqlx::Error> {
+    let v: i32 = row.try_get(column)?;
+    u32::try_from(v).map_err(|_| decode_error(format!("column {column} = {v} is not a u32")))
+}
+
+/// A nullable millisecond column as an optional `Duration`.
+pub(crate) fn duration_col(row: &PgRow, column: &str) -> Result<Option<Duration>, sqlx::Error> {
+    let v: Option<i64> = row.try_get(column)?;
+    Ok(v.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
+}

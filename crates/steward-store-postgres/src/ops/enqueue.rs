@@ -1,0 +1,277 @@
+//! Inserting jobs: validation, batched inserts, unique keys.
+//!
+//! Used by [`Store::enqueue`](steward_core::store::Store::enqueue) and by
+//! [`enqueue_in`](crate::enqueue_in) on a caller's own transaction: the same
+//! SQL and the same validation either way.
+
+use serde::de::IgnoredAny;
+use sqlx::PgConnection;
+use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
+
+use crate::clock::{self, When, micros};
+use crate::error::{decode_error, invalid};
+use crate::sql::{Sql, after_delay};
+
+/// A batch of jobs without unique keys, in one statement: the columns come
+/// as arrays, `unnest` turns them into rows, and `ORDER BY ord` makes the
+/// identity column number them in the batch's order.
+pub(crate) const PLAIN: &str = concat!(
+    "INSERT INTO {schema}.jobs (kind, queue, payload, priority, state, max_attempts,
+         run_at, timeout_ms)
+     SELECT t.kind, t.queue, t.payload::jsonb, t.priority,
+         CASE WHEN t.run_at > now() THEN 'scheduled' ELSE 'available' END,
+         t.max_attempts, t.run_at, t.timeout_ms
+     FROM (SELECT u.*, coalesce(u.at, ",
+    after_delay!("u.delay_us"),
+    ") AS run_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
+                       $6::timestamptz[], $7::bigint[], $8::bigint[])
+                WITH ORDINALITY AS u(kind, queue, payload, priority, max_attempts, at,
+                                     delay_us, timeout_ms, ord)) AS t
+     ORDER BY t.ord
+     RETURNING id"
+);
+
+/// One job with a unique key. The held key is computed in SQL so a
+/// window's bucket (`floor(now_ms / window_ms)`) uses the database's clock;
+/// it is returned either way so a duplicate's holder can be looked up.
+/// `ON CONFLICT DO NOTHING` on the partial unique index waits for a
+/// concurrent inserter of the same key to commit or roll back, so two
+/// enqueues of one key insert exactly once.
+pub(crate) const UNIQUE: &str = concat!(
+    "WITH k AS (
+         SELECT coalesce($6::timestamptz, ",
+    after_delay!("$7::bigint"),
+    ") AS run_at,
+             CASE WHEN $10::text = 'window'
+                 THEN $9::text || chr(31) || 'window:' || $11::bigint || ':'
+                     || (floor(extract(epoch FROM now()) * 1000)::bigint / $11::bigint)
+                 ELSE $9::text END AS held),
+     ins AS (
+         INSERT INTO {schema}.jobs (kind, queue, payload, priority, state, max_attempts,
+             run_at, timeout_ms, unique_key, unique_scope, unique_held)
+         SELECT $1, $2, $3::jsonb, $4, CASE WHEN k.run_at > now() THEN 'scheduled'
+                 ELSE 'available' END,
+             $5, k.run_at, $8, $9, $10, k.held
+         FROM k
+         ON CONFLICT (unique_held) WHERE unique_held IS NOT NULL DO NOTHING
+         RETURNING id)
+     SELECT (SELECT id FROM ins) AS id, k.held FROM k"
+);
+
+/// The job holding a key. A separate statement from [`UNIQUE`]: under READ
+/// COMMITTED it takes a fresh snapshot, which sees the holder that
+/// `ON CONFLICT` waited for.
+pub(crate) const HOLDER: &str = "SELECT id FROM {schema}.jobs WHERE unique_held = $1";
+
+/// How often a unique insert is tried when its holder vanishes between the
+/// conflict and the lookup (it was claimed or finished just then). Each try
+/// either inserts or finds a holder unless the key keeps changing hands.
+const UNIQUE_TRIES: usize = 10;
+
+/// Checks a whole batch before anything is written, so an invalid job
+/// refuses the batch with [`StoreError::Invalid`] and writes nothing.
+pub(crate) fn validate(jobs: &[NewJob]) -> Result<(), StoreError> {
+    for (i, job) in jobs.iter().enumerate() {
+        let which = || format!("job {i} (kind `{}`)", job.kind);
+        if job.kind.is_empty() {
+            return Err(invalid(format!("job {i}: empty kind")));
+        }
+        if job.queue.is_empty() {
+            return Err(invalid(format!("{}: empty queue", which())));
+        }
+        if job.max_attempts == 0 {
+            return Err(invalid(format!("{}: max_attempts is 0", which())));
+        }
+        if i32::try_from(job.max_attempts).is_err() {
+            return Err(invalid(format!(
+                "{}: max_attempts {} is above {}",
+                which(),
+                job.max_attempts,
+                i32::MAX
+            )));
+        }
+        if let Err(e) = serde_json::from_str::<IgnoredAny>(&job.payload) {
+            return Err(invalid(format!("{}: payload is not JSON: {e}", which())));
+        }
+        if let Some(timeout) = job.timeout {
+            timeout_ms(timeout)?;
+        }
+        if let Some((_, UniqueScope::Window(window))) = &job.unique {
+            if window_ms(*window)? <= 0 {
+                return Err(invalid(format!("{}: unique window is zero", which())));
+            }
+        }
+        clock::first_run(job)?;
+    }
+    Ok(())
+}
+
+/// True if [`insert`] writes these jobs with a single statement (no unique
+/// keys), so the caller needs no transaction around it.
+pub(crate) fn is_one_statement(jobs: &[NewJob]) -> bool {
+    jobs.iter().all(|j| j.unique.is_none())
+}
+
+/// Inserts validated jobs in order; returns one [`Enqueued`] per job and
+/// whether any job was inserted (the caller's cue to wake workers).
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    jobs: &[NewJob],
+) -> Result<(Vec<Enqueued>, bool), sqlx::Error> {
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut inserted = false;
+    let mut i = 0;
+    while i < jobs.len() {
+        if jobs[i].unique.is_some() {
+            // One at a time: a later job of the batch may be a duplicate of
+            // this one, and must see it.
+            let result = insert_unique(conn, sql, &jobs[i]).await?;
+            inserted |= !result.duplicate;
+            out.push(result);
+            i += 1;
+        } else {
+            let end = jobs[i..]
+                .iter()
+                .position(|j| j.unique.is_some())
+                .map_or(jobs.len(), |p| i + p);
+            insert_plain(conn, sql, &jobs[i..end], &mut out).await?;
+            inserted = true;
+            i = end;
+        }
+    }
+    Ok((out, inserted))
+}
+
+/// Inserts jobs without unique keys, all in one statement.
+async fn insert_plain(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    jobs: &[NewJob],
+    out: &mut Vec<Enqueued>,
+) -> Result<(), sqlx::Error> {
+    let n = jobs.len();
+    let mut kinds = Vec::with_capacity(n);
+    let mut queues = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut priorities = Vec::with_capacity(n);
+    let mut max_attempts = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    let mut delays = Vec::with_capacity(n);
+    let mut timeouts = Vec::with_capacity(n);
+    for job in jobs {
+        let when = first_run(job)?;
+        kinds.push(job.kind.as_str());
+        queues.push(job.queue.as_str());
+        payloads.push(job.payload.as_str());
+        priorities.push(job.priority);
+        max_attempts.push(attempts(job)?);
+        ats.push(when.at());
+        delays.push(when.delay_us());
+        timeouts.push(job.timeout.and_then(|t| timeout_ms(t).ok()));
+    }
+    let mut ids: Vec<i64> = sqlx::query_scalar(&sql.enqueue_plain)
+        .bind(kinds)
+        .bind(queues)
+        .bind(payloads)
+        .bind(priorities)
+        .bind(max_attempts)
+        .bind(ats)
+        .bind(delays)
+        .bind(timeouts)
+        .fetch_all(&mut *conn)
+        .await?;
+    if ids.len() != n {
+        return Err(decode_error(format!(
+            "inserted {} rows, expected {n}",
+            ids.len()
+        )));
+    }
+    // RETURNING promises no order; the identity values were drawn in
+    // `ORDER BY ord` order, so sorted ids line up with the batch.
+    ids.sort_unstable();
+    out.extend(ids.into_iter().map(|id| Enqueued {
+        id: JobId(id),
+        duplicate: false,
+    }));
+    Ok(())
+}
+
+/// Inserts one job with a unique key, or reports the key's holder.
+async fn insert_unique(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    job: &NewJob,
+) -> Result<Enqueued, sqlx::Error> {
+    let Some((key, scope)) = &job.unique else {
+        return Err(decode_error("insert_unique without a key".into()));
+    };
+    let window = match scope {
+        UniqueScope::Window(w) => Some(window_ms(*w).map_err(|e| decode_error(e.to_string()))?),
+        UniqueScope::Queued | UniqueScope::Active => None,
+    };
+    let when = first_run(job)?;
+    for _ in 0..UNIQUE_TRIES {
+        let (id, held): (Option<i64>, String) = sqlx::query_as(&sql.enqueue_unique)
+            .bind(job.kind.as_str())
+            .bind(job.queue.as_str())
+            .bind(job.payload.as_str())
+            .bind(job.priority)
+            .bind(attempts(job)?)
+            .bind(when.at())
+            .bind(when.delay_us())
+            .bind(job.timeout.and_then(|t| timeout_ms(t).ok()))
+            .bind(key.as_str())
+            .bind(scope.as_str())
+            .bind(window)
+            .fetch_one(&mut *conn)
+            .await?;
+        if let Some(id) = id {
+            return Ok(Enqueued {
+                id: JobId(id),
+                duplicate: false,
+            });
+        }
+        let holder: Option<i64> = sqlx::query_scalar(&sql.unique_holder)
+            .bind(held)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(holder) = holder {
+            return Ok(Enqueued {
+                id: JobId(holder),
+                duplicate: true,
+            });
+        }
+    }
+    Err(decode_error(format!(
+        "unique key `{key}` changed hands {UNIQUE_TRIES} times during one enqueue"
+    )))
+}
+
+fn first_run(job: &NewJob) -> Result<When, sqlx::Error> {
+    clock::first_run(job).map_err(|e| decode_error(e.to_string()))
+}
+
+fn attempts(job: &NewJob) -> Result<i32, sqlx::Error> {
+    i32::try_from(job.max_attempts)
+        .map_err(|_| decode_error(format!("max_attempts {} out of range", job.max_attempts)))
+}
+
+fn timeout_ms(timeout: std::time::Duration) -> Result<i64, StoreError> {
+    // Milliseconds, as the SQLite store keeps it: a timeout finer than that
+    // means nothing to a worker.
+    millis("timeout", timeout)
+}
+
+fn window_ms(window: std::time::Duration) -> Result<i64, StoreError> {
+    millis("unique window", window)
+}
+
+/// Whole milliseconds; a non-zero duration below one counts as one.
+fn millis(what: &str, d: std::time::Duration) -> Result<i64, StoreError> {
+    micros(what, d)?;
+    let ms = i64::try_from(d.as_millis())
+        .map_err(|_| invalid(format!("{what} of {d:?} is too long")))?;
+    Ok(if ms == 0 && !d.is_zero() { 1 } else { ms })
+}

@@ -1,0 +1,380 @@
+//! Writes about running attempts, all fenced on id + lease token + state
+//! `running`: heartbeat, finish, release, checkpoint.
+//!
+//! A batch travels as arrays, one per column, and one
+//! `UPDATE … FROM unnest($1::bigint[], $2::bigint[], …)` per outcome kind
+//! applies it, looking each job up by its primary key: a thousand
+//! completions cost one statement, not a thousand. `RETURNING` tells which
+//! items matched (were applied).
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::PgConnection;
+use steward_core::store::{Finish, HeartbeatResult, Lease};
+
+use crate::clock::{self, Outcome};
+use crate::error::decode_error;
+use crate::sql::{Sql, after_delay, lease_expiry, now_text};
+
+/// The fence every finish statement shares: `$items` names the columns of
+/// `unnest`, `$set` the changes. Returns each applied id, and whether the
+/// job is now due (a retry or snooze whose time has come: the cue to wake
+/// workers).
+macro_rules! fenced {
+    ($from:expr, $set:expr) => {
+        concat!(
+            "UPDATE {schema}.jobs AS j SET ",
+            $set,
+            " FROM ",
+            $from,
+            " WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
+             RETURNING j.id, j.state IN ('available', 'retryable') AND j.run_at <= now() AS due"
+        )
+    };
+}
+
+/// Clearing the lease after an attempt ends; `rescues = 0` because the
+/// attempt ended normally (the count is of rescues *in a row*).
+macro_rules! end_attempt {
+    () => {
+        "lease_token = NULL, lease_expires_at = NULL, worker = NULL, rescues = 0"
+    };
+}
+
+/// Releasing a queued/active unique key when the job reaches a final
+/// state; a window's key is held until the job is pruned.
+macro_rules! release_key {
+    () => {
+        "unique_held = CASE WHEN j.unique_scope = 'window' THEN j.unique_held ELSE NULL END"
+    };
+}
+
+/// Items whose new `run_at` is an absolute time or a delay from `now()`.
+macro_rules! timed_items {
+    ($extra_cols:literal, $extra_types:literal) => {
+        concat!(
+            "(SELECT u.id, u.token, coalesce(u.at, ",
+            after_delay!("u.delay_us"),
+            ") AS run_at",
+            $extra_cols,
+            " FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[]",
+            $extra_types,
+            ") AS u(id, token, at, delay_us",
+            $extra_cols,
+            ")) AS f"
+        )
+    };
+}
+
+pub(crate) const HEARTBEAT: &str = concat!(
+    "UPDATE {schema}.jobs AS j SET lease_expires_at = ",
+    lease_expiry!("$3::bigint"),
+    " FROM unnest($1::bigint[], $2::bigint[]) AS f(id, token)
+     WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
+     RETURNING j.id, j.lease_token, j.cancel_requested"
+);
+
+pub(crate) const COMPLETE: &str = fenced!(
+    "unnest($1::bigint[], $2::bigint[]) AS f(id, token)",
+    concat!(
+        "state = 'completed', finished_at = now(), ",
+        end_attempt!(),
+        ", ",
+        release_key!()
+    )
+);
+
+pub(crate) const FAIL_RETRY: &str = fenced!(
+    timed_items!(", error", ", $5::text[]"),
+    concat!(
+        "state = 'retryable', run_at = f.run_at, ",
+        "errors = j.errors || jsonb_build_array(f.error::jsonb), ",
+        end_attempt!()
+    )
+);
+
+pub(crate) const FAIL_DEAD: &str = fenced!(
+    "unnest($1::bigint[], $2::bigint[], $3::text[]) AS f(id, token, error)",
+    concat!(
+        "state = 'dead', finished_at = now(), ",
+        "errors = j.errors || jsonb_build_array(f.error::jsonb), ",
+        end_attempt!(),
+        ", ",
+        release_key!()
+    )
+);
+
+// A snooze does not use up an attempt: the claim's `attempt + 1` is undone.
+pub(crate) const SNOOZE: &str = fenced!(
+    timed_items!("", ""),
+    concat!(
+        "state = CASE WHEN f.run_at <= now() THEN 'available' ELSE 'scheduled' END, ",
+        "run_at = f.run_at, attempt = j.attempt - 1, ",
+        end_attempt!()
+    )
+);
+
+pub(crate) const CANCEL: &str = fenced!(
+    "unnest($1::bigint[], $2::bigint[], $3::text[]) AS f(id, token, reason)",
+    concat!(
+        "state = 'cancelled', finished_at = now(), ",
+        "errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, ",
+        "'at', ",
+        now_text!(),
+        ", 'kind', 'cancelled', 'message', f.reason)), ",
+        end_attempt!(),
+        ", ",
+        release_key!()
+    )
+);
+
+// Interrupted, not failed: the attempt is not counted, and it runs again now.
+// `rescues` is left alone: a release is neither a normal finish nor a rescue.
+pub(crate) const RELEASE: &str = fenced!(
+    "unnest($1::bigint[], $2::bigint[]) AS f(id, token)",
+    "state = 'available', run_at = now(), attempt = j.attempt - 1,
+     interrupted = j.interrupted + 1, lease_token = NULL, lease_expires_at = NULL, worker = NULL"
+);
+
+pub(crate) const CHECKPOINT: &str = "UPDATE {schema}.jobs SET checkpoint = $3::jsonb
+    WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+/// Extends leases by `lease_us` from now. One statement for the whole batch:
+/// a heartbeat is idempotent, so repeated items need no special care.
+pub(crate) async fn heartbeat(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    leases: &[Lease],
+    lease_us: i64,
+) -> Result<Vec<HeartbeatResult>, sqlx::Error> {
+    let (ids, tokens) = columns(leases.iter().copied());
+    let rows: Vec<(i64, i64, bool)> = sqlx::query_as(&sql.heartbeat)
+        .bind(ids)
+        .bind(tokens)
+        .bind(lease_us)
+        .fetch_all(&mut *conn)
+        .await?;
+    let held: HashMap<(i64, i64), bool> = rows
+        .into_iter()
+        .map(|(id, token, cancel)| ((id, token), cancel))
+        .collect();
+    Ok(leases
+        .iter()
+        .map(|lease| match held.get(&(lease.id.0, lease.token.0)) {
+            Some(true) => HeartbeatResult::CancelRequested,
+            Some(false) => HeartbeatResult::Extended,
+            None => HeartbeatResult::Lost,
+        })
+        .collect())
+}
+
+/// Splits items into rounds in which each job id appears at most once
+/// (the n-th item about an id goes into round n). Rounds run in order, so a
+/// batch naming one job twice behaves as if applied item by item: the
+/// second finish of an attempt finds it no longer running and is refused.
+/// (Within one `UPDATE … FROM`, PostgreSQL would apply only one of two
+/// items about the same row, silently.)
+fn rounds(ids: impl Iterator<Item = i64>) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, id) in ids.enumerate() {
+        let n = seen.entry(id).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(i);
+        *n += 1;
+    }
+    rounds
+}
+
+/// True if no job id appears twice (one round of statements).
+pub(crate) fn distinct_ids(leases: impl Iterator<Item = Lease>) -> bool {
+    let mut seen = HashSet::new();
+    leases.into_iter().all(|l| seen.insert(l.id.0))
+}
+
+/// True if [`finish`] writes this batch with a single statement: one
+/// outcome kind, no job twice. The caller then needs no transaction.
+pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
+    let Some(first) = batch.first() else {
+        return true;
+    };
+    let kind = Kind::of(&first.outcome);
+    batch.iter().all(|f| Kind::of(&f.outcome) == kind)
+        && distinct_ids(batch.iter().map(|f| f.lease))
+}
+
+/// Which statement an outcome uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Complete,
+    FailRetry,
+    FailDead,
+    Snooze,
+    Cancel,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::Complete,
+        Kind::FailRetry,
+        Kind::FailDead,
+        Kind::Snooze,
+        Kind::Cancel,
+    ];
+
+    fn of(outcome: &steward_core::store::FinishOutcome) -> Kind {
+        match clock::outcome(outcome) {
+            Outcome::Complete => Kind::Complete,
+            Outcome::Retry { .. } => Kind::FailRetry,
+            Outcome::Dead { .. } => Kind::FailDead,
+            Outcome::Snooze { .. } => Kind::Snooze,
+            Outcome::Cancel { .. } => Kind::Cancel,
+        }
+    }
+
+    fn sql(self, sql: &Sql) -> &str {
+        match self {
+            Kind::Complete => &sql.complete,
+            Kind::FailRetry => &sql.fail_retry,
+            Kind::FailDead => &sql.fail_dead,
+            Kind::Snooze => &sql.snooze,
+            Kind::Cancel => &sql.cancel_attempt,
+        }
+    }
+}
+
+/// One finish statement's arrays (only those its kind uses are bound).
+#[derive(Default)]
+struct Columns {
+    ids: Vec<i64>,
+    tokens: Vec<i64>,
+    ats: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    delays: Vec<Option<i64>>,
+    texts: Vec<String>,
+}
+
+impl Columns {
+    fn push(&mut self, finish: &Finish) -> Result<(), sqlx::Error> {
+        self.ids.push(finish.lease.id.0);
+        self.tokens.push(finish.lease.token.0);
+        match clock::outcome(&finish.outcome) {
+            Outcome::Complete => {}
+            Outcome::Retry { error, when } => {
+                self.ats.push(when.at());
+                self.delays.push(when.delay_us());
+                self.texts.push(json(error)?);
+            }
+            Outcome::Dead { error } => self.texts.push(json(error)?),
+            Outcome::Snooze { when } => {
+                self.ats.push(when.at());
+                self.delays.push(when.delay_us());
+            }
+            Outcome::Cancel { reason } => self.texts.push(reason.to_string()),
+        }
+        Ok(())
+    }
+}
+
+fn json(error: &steward_core::store::AttemptError) -> Result<String, sqlx::Error> {
+    serde_json::to_string(error)
+        .map_err(|e| decode_error(format!("encoding an attempt error: {e}")))
+}
+
+/// Records how attempts ended. Returns, per item, whether it was applied,
+/// and whether any applied item made a job due now (the cue to wake
+/// workers).
+pub(crate) async fn finish(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    items: &[Finish],
+) -> Result<(Vec<bool>, bool), sqlx::Error> {
+    let mut applied = vec![false; items.len()];
+    let mut wake = false;
+    for round in rounds(items.iter().map(|f| f.lease.id.0)) {
+        for kind in Kind::ALL {
+            let group: Vec<usize> = round
+                .iter()
+                .copied()
+                .filter(|&i| Kind::of(&items[i].outcome) == kind)
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            let mut cols = Columns::default();
+            for &i in &group {
+                cols.push(&items[i])?;
+            }
+            let query = sqlx::query_as::<_, (i64, bool)>(kind.sql(sql))
+                .bind(cols.ids)
+                .bind(cols.tokens);
+            let query = match kind {
+                Kind::Complete => query,
+                Kind::FailDead | Kind::Cancel => query.bind(cols.texts),
+                Kind::Snooze => query.bind(cols.ats).bind(cols.delays),
+                Kind::FailRetry => query.bind(cols.ats).bind(cols.delays).bind(cols.texts),
+            };
+            let done: HashMap<i64, bool> = query.fetch_all(&mut *conn).await?.into_iter().collect();
+            for &i in &group {
+                // Within a round each id appears once, so a returned id is
+                // this very item.
+                if let Some(due) = done.get(&items[i].lease.id.0) {
+                    applied[i] = true;
+                    wake |= due;
+                }
+            }
+        }
+    }
+    Ok((applied, wake))
+}
+
+/// Puts running attempts back as available now; returns how many.
+pub(crate) async fn release(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    leases: &[Lease],
+) -> Result<u64, sqlx::Error> {
+    let mut released = 0;
+    for round in rounds(leases.iter().map(|l| l.id.0)) {
+        let (ids, tokens) = columns(round.iter().map(|&i| leases[i]));
+        let done: Vec<(i64, bool)> = sqlx::query_as(&sql.release)
+            .bind(ids)
+            .bind(tokens)
+            .fetch_all(&mut *conn)
+            .await?;
+        released += done.len() as u64;
+    }
+    Ok(released)
+}
+
+/// Saves a checkpoint; false if the lease is gone.
+pub(crate) async fn checkpoint(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    lease: Lease,
+    state: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(&sql.checkpoint)
+        .bind(lease.id.0)
+        .bind(lease.token.0)
+        .bind(state)
+        .execute(&mut *conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+fn columns(leases: impl Iterator<Item = Lease>) -> (Vec<i64>, Vec<i64>) {
+    leases.map(|l| (l.id.0, l.token.0)).unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_ids_go_to_later_rounds() {
+        let r = rounds([1, 2, 1, 3, 1].into_iter());
+        assert_eq!(r, vec![vec![0, 1, 3], vec![2], vec![4]]);
+    }
+}

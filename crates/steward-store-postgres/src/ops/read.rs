@@ -1,0 +1,81 @@
+//! Reads: one job, and the counts per state.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
+
+use crate::error::decode_error;
+use crate::ops::claim::{duration_col, u32_col};
+use crate::sql::Sql;
+
+pub(crate) const JOB: &str = "SELECT id, kind, queue, state, priority, payload::text AS payload,
+        attempt, max_attempts, run_at, created_at, attempted_at, finished_at,
+        errors::text AS errors, checkpoint::text AS checkpoint, worker, lease_expires_at,
+        rescues, interrupted, cancel_requested, timeout_ms, unique_key, unique_held
+    FROM {schema}.jobs WHERE id = $1";
+
+/// A full scan (there is deliberately no index on `state` alone: it would
+/// cost an index write at every transition of every job to speed up a
+/// dashboard query). Pruning keeps the table small.
+pub(crate) const COUNTS: &str = "SELECT state, count(*) FROM {schema}.jobs GROUP BY state";
+
+/// One job with its errors, or `None`.
+pub(crate) async fn job(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    id: JobId,
+) -> Result<Option<JobRecord>, sqlx::Error> {
+    let row = sqlx::query(&sql.job)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+fn decode(row: &PgRow) -> Result<JobRecord, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    let errors: String = row.try_get("errors")?;
+    let errors: Vec<AttemptError> = serde_json::from_str(&errors).map_err(|e| {
+        decode_error(format!(
+            "column errors is not a list of attempt errors: {e}"
+        ))
+    })?;
+    let held: Option<String> = row.try_get("unique_held")?;
+    let unique_key: Option<String> = row.try_get("unique_key")?;
+    Ok(JobRecord {
+        id: JobId(row.try_get("id")?),
+        kind: row.try_get("kind")?,
+        queue: row.try_get("queue")?,
+        state: state.parse::<JobState>().map_err(decode_error)?,
+        priority: row.try_get("priority")?,
+        payload: row.try_get("payload")?,
+        attempt: u32_col(row, "attempt")?,
+        max_attempts: u32_col(row, "max_attempts")?,
+        run_at: row.try_get("run_at")?,
+        created_at: row.try_get("created_at")?,
+        attempted_at: row.try_get("attempted_at")?,
+        finished_at: row.try_get("finished_at")?,
+        errors,
+        checkpoint: row.try_get("checkpoint")?,
+        worker: row.try_get("worker")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        rescues: u32_col(row, "rescues")?,
+        interrupted: u32_col(row, "interrupted")?,
+        cancel_requested: row.try_get("cancel_requested")?,
+        timeout: duration_col(row, "timeout_ms")?,
+        // The key as given, while the job holds it (a window's bucket is an
+        // implementation detail of the index).
+        unique_key: held.and(unique_key),
+    })
+}
+
+/// How many jobs are in each state.
+pub(crate) async fn counts(conn: &mut PgConnection, sql: &Sql) -> Result<StateCounts, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(&sql.counts).fetch_all(&mut *conn).await?;
+    let mut counts = StateCounts::default();
+    for (state, n) in rows {
+        let state = state.parse::<JobState>().map_err(decode_error)?;
+        counts.set(state, u64::try_from(n).unwrap_or(0));
+    }
+    Ok(counts)
+}

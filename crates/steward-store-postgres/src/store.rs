@@ -1,0 +1,409 @@
+//! [`PostgresStore`]: connecting, and the [`Store`] implementation.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use steward_core::store::{
+    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
+    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+};
+use tokio::sync::Notify;
+
+use crate::clock::{age_micros, micros};
+use crate::error::{invalid, map_sqlx};
+use crate::ops::{admin, claim, enqueue, lease, read};
+use crate::options::{PostgresOptions, quoted_schema};
+use crate::schema;
+use crate::sql::Sql;
+
+/// A job store in one schema of a PostgreSQL database.
+///
+/// Cloning is cheap and shares the store: one connection pool, one
+/// in-process wake-up signal. Any number of stores, in any number of
+/// processes and machines, may use the same schema at once: claims never
+/// hand one job to two of them (`FOR UPDATE SKIP LOCKED`), and every write
+/// about an attempt is fenced by its lease token.
+///
+/// ```no_run
+/// use steward_core::store::{NewJob, Store};
+/// use steward_store_postgres::{PostgresOptions, PostgresStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresStore::connect(
+///     "postgres://postgres@127.0.0.1:5432/test",
+///     PostgresOptions::default(),
+/// )
+/// .await?;
+/// store.migrate().await?;
+/// let ids = store.enqueue(vec![NewJob::new("email", r#"{"to":"a@b.c"}"#)]).await?;
+/// assert!(!ids[0].duplicate);
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    schema: String,
+    quoted: String,
+    sql: Sql,
+    notify: Notify,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.inner.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`),
+    /// for the store in `options.schema`.
+    ///
+    /// Fails with [`StoreError::Invalid`] for a bad URL or schema name,
+    /// [`StoreError::Unavailable`] if the server cannot be reached, and
+    /// [`StoreError::SchemaTooNew`] if a newer binary migrated the schema.
+    /// A schema not migrated yet connects fine; its operations fail with
+    /// [`StoreError::NotMigrated`] until [`Store::migrate`] runs.
+    ///
+    /// ```no_run
+    /// use steward_store_postgres::{PostgresOptions, PostgresStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), steward_core::store::StoreError> {
+    /// let options = PostgresOptions { schema: "jobs".into(), pool_size: 4, ..PostgresOptions::default() };
+    /// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/test", options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<PostgresStore, StoreError> {
+        let quoted = quoted_schema(&options.schema)?;
+        let schema = options.schema.clone();
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| invalid(format!("bad PostgreSQL URL: {e}")))?
+            .application_name("steward");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.pool_size.max(1))
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| map_sqlx(e, &schema))?;
+        let store = PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(&quoted),
+                schema,
+                quoted,
+                notify: Notify::new(),
+            }),
+        };
+        let found = {
+            let mut conn = store.conn().await?;
+            schema::recorded_version(&mut conn, &store.inner.quoted)
+                .await
+                .map_err(|e| store.err(e))?
+        };
+        if let Err(e) = schema::check_not_newer(found) {
+            store.close().await;
+            return Err(e);
+        }
+        tracing::debug!(schema = %store.inner.schema, "postgres store connected");
+        Ok(store)
+    }
+
+    /// The store's connection pool, for the caller's own transactions:
+    /// write business rows and enqueue or complete jobs atomically with
+    /// [`enqueue_in`](crate::enqueue_in) and
+    /// [`complete_in`](crate::complete_in). Any pool on the same database
+    /// works as well.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: steward_store_postgres::PostgresStore) -> Result<(), sqlx::Error> {
+    /// let mut tx = store.pool().begin().await?;
+    /// sqlx::query("CREATE TABLE IF NOT EXISTS orders (id bigint PRIMARY KEY)")
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The schema the store lives in, as configured (unquoted).
+    ///
+    /// ```no_run
+    /// # fn demo(store: &steward_store_postgres::PostgresStore) {
+    /// println!("jobs in schema {}", store.schema());
+    /// # }
+    /// ```
+    pub fn schema(&self) -> &str {
+        &self.inner.schema
+    }
+
+    /// Wakes this process's workers waiting in [`Store::wait_for_work`], as
+    /// the store does itself after its own writes. Call it after committing
+    /// a transaction that used [`enqueue_in`](crate::enqueue_in): the store
+    /// cannot see a commit made on the caller's connection, and without the
+    /// call the new jobs wait for the workers' next poll (`max_wait`).
+    ///
+    /// ```no_run
+    /// # async fn demo(store: steward_store_postgres::PostgresStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use steward_core::store::NewJob;
+    /// let mut tx = store.pool().begin().await?;
+    /// steward_store_postgres::enqueue_in(&mut tx, &store, vec![NewJob::new("email", "{}")]).await?;
+    /// tx.commit().await?;
+    /// store.notify_enqueued();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn notify_enqueued(&self) {
+        // `notify_waiters` wakes every worker waiting now; `notify_one`
+        // leaves a permit for one that is between its claim and its wait,
+        // so that wake-up is not missed.
+        self.inner.notify.notify_waiters();
+        self.inner.notify.notify_one();
+    }
+
+    /// Closes the pool: waits for connections in use to come back, closes
+    /// them all. Later operations on any clone fail with
+    /// [`StoreError::Unavailable`]. Idempotent.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: steward_store_postgres::PostgresStore) {
+    /// store.close().await;
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    pub(crate) fn sql(&self) -> &Sql {
+        &self.inner.sql
+    }
+
+    pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
+        map_sqlx(e, &self.inner.schema)
+    }
+
+    async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.inner.pool.acquire().await.map_err(|e| self.err(e))
+    }
+
+    /// Runs `f` on a pooled connection, in autocommit: for operations that
+    /// are one statement, atomic by themselves.
+    async fn one<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut sqlx::PgConnection, &Sql) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn().await?;
+        f(&mut conn, &self.inner.sql).await.map_err(|e| self.err(e))
+    }
+
+    /// Runs `f` in a transaction, committed if `f` succeeds (rolled back
+    /// when dropped otherwise).
+    async fn tx<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut sqlx::PgConnection, &Sql) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError> {
+        let mut tx = self.inner.pool.begin().await.map_err(|e| self.err(e))?;
+        let value = f(&mut tx, &self.inner.sql).await.map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(value)
+    }
+
+    /// Runs `f` in one statement's autocommit if `single`, else in a
+    /// transaction (saving the BEGIN/COMMIT round trips where they add
+    /// nothing).
+    async fn atomic<T>(
+        &self,
+        single: bool,
+        f: impl AsyncFnOnce(&mut sqlx::PgConnection, &Sql) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError> {
+        if single {
+            self.one(f).await
+        } else {
+            self.tx(f).await
+        }
+    }
+
+    /// Prunes jobs finished more than the given ages (microseconds) ago.
+    async fn prune_older_than(&self, completed_us: i64, dead_us: i64) -> Result<u64, StoreError> {
+        let cutoffs = self
+            .one(async |c, sql| admin::prune_cutoffs(c, sql, completed_us, dead_us).await)
+            .await?;
+        let mut deleted = 0;
+        let mut after_id = 0;
+        loop {
+            let (n, last) = self
+                .one(async |c, sql| admin::prune_step(c, sql, cutoffs, after_id).await)
+                .await?;
+            deleted += n;
+            match last {
+                Some(last) => after_id = last,
+                None => return Ok(deleted),
+            }
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        schema::migrate(&mut conn, &self.inner.schema, &self.inner.quoted).await
+    }
+
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        enqueue::validate(&jobs)?;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let single = enqueue::is_one_statement(&jobs);
+        let (ids, inserted) = self
+            .atomic(single, async |c, sql| enqueue::insert(c, sql, &jobs).await)
+            .await?;
+        if inserted {
+            self.notify_enqueued();
+        }
+        Ok(ids)
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        let lease_us = micros("lease", request.lease)?;
+        let queues: Vec<_> = request.queues.iter().filter(|q| q.limit > 0).collect();
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Several queues in one transaction, so a failure half-way does not
+        // leave jobs claimed that the caller never hears of.
+        let worker = request.worker.as_str();
+        self.atomic(queues.len() == 1, async |c, sql| {
+            let mut out = Vec::new();
+            for q in &queues {
+                out.extend(claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us).await?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn heartbeat(
+        &self,
+        leases: Vec<Lease>,
+        lease: Duration,
+    ) -> Result<Vec<HeartbeatResult>, StoreError> {
+        let lease_us = micros("lease", lease)?;
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.one(async |c, sql| lease::heartbeat(c, sql, &leases, lease_us).await)
+            .await
+    }
+
+    async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let single = lease::finish_is_one_statement(&batch);
+        let (applied, wake) = self
+            .atomic(single, async |c, sql| lease::finish(c, sql, &batch).await)
+            .await?;
+        if wake {
+            self.notify_enqueued();
+        }
+        Ok(applied)
+    }
+
+    async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {
+        let saved = self
+            .one(async |c, sql| lease::checkpoint(c, sql, lease, &state).await)
+            .await?;
+        if saved {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost { id: lease.id })
+        }
+    }
+
+    async fn release(&self, leases: Vec<Lease>) -> Result<u64, StoreError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let single = lease::distinct_ids(leases.iter().copied());
+        let released = self
+            .atomic(single, async |c, sql| lease::release(c, sql, &leases).await)
+            .await?;
+        if released > 0 {
+            self.notify_enqueued();
+        }
+        Ok(released)
+    }
+
+    async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
+        self.one(async |c, sql| admin::cancel(c, sql, id).await)
+            .await
+    }
+
+    async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
+        let retried = self
+            .one(async |c, sql| admin::retry(c, sql, id).await)
+            .await?;
+        if retried {
+            self.notify_enqueued();
+        }
+        Ok(retried)
+    }
+
+    async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
+        let report = self
+            .one(async |c, sql| admin::rescue(c, sql, max_rescues).await)
+            .await?;
+        if report.rescued > 0 {
+            self.notify_enqueued();
+        }
+        Ok(report)
+    }
+
+    async fn prune(
+        &self,
+        completed_older_than: Duration,
+        dead_older_than: Duration,
+    ) -> Result<u64, StoreError> {
+        self.prune_older_than(
+            age_micros(completed_older_than),
+            age_micros(dead_older_than),
+        )
+        .await
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.one(async |c, sql| read::job(c, sql, id).await).await
+    }
+
+    async fn counts(&self) -> Result<StateCounts, StoreError> {
+        self.one(async |c, sql| read::counts(c, sql).await).await
+    }
+
+    /// Waits for an in-process wake-up or `max_wait`. Another process's
+    /// enqueue is not signalled yet (LISTEN/NOTIFY is a later increment):
+    /// it is seen at the next poll, within `max_wait`.
+    async fn wait_for_work(&self, max_wait: Duration) {
+        let _ = tokio::time::timeout(max_wait, self.inner.notify.notified()).await;
+    }
+}
