@@ -362,3 +362,44 @@ async fn complete_in_is_fenced_and_commits_with_the_caller() {
         other => panic!("a second complete_in should be LeaseLost, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_skips_rows_another_transaction_has_locked_instead_of_waiting() {
+    let schema = TestSchema::new().await;
+    let store = migrated(&schema).await;
+    let ids = store
+        .enqueue(vec![
+            NewJob::new("k", "{}").queue("q").priority(-1),
+            NewJob::new("k", "{}").queue("q"),
+        ])
+        .await
+        .expect("enqueue");
+    // Another node's transaction holds the first job's row (as a claim in
+    // flight, or an outbox completion, would).
+    let mut other = schema.raw().await;
+    let mut tx = other.begin().await.expect("begin");
+    sqlx::query(&format!(
+        "SELECT id FROM \"{}\".jobs WHERE id = $1 FOR UPDATE",
+        schema.name
+    ))
+    .bind(ids[0].id.0)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("locking the first job");
+
+    let claimed = tokio::time::timeout(Duration::from_secs(10), claim(&store, "q"))
+        .await
+        .expect("a claim must not wait for a locked row");
+    let got: Vec<_> = claimed.iter().map(|c| c.lease.id).collect();
+    assert_eq!(
+        got,
+        vec![ids[1].id],
+        "the locked job is skipped, the next one taken"
+    );
+    tx.rollback().await.expect("rollback");
+    let claimed = claim(&store, "q").await;
+    assert_eq!(
+        claimed[0].lease.id, ids[0].id,
+        "once unlocked, it is claimable"
+    );
+}
