@@ -478,3 +478,20 @@ pub async fn maintenance_rescues_expired_leases_and_prunes<H: Harness>(h: &H) {
     assert_eq!(prune.prune_once().await.expect("prune"), 1);
     assert!(b.store.job(id).await.expect("read").is_none());
 }
+
+/// Error text no store can hold as given (a NUL character) is still
+/// recorded, so the job does not stay running until its lease expires.
+pub async fn error_text_with_a_nul_character_is_recorded<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let opts = EnqueueOptions::default().max_attempts(1);
+    let id = b
+        .client
+        .enqueue_with(Ask { what: "nul".into() }, opts)
+        .await
+        .expect("enqueue")
+        .id;
+    let w = b.start(b.config(&[("default", 1)]), STOP);
+    let job = b.wait_state(id, JobState::Dead).await;
+    assert!(w.stop().await.is_success());
+    assert_eq!(job.errors[0].message, "bad \u{FFFD} byte");
+}

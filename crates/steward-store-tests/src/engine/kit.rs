@@ -227,6 +227,7 @@ impl Job for Ask {
             }
             .into()),
             ("cancel", _) => Err(JobControl::Cancel("nothing left to do".into()).into()),
+            ("nul", _) => Err("bad \0 byte".into()),
             _ => Ok(()),
         }
     }

@@ -38,6 +38,7 @@ macro_rules! engine {
             shutdown_lets_running_jobs_finish_within_the_drain_timeout,
             shutdown_releases_jobs_that_cannot_finish_as_interrupted,
             maintenance_rescues_expired_leases_and_prunes,
+            error_text_with_a_nul_character_is_recorded,
         ]);
     };
 }

@@ -224,7 +224,12 @@ fn from_error(job: &ClaimedJob, retry: &RetryPolicy, err: BoxError) -> AttemptEn
             }
             JobControl::Cancel(reason) => {
                 tracing::info!(%reason, "job cancelled itself");
-                finish(job.lease, FinishOutcome::Cancelled { reason })
+                finish(
+                    job.lease,
+                    FinishOutcome::Cancelled {
+                        reason: storable(reason),
+                    },
+                )
             }
             JobControl::RetryAfter { after, source } => failed(
                 job,
@@ -270,9 +275,20 @@ fn failed(
                 // never used to schedule anything.
                 at: Utc::now(),
                 kind,
-                message,
+                message: storable(message),
             },
             retry_in,
         },
     )
+}
+
+/// Error text as every store can keep it: PostgreSQL's jsonb cannot hold a
+/// NUL character, and an outcome the store refuses would leave the job
+/// running until its lease expires.
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
 }
