@@ -76,16 +76,27 @@
 //!
 //! # Waking workers
 //!
-//! [`Store::wait_for_work`] returns early after a write through this
-//! [`PostgresStore`] (or a clone) that made jobs due: an enqueue, retry,
-//! release, due snooze or retry, or rescue, signalled in memory. Jobs
-//! enqueued by **another process** are seen at the workers' next poll,
-//! within `max_wait`.
+//! [`Store::wait_for_work`] returns early after a write that made jobs due
+//! now (an enqueue, retry, release, due snooze or retry, or rescue) through
+//! **any** store on the same schema, in any process:
+//! - each such write sends one `NOTIFY` (`pg_notify`) on the channel
+//!   `<schema>_jobs`, with the distinct queue names as its payload — one per
+//!   write operation, not per row, and inside the write's transaction, so it
+//!   is delivered at commit (for [`enqueue_in`], at the caller's commit) and
+//!   never for a rolled-back write;
+//! - each [`PostgresStore`] (with its clones) has one listener task holding
+//!   one `LISTEN`ing connection (application name `steward-listener`),
+//!   started by the first `wait_for_work` and stopped by
+//!   [`close`](PostgresStore::close) or when the last clone is dropped; every
+//!   notification wakes every waiter;
+//! - when the listener's connection drops, it logs it, reconnects with
+//!   back-off and wakes every waiter once (notifications sent meanwhile are
+//!   lost, so workers re-check the table);
+//! - the store's own writes also wake its waiters in memory, and polling
+//!   (`max_wait`) stays the fallback, so a lost notification delays a job by
+//!   at most `max_wait`.
 //!
-//! TODO(issue 5, next increment): `LISTEN/NOTIFY` — one listener connection
-//! per process, re-checking the table after every reconnect, with the poll
-//! kept as the fallback — so other processes' enqueues wake workers at once.
-//! Not implemented yet.
+//! See `docs/postgres.md` for the design.
 //!
 //! # Transactional enqueue and completion
 //!
@@ -96,6 +107,7 @@
 
 mod clock;
 mod error;
+mod notify;
 mod ops;
 mod options;
 mod outbox;

@@ -12,14 +12,19 @@ use sqlx::{Acquire as _, PgConnection};
 use steward_core::store::{Enqueued, Finish, FinishOutcome, Lease, NewJob, StoreError};
 
 use crate::PostgresStore;
+use crate::notify;
 use crate::ops::{enqueue, lease};
 
 /// Enqueues jobs inside the caller's transaction, with the same validation
 /// and SQL as [`Store::enqueue`](steward_core::store::Store::enqueue), in
 /// `store`'s schema. The jobs (and their unique keys) exist only if the
 /// caller commits; a concurrent enqueue of the same unique key waits for
-/// the caller's commit or rollback. After the commit, call
-/// [`PostgresStore::notify_enqueued`] to wake this process's workers at once.
+/// the caller's commit or rollback. Jobs due now also queue a `NOTIFY` on
+/// the store's channel in the caller's transaction: PostgreSQL delivers it
+/// at the commit, waking the waiting workers of every process (nothing is
+/// sent on a rollback). Calling [`PostgresStore::notify_enqueued`] after
+/// the commit is optional: it wakes this process's workers without waiting
+/// for the notification's round trip.
 ///
 /// Begin the transaction with sqlx (`pool.begin()`), so the driver knows it
 /// is open and wraps this in a savepoint. On a connection outside any
@@ -51,11 +56,16 @@ pub async fn enqueue_in(
         return Ok(Vec::new());
     }
     let mut sp = conn.begin().await.map_err(|e| store.err(e))?;
-    let (ids, _) = enqueue::insert(&mut sp, store.sql(), &jobs)
+    let inserted = enqueue::insert(&mut sp, store.sql(), &jobs)
+        .await
+        .map_err(|e| store.err(e))?;
+    // Queued in the caller's transaction: PostgreSQL delivers it when the
+    // caller commits, and drops it if they roll back.
+    notify::send(&mut sp, store.channel(), &inserted.due_queues)
         .await
         .map_err(|e| store.err(e))?;
     sp.commit().await.map_err(|e| store.err(e))?;
-    Ok(ids)
+    Ok(inserted.ids)
 }
 
 /// Completes a running attempt inside the caller's transaction, fenced by

@@ -1,7 +1,7 @@
 //! [`PostgresStore`]: connecting, and the [`Store`] implementation.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -12,9 +12,11 @@ use steward_core::store::{
     Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
 };
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::clock::{age_micros, micros};
 use crate::error::{invalid, map_sqlx};
+use crate::notify;
 use crate::ops::{admin, claim, enqueue, lease, read};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
@@ -23,7 +25,8 @@ use crate::sql::Sql;
 /// A job store in one schema of a PostgreSQL database.
 ///
 /// Cloning is cheap and shares the store: one connection pool, one
-/// in-process wake-up signal. Any number of stores, in any number of
+/// wake-up signal, and (once a worker waits) one `LISTEN`ing connection
+/// that wakes every waiter when another process makes jobs due. Any number of stores, in any number of
 /// processes and machines, may use the same schema at once: claims never
 /// hand one job to two of them (`FOR UPDATE SKIP LOCKED`), and every write
 /// about an attempt is fenced by its lease token.
@@ -56,7 +59,34 @@ struct Inner {
     schema: String,
     quoted: String,
     sql: Sql,
-    notify: Notify,
+    /// Wakes the workers waiting in `wait_for_work`: after this store's own
+    /// writes, and from the listener task.
+    notify: Arc<Notify>,
+    /// The `NOTIFY` channel of this schema (`notify::channel`).
+    channel: String,
+    /// The listener's own pool: one connection, connected lazily.
+    listener_pool: PgPool,
+    listener: Mutex<Listener>,
+}
+
+/// The listener task's lifecycle: started by the first `wait_for_work`,
+/// stopped by `close` or when the last clone of the store is dropped.
+enum Listener {
+    NotStarted,
+    Running(JoinHandle<()>),
+    Closed,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let slot = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Listener::Running(task) = std::mem::replace(slot, Listener::Closed) {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -92,6 +122,15 @@ impl PostgresStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| invalid(format!("bad PostgreSQL URL: {e}")))?
             .application_name("steward");
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(
+                connect
+                    .clone()
+                    .application_name(notify::LISTENER_APPLICATION_NAME),
+            );
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .min_connections(0)
@@ -103,9 +142,12 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 sql: Sql::new(&quoted),
+                channel: notify::channel(&schema),
                 schema,
                 quoted,
-                notify: Notify::new(),
+                notify: Arc::new(Notify::new()),
+                listener_pool,
+                listener: Mutex::new(Listener::NotStarted),
             }),
         };
         let found = {
@@ -154,10 +196,11 @@ impl PostgresStore {
     }
 
     /// Wakes this process's workers waiting in [`Store::wait_for_work`], as
-    /// the store does itself after its own writes. Call it after committing
-    /// a transaction that used [`enqueue_in`](crate::enqueue_in): the store
-    /// cannot see a commit made on the caller's connection, and without the
-    /// call the new jobs wait for the workers' next poll (`max_wait`).
+    /// the store does itself after its own writes. Optional after
+    /// committing a transaction that used [`enqueue_in`](crate::enqueue_in):
+    /// its `NOTIFY`, delivered at the commit, wakes the workers of every
+    /// process through their listeners; this call wakes this process's
+    /// workers without waiting for that round trip.
     ///
     /// ```no_run
     /// # async fn demo(store: steward_store_postgres::PostgresStore) -> Result<(), Box<dyn std::error::Error>> {
@@ -170,16 +213,13 @@ impl PostgresStore {
     /// # }
     /// ```
     pub fn notify_enqueued(&self) {
-        // `notify_waiters` wakes every worker waiting now; `notify_one`
-        // leaves a permit for one that is between its claim and its wait,
-        // so that wake-up is not missed.
-        self.inner.notify.notify_waiters();
-        self.inner.notify.notify_one();
+        notify::wake(&self.inner.notify);
     }
 
-    /// Closes the pool: waits for connections in use to come back, closes
-    /// them all. Later operations on any clone fail with
-    /// [`StoreError::Unavailable`]. Idempotent.
+    /// Stops the listener task (if a worker started it) and closes the
+    /// pools: waits for connections in use to come back, closes them all.
+    /// Later operations on any clone fail with [`StoreError::Unavailable`];
+    /// later waits only poll. Idempotent.
     ///
     /// ```no_run
     /// # async fn demo(store: steward_store_postgres::PostgresStore) {
@@ -187,11 +227,50 @@ impl PostgresStore {
     /// # }
     /// ```
     pub async fn close(&self) {
+        let task = {
+            let mut slot = self
+                .inner
+                .listener
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match std::mem::replace(&mut *slot, Listener::Closed) {
+                Listener::Running(task) => Some(task),
+                Listener::NotStarted | Listener::Closed => None,
+            }
+        };
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        self.inner.listener_pool.close().await;
         self.inner.pool.close().await;
     }
 
     pub(crate) fn sql(&self) -> &Sql {
         &self.inner.sql
+    }
+
+    /// The schema's `NOTIFY` channel.
+    pub(crate) fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// Starts the listener task unless it runs already (or the store is
+    /// closed).
+    fn ensure_listener(&self) {
+        let mut slot = self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Listener::NotStarted = *slot {
+            *slot = Listener::Running(tokio::spawn(notify::listen(
+                self.inner.listener_pool.clone(),
+                self.inner.channel.clone(),
+                self.inner.schema.clone(),
+                Arc::clone(&self.inner.notify),
+            )));
+        }
     }
 
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
@@ -275,13 +354,18 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let single = enqueue::is_one_statement(&jobs);
-        let (ids, inserted) = self
-            .atomic(single, async |c, sql| enqueue::insert(c, sql, &jobs).await)
+        let channel = self.channel();
+        let inserted = self
+            .atomic(single, async |c, sql| {
+                let inserted = enqueue::insert(c, sql, &jobs).await?;
+                notify::send(c, channel, &inserted.due_queues).await?;
+                Ok(inserted)
+            })
             .await?;
-        if inserted {
+        if inserted.any {
             self.notify_enqueued();
         }
-        Ok(ids)
+        Ok(inserted.ids)
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
@@ -321,10 +405,15 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let single = lease::finish_is_one_statement(&batch);
-        let (applied, wake) = self
-            .atomic(single, async |c, sql| lease::finish(c, sql, &batch).await)
+        let channel = self.channel();
+        let (applied, due) = self
+            .atomic(single, async |c, sql| {
+                let (applied, due) = lease::finish(c, sql, &batch).await?;
+                notify::send(c, channel, &due).await?;
+                Ok((applied, due))
+            })
             .await?;
-        if wake {
+        if !due.is_empty() {
             self.notify_enqueued();
         }
         Ok(applied)
@@ -346,8 +435,13 @@ impl Store for PostgresStore {
             return Ok(0);
         }
         let single = lease::distinct_ids(leases.iter().copied());
+        let channel = self.channel();
         let released = self
-            .atomic(single, async |c, sql| lease::release(c, sql, &leases).await)
+            .atomic(single, async |c, sql| {
+                let (released, queues) = lease::release(c, sql, &leases).await?;
+                notify::send(c, channel, &queues).await?;
+                Ok(released)
+            })
             .await?;
         if released > 0 {
             self.notify_enqueued();
@@ -361,8 +455,13 @@ impl Store for PostgresStore {
     }
 
     async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
+        let channel = self.channel();
         let retried = self
-            .one(async |c, sql| admin::retry(c, sql, id).await)
+            .one(async |c, sql| {
+                let queue = admin::retry(c, sql, id).await?;
+                notify::send(c, channel, &queue.iter().cloned().collect()).await?;
+                Ok(queue.is_some())
+            })
             .await?;
         if retried {
             self.notify_enqueued();
@@ -371,8 +470,13 @@ impl Store for PostgresStore {
     }
 
     async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
+        let channel = self.channel();
         let report = self
-            .one(async |c, sql| admin::rescue(c, sql, max_rescues).await)
+            .one(async |c, sql| {
+                let (report, queues) = admin::rescue(c, sql, max_rescues).await?;
+                notify::send(c, channel, &queues).await?;
+                Ok(report)
+            })
             .await?;
         if report.rescued > 0 {
             self.notify_enqueued();
@@ -400,10 +504,12 @@ impl Store for PostgresStore {
         self.one(async |c, sql| read::counts(c, sql).await).await
     }
 
-    /// Waits for an in-process wake-up or `max_wait`. Another process's
-    /// enqueue is not signalled yet (LISTEN/NOTIFY is a later increment):
-    /// it is seen at the next poll, within `max_wait`.
+    /// Waits for a wake-up or `max_wait`. Wake-ups come from this store's
+    /// own writes (in memory) and from the listener task, which the first
+    /// wait starts: a `NOTIFY` from any process's write on this schema, and
+    /// every (re)connection of the listener, which may have missed some.
     async fn wait_for_work(&self, max_wait: Duration) {
+        self.ensure_listener();
         let _ = tokio::time::timeout(max_wait, self.inner.notify.notified()).await;
     }
 }

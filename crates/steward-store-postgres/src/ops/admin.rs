@@ -1,5 +1,7 @@
 //! Operator and maintenance writes: cancel, retry, rescue, prune.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use steward_core::store::{CancelResult, JobId, RescueReport};
@@ -27,7 +29,8 @@ pub(crate) const EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM {schema}.jobs WHER
 /// when the job finished is not taken back (another job may hold it now).
 pub(crate) const RETRY: &str = "UPDATE {schema}.jobs SET state = 'available', run_at = now(),
         attempt = 0, finished_at = NULL, cancel_requested = false, rescues = 0
-    WHERE id = $1 AND state IN ('dead', 'cancelled', 'completed')";
+    WHERE id = $1 AND state IN ('dead', 'cancelled', 'completed')
+    RETURNING queue";
 
 /// Rescues running jobs whose lease expired, in one statement: every
 /// expression on the right of `SET` reads the row as it was, so
@@ -52,7 +55,7 @@ pub(crate) const RESCUE: &str = concat!(
             THEN NULL ELSE unique_held END,
         lease_token = NULL, lease_expires_at = NULL, worker = NULL
     WHERE state = 'running' AND lease_expires_at < now()
-    RETURNING state"
+    RETURNING state, queue"
 );
 
 /// The two retention cutoffs (`now() - age`, ages in microseconds, capped
@@ -106,32 +109,40 @@ pub(crate) async fn cancel(
     })
 }
 
+/// Retries a finished job; returns its queue if it was retried.
 pub(crate) async fn retry(
     conn: &mut PgConnection,
     sql: &Sql,
     id: JobId,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(&sql.retry)
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&sql.retry)
         .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
-    Ok(result.rows_affected() == 1)
+        .fetch_optional(&mut *conn)
+        .await
 }
 
+/// Rescues expired leases; returns the counts and the queues of the jobs
+/// made available again.
 pub(crate) async fn rescue(
     conn: &mut PgConnection,
     sql: &Sql,
     max_rescues: u32,
-) -> Result<RescueReport, sqlx::Error> {
-    let states: Vec<String> = sqlx::query_scalar(&sql.rescue)
+) -> Result<(RescueReport, BTreeSet<String>), sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql.rescue)
         .bind(i64::from(max_rescues))
         .fetch_all(&mut *conn)
         .await?;
-    let dead = states.iter().filter(|s| *s == "dead").count() as u64;
-    Ok(RescueReport {
-        rescued: states.len() as u64 - dead,
+    let dead = rows.iter().filter(|(s, _)| s == "dead").count() as u64;
+    let report = RescueReport {
+        rescued: rows.len() as u64 - dead,
         dead,
-    })
+    };
+    let queues = rows
+        .into_iter()
+        .filter(|(s, _)| s != "dead")
+        .map(|(_, queue)| queue)
+        .collect();
+    Ok((report, queues))
 }
 
 /// Resolves the cutoffs (ages in microseconds) against the database's clock.

@@ -4,6 +4,8 @@
 //! [`enqueue_in`](crate::enqueue_in) on a caller's own transaction: the same
 //! SQL and the same validation either way.
 
+use std::collections::BTreeSet;
+
 use serde::de::IgnoredAny;
 use sqlx::PgConnection;
 use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
@@ -113,15 +115,27 @@ pub(crate) fn is_one_statement(jobs: &[NewJob]) -> bool {
     jobs.iter().all(|j| j.unique.is_none())
 }
 
-/// Inserts validated jobs in order; returns one [`Enqueued`] per job and
-/// whether any job was inserted (the caller's cue to wake workers).
+/// What [`insert`] wrote.
+pub(crate) struct Inserted {
+    /// One per job, in the batch's order.
+    pub(crate) ids: Vec<Enqueued>,
+    /// Whether any job was inserted (not a duplicate): the cue to wake this
+    /// process's workers.
+    pub(crate) any: bool,
+    /// The queues of inserted jobs that are due now (no delay, or a
+    /// `run_at` not after this machine's clock): what to `NOTIFY`.
+    pub(crate) due_queues: BTreeSet<String>,
+}
+
+/// Inserts validated jobs in order; see [`Inserted`].
 pub(crate) async fn insert(
     conn: &mut PgConnection,
     sql: &Sql,
     jobs: &[NewJob],
-) -> Result<(Vec<Enqueued>, bool), sqlx::Error> {
+) -> Result<Inserted, sqlx::Error> {
     let mut out = Vec::with_capacity(jobs.len());
     let mut inserted = false;
+    let mut due_queues = BTreeSet::new();
     let mut i = 0;
     while i < jobs.len() {
         if jobs[i].unique.is_some() {
@@ -129,6 +143,9 @@ pub(crate) async fn insert(
             // this one, and must see it.
             let result = insert_unique(conn, sql, &jobs[i]).await?;
             inserted |= !result.duplicate;
+            if !result.duplicate && due_now(&jobs[i])? {
+                due_queues.insert(jobs[i].queue.clone());
+            }
             out.push(result);
             i += 1;
         } else {
@@ -138,10 +155,30 @@ pub(crate) async fn insert(
                 .map_or(jobs.len(), |p| i + p);
             insert_plain(conn, sql, &jobs[i..end], &mut out).await?;
             inserted = true;
+            for job in &jobs[i..end] {
+                if due_now(job)? && !due_queues.contains(&job.queue) {
+                    due_queues.insert(job.queue.clone());
+                }
+            }
             i = end;
         }
     }
-    Ok((out, inserted))
+    Ok(Inserted {
+        ids: out,
+        any: inserted,
+        due_queues,
+    })
+}
+
+/// Whether a new job is due at once: no delay, or a `run_at` not after
+/// this machine's clock. (A `run_at` this machine thinks is a moment
+/// ahead but the database's clock has passed is not announced; the
+/// workers' poll finds it, within their `max_wait`.)
+fn due_now(job: &NewJob) -> Result<bool, sqlx::Error> {
+    Ok(match first_run(job)? {
+        When::AfterMicros(us) => us == 0,
+        When::At(at) => at <= chrono::Utc::now(),
+    })
 }
 
 /// Inserts jobs without unique keys, all in one statement.

@@ -7,7 +7,7 @@
 //! completions cost one statement, not a thousand. `RETURNING` tells which
 //! items matched (were applied).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::PgConnection;
 use steward_core::store::{Finish, HeartbeatResult, Lease};
@@ -17,9 +17,9 @@ use crate::error::decode_error;
 use crate::sql::{Sql, after_delay, lease_expiry, now_text};
 
 /// The fence every finish statement shares: `$items` names the columns of
-/// `unnest`, `$set` the changes. Returns each applied id, and whether the
-/// job is now due (a retry or snooze whose time has come: the cue to wake
-/// workers).
+/// `unnest`, `$set` the changes. Returns each applied id, and its queue if
+/// the job is now due (a retry or snooze whose time has come, a release:
+/// the cue to wake workers), else `NULL`.
 macro_rules! fenced {
     ($from:expr, $set:expr) => {
         concat!(
@@ -28,7 +28,8 @@ macro_rules! fenced {
             " FROM ",
             $from,
             " WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
-             RETURNING j.id, j.state IN ('available', 'retryable') AND j.run_at <= now() AS due"
+             RETURNING j.id, CASE WHEN j.state IN ('available', 'retryable') AND j.run_at <= now()
+                 THEN j.queue END AS due_queue"
         )
     };
 }
@@ -283,15 +284,14 @@ fn json(error: &steward_core::store::AttemptError) -> Result<String, sqlx::Error
 }
 
 /// Records how attempts ended. Returns, per item, whether it was applied,
-/// and whether any applied item made a job due now (the cue to wake
-/// workers).
+/// and the queues of the jobs it made due now (the cue to wake workers).
 pub(crate) async fn finish(
     conn: &mut PgConnection,
     sql: &Sql,
     items: &[Finish],
-) -> Result<(Vec<bool>, bool), sqlx::Error> {
+) -> Result<(Vec<bool>, BTreeSet<String>), sqlx::Error> {
     let mut applied = vec![false; items.len()];
-    let mut wake = false;
+    let mut due_queues = BTreeSet::new();
     for round in rounds(items.iter().map(|f| f.lease.id.0)) {
         for kind in Kind::ALL {
             let group: Vec<usize> = round
@@ -306,7 +306,7 @@ pub(crate) async fn finish(
             for &i in &group {
                 cols.push(&items[i])?;
             }
-            let query = sqlx::query_as::<_, (i64, bool)>(kind.sql(sql))
+            let query = sqlx::query_as::<_, (i64, Option<String>)>(kind.sql(sql))
                 .bind(cols.ids)
                 .bind(cols.tokens);
             let query = match kind {
@@ -315,37 +315,43 @@ pub(crate) async fn finish(
                 Kind::Snooze => query.bind(cols.ats).bind(cols.delays),
                 Kind::FailRetry => query.bind(cols.ats).bind(cols.delays).bind(cols.texts),
             };
-            let done: HashMap<i64, bool> = query.fetch_all(&mut *conn).await?.into_iter().collect();
+            let done: HashMap<i64, Option<String>> =
+                query.fetch_all(&mut *conn).await?.into_iter().collect();
             for &i in &group {
                 // Within a round each id appears once, so a returned id is
                 // this very item.
                 if let Some(due) = done.get(&items[i].lease.id.0) {
                     applied[i] = true;
-                    wake |= due;
+                    if let Some(queue) = due {
+                        due_queues.insert(queue.clone());
+                    }
                 }
             }
         }
     }
-    Ok((applied, wake))
+    Ok((applied, due_queues))
 }
 
-/// Puts running attempts back as available now; returns how many.
+/// Puts running attempts back as available now; returns how many, and
+/// their queues.
 pub(crate) async fn release(
     conn: &mut PgConnection,
     sql: &Sql,
     leases: &[Lease],
-) -> Result<u64, sqlx::Error> {
+) -> Result<(u64, BTreeSet<String>), sqlx::Error> {
     let mut released = 0;
+    let mut queues = BTreeSet::new();
     for round in rounds(leases.iter().map(|l| l.id.0)) {
         let (ids, tokens) = columns(round.iter().map(|&i| leases[i]));
-        let done: Vec<(i64, bool)> = sqlx::query_as(&sql.release)
+        let done: Vec<(i64, Option<String>)> = sqlx::query_as(&sql.release)
             .bind(ids)
             .bind(tokens)
             .fetch_all(&mut *conn)
             .await?;
         released += done.len() as u64;
+        queues.extend(done.into_iter().filter_map(|(_, queue)| queue));
     }
-    Ok(released)
+    Ok((released, queues))
 }
 
 /// Saves a checkpoint; false if the lease is gone.
