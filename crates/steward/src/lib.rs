@@ -3,7 +3,8 @@
 //! This facade re-exports [`steward_core`] (the host, services, channels, task
 //! groups, scopes) and, with the default `http` feature, [`steward_http`] as
 //! [`http`]: an `HttpServer` service answering `/healthz`, `/readyz` and
-//! `/status`.
+//! `/status`. The stores come with the default features `sqlite`
+//! ([`sqlite`]) and `postgres` ([`postgres`]).
 //!
 //! ```
 //! use steward::{Host, Service};
@@ -29,6 +30,11 @@ pub use steward_http as http;
 /// The embedded SQLite store (feature `sqlite`).
 #[cfg(feature = "sqlite")]
 pub use steward_store_sqlite as sqlite;
+
+/// The PostgreSQL store, for many workers on many machines (feature
+/// `postgres`).
+#[cfg(feature = "postgres")]
+pub use steward_store_postgres as postgres;
 
 /// The README's example, compiled as a doctest so it cannot rot.
 #[cfg(all(doctest, feature = "http"))]
