@@ -176,7 +176,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Durable jobs: a worker for the built-in kinds, maintenance, and a
     // stream of demo jobs (some slow, some flaky, some checkpointing).
     let store =
-        crate::store_url::open(&args.store, true, steward::sqlite::Synchronous::Normal).await?;
+        crate::store_url::open_sqlite(&args.store, true, steward::sqlite::Synchronous::Normal)
+            .await?;
     let worker = crate::kinds::register(Worker::new(store.clone()))?
         .queue("default", 8)?
         .state(crate::kinds::Journal(None));

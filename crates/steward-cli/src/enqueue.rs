@@ -1,13 +1,14 @@
 //! `steward enqueue`: add jobs to any store.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use steward::sqlite::Synchronous;
-use steward::store::{NewJob, Store as _};
+use steward::store::{NewJob, Store};
 
-use crate::store_url::{self, DEFAULT_STORE, UsageError};
+use crate::store_url::{self, AnyStore, DEFAULT_STORE, UsageError};
 
 /// Options of `steward enqueue`.
 #[derive(Args)]
@@ -32,7 +33,7 @@ pub struct EnqueueArgs {
     /// Attempts before the job is dead (default: the kind's own, else 25).
     #[arg(long)]
     max_attempts: Option<u32>,
-    /// The store.
+    /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
     #[arg(long, default_value = DEFAULT_STORE)]
     store: String,
 }
@@ -45,6 +46,15 @@ pub async fn run(args: EnqueueArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(UsageError(format!("--payload is not valid JSON: {err}")));
     }
     let store = store_url::open(&args.store, true, Synchronous::Normal).await?;
+    let result = match &store {
+        AnyStore::Sqlite(s) => enqueue_with(s.clone(), &args).await,
+        AnyStore::Postgres(s) => enqueue_with(s.clone(), &args).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn enqueue_with<S: Store>(store: Arc<S>, args: &EnqueueArgs) -> anyhow::Result<ExitCode> {
     let mut job =
         NewJob::new(&args.kind, &args.payload)
             .queue(&args.queue)
@@ -67,6 +77,5 @@ pub async fn run(args: EnqueueArgs) -> anyhow::Result<ExitCode> {
             last.id
         );
     }
-    store.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,13 @@
 //! `steward jobs ...`: look at jobs in any store.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use steward::sqlite::Synchronous;
-use steward::store::{JobId, JobState, Store as _};
+use steward::store::{JobId, JobState, Store};
 
-use crate::store_url::{self, DEFAULT_STORE, NotFound};
+use crate::store_url::{self, AnyStore, DEFAULT_STORE, NotFound};
 
 /// `steward jobs` subcommands.
 #[derive(Subcommand)]
@@ -26,7 +27,7 @@ pub enum JobsCommand {
 pub struct IdArgs {
     /// The job's id.
     id: i64,
-    /// The store.
+    /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
     #[arg(long, default_value = DEFAULT_STORE)]
     store: String,
 }
@@ -37,7 +38,7 @@ pub struct CountsArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// The store.
+    /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
     #[arg(long, default_value = DEFAULT_STORE)]
     store: String,
 }
@@ -50,15 +51,29 @@ pub struct ShowArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// The store.
+    /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
     #[arg(long, default_value = DEFAULT_STORE)]
     store: String,
 }
 
 pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    let url = match &cmd {
+        JobsCommand::Counts(a) => &a.store,
+        JobsCommand::Show(a) => &a.store,
+        JobsCommand::Retry(a) | JobsCommand::Cancel(a) => &a.store,
+    };
+    let store = store_url::open(url, false, Synchronous::Normal).await?;
+    let result = match &store {
+        AnyStore::Sqlite(s) => run_with(s.clone(), cmd).await,
+        AnyStore::Postgres(s) => run_with(s.clone(), cmd).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn run_with<S: Store>(store: Arc<S>, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         JobsCommand::Counts(args) => {
-            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
             let counts = store.counts().await?;
             if args.json {
                 println!("{}", serde_json::to_string(&counts)?);
@@ -67,12 +82,9 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                     println!("{:<10} {}", state.as_str(), counts.get(state));
                 }
             }
-            store.close().await;
         }
         JobsCommand::Show(args) => {
-            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
             let job = store.job(JobId(args.id)).await?;
-            store.close().await;
             let Some(job) = job else {
                 anyhow::bail!(NotFound(format!("no job with id {}", args.id)));
             };
@@ -105,11 +117,9 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         JobsCommand::Retry(args) => {
-            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
             let id = JobId(args.id);
             let found = store.job(id).await?;
             let retried = store.retry(id).await?;
-            store.close().await;
             match (found, retried) {
                 (None, _) => anyhow::bail!(NotFound(format!("no job with id {}", args.id))),
                 (Some(_), true) => println!("job {id} will run again"),
@@ -121,10 +131,8 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
         }
         JobsCommand::Cancel(args) => {
             use steward::store::CancelResult;
-            let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
             let id = JobId(args.id);
             let result = store.cancel(id).await?;
-            store.close().await;
             match result {
                 CancelResult::Cancelled => println!("job {id} cancelled"),
                 CancelResult::Requested => {

@@ -1,4 +1,5 @@
-//! The `steward` command: the demo and the benchmarks.
+//! The `steward` command: the demo, the benchmarks, a worker and the store
+//! operations (enqueue, jobs, migrate) on SQLite or PostgreSQL.
 //!
 //! Thin by design: argument parsing, wiring and printing. Everything it runs
 //! is a library call.
@@ -62,7 +63,7 @@ enum Command {
 /// Options of `steward migrate`.
 #[derive(clap::Args)]
 struct MigrateArgs {
-    /// The store.
+    /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
     #[arg(long, default_value = store_url::DEFAULT_STORE)]
     store: String,
 }

@@ -3,21 +3,24 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use steward::http::HttpServer;
 use steward::jobs::{Maintenance, MaintenanceConfig, QueueConfig, Worker, WorkerConfig};
 use steward::sqlite::Synchronous;
+use steward::store::Store;
 use steward::{FailurePolicy, Host};
 
 use crate::kinds::{self, Journal};
-use crate::store_url::{self, DEFAULT_STORE, UsageError};
+use crate::store_url::{self, AnyStore, DEFAULT_STORE, UsageError};
 
 /// Options of `steward worker`.
 #[derive(Args)]
 pub struct WorkerArgs {
-    /// The store to work on.
+    /// The store to work on: `sqlite://PATH` or
+    /// `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
     #[arg(long, default_value = DEFAULT_STORE)]
     store: String,
     /// Jobs run at once, per queue.
@@ -53,7 +56,13 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     if args.concurrency == 0 {
         anyhow::bail!(UsageError("--concurrency must be at least 1".to_string()));
     }
-    let store = store_url::open(&args.store, true, Synchronous::Normal).await?;
+    match store_url::open(&args.store, true, Synchronous::Normal).await? {
+        AnyStore::Sqlite(store) => run_with(store, args).await,
+        AnyStore::Postgres(store) => run_with(store, args).await,
+    }
+}
+
+async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let config = WorkerConfig {
         queues: args
             .queues
@@ -88,7 +97,6 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let host = builder.build()?;
     tracing::info!(store = %args.store, http = %addr, pid = std::process::id(), "worker ready to start");
     let status = host.run().await;
-    use steward::store::Store as _;
     let counts = store.counts().await?;
     println!(
         "worker stopped: {} completed, {} available, {} running, {} retryable, {} dead in the store",

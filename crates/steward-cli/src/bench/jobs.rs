@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use steward::jobs::{Client, EnqueueOptions, Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward::postgres::{PostgresOptions, PostgresStore};
 use steward::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use steward::store::Store;
 use steward::{BoxError, Host};
@@ -18,7 +19,10 @@ use tokio::sync::Notify;
 /// Options of `steward bench jobs`.
 #[derive(Args)]
 pub struct JobsArgs {
-    /// `sqlite` (a fresh temporary database) or a `sqlite://PATH` URL.
+    /// `sqlite` (a fresh temporary database), a `sqlite://PATH` URL,
+    /// `postgres` (`$DATABASE_URL`, default
+    /// `postgres://postgres@127.0.0.1:5432/test`) or a `postgres://` URL.
+    /// PostgreSQL runs in a fresh schema with a random name, dropped at the end.
     #[arg(long, default_value = "sqlite")]
     store: String,
     /// How many jobs to enqueue and process.
@@ -33,7 +37,8 @@ pub struct JobsArgs {
     /// Jobs the worker claims ahead of its free slots.
     #[arg(long, default_value_t = WorkerConfig::default().prefetch)]
     prefetch: usize,
-    /// SQLite durability: `normal` (the default) or `full`.
+    /// SQLite durability: `normal` (the default) or `full`. PostgreSQL runs
+    /// with the server's own `synchronous_commit`.
     #[arg(long, value_enum, default_value_t = Sync::Normal)]
     sync: Sync,
 }
@@ -94,15 +99,32 @@ fn now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// The server `--store postgres` uses when `$DATABASE_URL` is not set.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
 pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
     if args.jobs == 0 || args.concurrency == 0 {
         bail!("--jobs and --concurrency must be at least 1");
     }
+    match args.store.as_str() {
+        "postgres" => {
+            let url =
+                std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
+            run_postgres(&url, &args).await
+        }
+        url if crate::store_url::is_postgres(url) => run_postgres(url, &args).await,
+        _ => run_sqlite(&args).await,
+    }
+}
+
+async fn run_sqlite(args: &JobsArgs) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let url = match args.store.as_str() {
         "sqlite" => format!("sqlite://{}", tmp.path().join("bench.db").display()),
         url if url.starts_with("sqlite://") => url.to_string(),
-        other => bail!("--store {other}: use `sqlite` or a sqlite:// URL"),
+        other => {
+            bail!("--store {other}: use `sqlite`, a sqlite:// URL, `postgres` or a postgres:// URL")
+        }
     };
     let synchronous = match args.sync {
         Sync::Normal => Synchronous::Normal,
@@ -125,7 +147,58 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
         Sync::Full => "FULL",
     };
     println!("store: sqlite (journal_mode=WAL, synchronous={sync_name})");
+    let result = workload(store.clone(), args).await;
+    store.close().await;
+    result
+}
 
+/// Runs the workload in a fresh schema with a random name and drops the
+/// schema afterwards, whether the workload succeeded or not.
+async fn run_postgres(url: &str, args: &JobsArgs) -> anyhow::Result<ExitCode> {
+    let parts = crate::store_url::split_pg_url(url)?;
+    if parts.schema.is_some() {
+        bail!(crate::store_url::UsageError(format!(
+            "--store {url}: the benchmark makes (and drops) its own schema; leave out `schema=`"
+        )));
+    }
+    let schema = format!("steward_bench_{:016x}", rand::random::<u64>());
+    let options = PostgresOptions {
+        schema: schema.clone(),
+        ..PostgresOptions::default()
+    };
+    let store = Arc::new(
+        PostgresStore::connect(&parts.connect, options)
+            .await
+            .with_context(|| format!("opening {url}"))?,
+    );
+    let result = async {
+        store
+            .migrate()
+            .await
+            .with_context(|| format!("creating schema {schema}"))?;
+        let (setting,): (String,) = sqlx::query_as("SHOW synchronous_commit")
+            .fetch_one(store.pool())
+            .await
+            .context("reading synchronous_commit")?;
+        println!("store: postgres (synchronous_commit={setting})");
+        workload(store.clone(), args).await
+    }
+    .await;
+    // The schema name is ours and checked by the store (lowercase, digits,
+    // `_`), so quoting it is enough.
+    let dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .execute(store.pool())
+        .await
+        .with_context(|| format!("dropping the benchmark's schema {schema}"));
+    store.close().await;
+    let code = result?;
+    dropped?;
+    Ok(code)
+}
+
+/// The same workload on any store: bulk enqueue, drain with one worker,
+/// then single enqueues to the idle worker.
+async fn workload<S: Store>(store: Arc<S>, args: &JobsArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(store.clone());
     let started = Instant::now();
     client
@@ -213,7 +286,6 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
         args.probes
     );
     println!("peak memory: {} MiB", peak_rss_mib());
-    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,180 @@
+//! The `steward` commands on the PostgreSQL store: real processes against
+//! the real server on 127.0.0.1:5432, one fresh schema per test. No skip:
+//! without the server these tests fail.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The database the tests use; each test makes its own schema in it.
+const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn steward() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_steward"))
+}
+
+/// A schema with a random name, dropped (with everything in it) when the
+/// test ends, passed or failed.
+struct Schema {
+    name: String,
+    store: String,
+}
+
+impl Schema {
+    fn fresh() -> Schema {
+        let name = format!("cli_test_{:016x}", rand::random::<u64>());
+        let store = format!("{DATABASE}?schema={name}");
+        Schema { name, store }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let dropped = Command::new("psql")
+            .args([
+                DATABASE,
+                "--quiet",
+                "--no-psqlrc",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name),
+            ])
+            .output();
+        match dropped {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "could not drop schema {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(err) => eprintln!("could not run psql to drop schema {}: {err}", self.name),
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    steward().args(args).output().unwrap()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "steward {args:?} failed ({:?}): {stdout}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn counts(store: &str) -> Value {
+    serde_json::from_str(&run_ok(&["jobs", "counts", "--json", "--store", store])).unwrap()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn enqueued_jobs_are_run_by_a_worker_on_postgres_and_visible_to_jobs_commands() {
+    let schema = Schema::fresh();
+    let store = schema.store.as_str();
+    let out = run_ok(&["enqueue", "noop", "--count", "50", "--store", store]);
+    // "enqueued 50 jobs (ids A..=B)"
+    let first_id: i64 = out
+        .split("ids ")
+        .nth(1)
+        .and_then(|rest| rest.split("..").next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no id range in {out:?}"));
+    assert_eq!(counts(store)["available"], 50);
+
+    let mut worker = steward()
+        .args(["worker", "--store", store, "--http", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("50 jobs completed", Duration::from_secs(60), || {
+        counts(store)["completed"] == 50
+    });
+    signal(&worker, "-TERM");
+    let exit = worker.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut worker.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "worker did not stop cleanly: {stdout}"
+    );
+    assert!(
+        stdout.contains("worker stopped: 50 completed"),
+        "no summary line: {stdout}"
+    );
+
+    let c = counts(store);
+    assert_eq!(c["completed"], 50, "{c}");
+    assert_eq!(c["available"], 0, "{c}");
+    assert_eq!(c["running"], 0, "{c}");
+
+    let job: Value = serde_json::from_str(&run_ok(&[
+        "jobs",
+        "show",
+        &first_id.to_string(),
+        "--json",
+        "--store",
+        store,
+    ]))
+    .unwrap();
+    assert_eq!(job["id"], first_id, "{job}");
+    assert_eq!(job["kind"], "noop", "{job}");
+    assert_eq!(job["state"], "completed", "{job}");
+
+    // A job that does not exist in this schema: not found (3).
+    let missing = run(&["jobs", "show", "999999999", "--store", store]);
+    assert_eq!(missing.status.code(), Some(3));
+}
+
+#[test]
+fn migrate_creates_the_schema_named_in_the_url() {
+    let schema = Schema::fresh();
+    let out = run_ok(&["migrate", "--store", &schema.store]);
+    assert!(out.contains("schema is up to date"), "{out}");
+    let c = counts(&schema.store);
+    assert_eq!(c["completed"], 0, "{c}");
+}
+
+#[test]
+fn unreachable_postgres_exits_69_with_a_message_naming_the_store() {
+    let url = "postgres://postgres@127.0.0.1:1/test";
+    for args in [
+        vec!["jobs", "counts", "--store", url],
+        vec!["enqueue", "noop", "--store", url],
+        vec!["worker", "--store", url, "--http", "127.0.0.1:0"],
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(69), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("opening store {url}")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
