@@ -157,6 +157,26 @@ fn migrate_creates_the_schema_named_in_the_url() {
     let schema = Schema::fresh();
     let out = run_ok(&["migrate", "--store", &schema.store]);
     assert!(out.contains("schema is up to date"), "{out}");
+    let found = Command::new("psql")
+        .args([
+            DATABASE,
+            "--no-psqlrc",
+            "-Atc",
+            &format!(
+                "SELECT count(*) FROM information_schema.tables \
+                 WHERE table_schema = '{}' AND table_name = 'jobs'",
+                schema.name
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout).trim(),
+        "1",
+        "no jobs table in schema {}: {}",
+        schema.name,
+        String::from_utf8_lossy(&found.stderr)
+    );
     let c = counts(&schema.store);
     assert_eq!(c["completed"], 0, "{c}");
 }
