@@ -307,6 +307,16 @@ fn connect_options(
         // 16 MiB of page cache per connection (the default is 2 MiB): the
         // indexes of a busy queue stay in memory.
         .pragma("cache_size", "-16384")
+        // Reads through a memory map instead of read() copies: the largest
+        // single gain measured for claim + complete (docs/performance.md).
+        // 256 MiB of address space, not of memory: pages are the file's.
+        .pragma("mmap_size", "268435456")
+        // Checkpoint every ~40 MiB of WAL instead of ~4 MiB: hot pages (the
+        // claim index, recently claimed rows) are rewritten by many commits
+        // and copied to the database file once per checkpoint, not each time.
+        .pragma("wal_autocheckpoint", "10000")
+        // Small ephemeral tables (IN lists, json_each) stay in memory.
+        .pragma("temp_store", "memory")
         // The driver streams rows from its thread through a channel of this
         // many; a claim returning more than the default 50 would stall the
         // statement half-way until the reader catches up.
