@@ -434,7 +434,7 @@ impl Store for PostgresStore {
         if leases.is_empty() {
             return Ok(0);
         }
-        let single = lease::distinct_ids(leases.iter().copied());
+        let single = steward_core::store::batch::distinct_jobs(leases.iter().copied());
         let channel = self.channel();
         let released = self
             .atomic(single, async |c, sql| {

@@ -34,6 +34,7 @@
 //! lease token no longer matches (the job was rescued and claimed again) is
 //! refused with [`StoreError::LeaseLost`] or reported per item, never applied.
 
+pub mod batch;
 mod error;
 mod types;
 

@@ -7,9 +7,10 @@
 //! completions cost one statement, not a thousand. `RETURNING` tells which
 //! items matched (were applied).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::PgConnection;
+use steward_core::store::batch::{distinct_jobs, rounds_by_job};
 use steward_core::store::{Finish, HeartbeatResult, Lease};
 
 use crate::clock::{self, Outcome};
@@ -169,32 +170,6 @@ pub(crate) async fn heartbeat(
         .collect())
 }
 
-/// Splits items into rounds in which each job id appears at most once
-/// (the n-th item about an id goes into round n). Rounds run in order, so a
-/// batch naming one job twice behaves as if applied item by item: the
-/// second finish of an attempt finds it no longer running and is refused.
-/// (Within one `UPDATE … FROM`, PostgreSQL would apply only one of two
-/// items about the same row, silently.)
-fn rounds(ids: impl Iterator<Item = i64>) -> Vec<Vec<usize>> {
-    let mut seen: HashMap<i64, usize> = HashMap::new();
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    for (i, id) in ids.enumerate() {
-        let n = seen.entry(id).or_insert(0);
-        if rounds.len() <= *n {
-            rounds.push(Vec::new());
-        }
-        rounds[*n].push(i);
-        *n += 1;
-    }
-    rounds
-}
-
-/// True if no job id appears twice (one round of statements).
-pub(crate) fn distinct_ids(leases: impl Iterator<Item = Lease>) -> bool {
-    let mut seen = HashSet::new();
-    leases.into_iter().all(|l| seen.insert(l.id.0))
-}
-
 /// True if [`finish`] writes this batch with a single statement: one
 /// outcome kind, no job twice. The caller then needs no transaction.
 pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
@@ -203,7 +178,7 @@ pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
     };
     let kind = Kind::of(&first.outcome);
     batch.iter().all(|f| Kind::of(&f.outcome) == kind)
-        && distinct_ids(batch.iter().map(|f| f.lease))
+        && distinct_jobs(batch.iter().map(|f| f.lease))
 }
 
 /// Which statement an outcome uses.
@@ -292,7 +267,7 @@ pub(crate) async fn finish(
 ) -> Result<(Vec<bool>, BTreeSet<String>), sqlx::Error> {
     let mut applied = vec![false; items.len()];
     let mut due_queues = BTreeSet::new();
-    for round in rounds(items.iter().map(|f| f.lease.id.0)) {
+    for round in rounds_by_job(items.iter().map(|f| f.lease.id.0)) {
         for kind in Kind::ALL {
             let group: Vec<usize> = round
                 .iter()
@@ -341,7 +316,7 @@ pub(crate) async fn release(
 ) -> Result<(u64, BTreeSet<String>), sqlx::Error> {
     let mut released = 0;
     let mut queues = BTreeSet::new();
-    for round in rounds(leases.iter().map(|l| l.id.0)) {
+    for round in rounds_by_job(leases.iter().map(|l| l.id.0)) {
         let (ids, tokens) = columns(round.iter().map(|&i| leases[i]));
         let done: Vec<(i64, Option<String>)> = sqlx::query_as(&sql.release)
             .bind(ids)
@@ -372,15 +347,4 @@ pub(crate) async fn checkpoint(
 
 fn columns(leases: impl Iterator<Item = Lease>) -> (Vec<i64>, Vec<i64>) {
     leases.map(|l| (l.id.0, l.token.0)).unzip()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_ids_go_to_later_rounds() {
-        let r = rounds([1, 2, 1, 3, 1].into_iter());
-        assert_eq!(r, vec![vec![0, 1, 3], vec![2], vec![4]]);
-    }
 }

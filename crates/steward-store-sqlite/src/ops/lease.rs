@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::SqliteConnection;
+use steward_core::store::batch::{distinct_jobs, rounds_by_job};
 use steward_core::store::{Finish, FinishOutcome, HeartbeatResult, Lease};
 
 use crate::sql::{later_ms, rfc3339_ms};
@@ -153,30 +154,6 @@ pub(crate) async fn heartbeat(
         .collect())
 }
 
-/// Splits items into rounds in which each job id appears at most once
-/// (the n-th item about an id goes into round n). Rounds run in order, so a
-/// batch naming one job twice behaves as if applied item by item: the
-/// second finish of an attempt finds it no longer running and is refused.
-fn rounds(ids: impl Iterator<Item = i64>) -> Vec<Vec<usize>> {
-    let mut seen: HashMap<i64, usize> = HashMap::new();
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    for (i, id) in ids.enumerate() {
-        let n = seen.entry(id).or_insert(0);
-        if rounds.len() <= *n {
-            rounds.push(Vec::new());
-        }
-        rounds[*n].push(i);
-        *n += 1;
-    }
-    rounds
-}
-
-/// True if no job id appears twice (one round of statements).
-pub(crate) fn distinct_ids(leases: impl Iterator<Item = Lease>) -> bool {
-    let mut seen = HashSet::new();
-    leases.into_iter().all(|l| seen.insert(l.id.0))
-}
-
 /// True if [`finish`] writes this batch with a single statement: one
 /// outcome kind, no job twice.
 pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
@@ -185,7 +162,7 @@ pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
     };
     let kind = Kind::of(&first.outcome);
     batch.iter().all(|f| Kind::of(&f.outcome) == kind)
-        && distinct_ids(batch.iter().map(|f| f.lease))
+        && distinct_jobs(batch.iter().map(|f| f.lease))
 }
 
 /// Which statement an outcome uses.
@@ -268,7 +245,7 @@ pub(crate) async fn finish(
     let mut applied = vec![false; items.len()];
     let mut wake = false;
     let now_text = rfc3339_ms(now);
-    for round in rounds(items.iter().map(|f| f.lease.id.0)) {
+    for round in rounds_by_job(items.iter().map(|f| f.lease.id.0)) {
         for kind in Kind::ALL {
             let group: Vec<usize> = round
                 .iter()
@@ -328,7 +305,7 @@ pub(crate) async fn release(
     leases: &[Lease],
 ) -> Result<Vec<bool>, sqlx::Error> {
     let mut released = vec![false; leases.len()];
-    for round in rounds(leases.iter().map(|l| l.id.0)) {
+    for round in rounds_by_job(leases.iter().map(|l| l.id.0)) {
         let mut json = String::with_capacity(round.len() * 40);
         json.push('[');
         for (n, &i) in round.iter().enumerate() {
@@ -365,15 +342,4 @@ pub(crate) async fn checkpoint(
         .execute(&mut *conn)
         .await?;
     Ok(result.rows_affected() == 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_ids_go_to_later_rounds() {
-        let r = rounds([1, 2, 1, 3, 1].into_iter());
-        assert_eq!(r, vec![vec![0, 1, 3], vec![2], vec![4]]);
-    }
 }

@@ -81,7 +81,9 @@ impl Op {
             Work::Enqueue(jobs) => enqueue::is_one_statement(jobs),
             Work::Claim(request, _) => request.queues.iter().filter(|q| q.limit > 0).count() == 1,
             Work::Finish(batch) => lease::finish_is_one_statement(batch),
-            Work::Release(leases) => lease::distinct_ids(leases.iter().copied()),
+            Work::Release(leases) => {
+                steward_core::store::batch::distinct_jobs(leases.iter().copied())
+            }
             Work::Heartbeat(..)
             | Work::Checkpoint(..)
             | Work::Retry(_)
