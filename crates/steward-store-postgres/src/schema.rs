@@ -23,11 +23,18 @@ struct Migration {
 }
 
 /// Every migration this binary knows, oldest first.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "jobs",
-    sql: include_str!("../migrations/0001_jobs.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "jobs",
+        sql: include_str!("../migrations/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "leaders",
+        sql: include_str!("../migrations/0002_leaders.sql"),
+    },
+];
 
 /// The schema version this binary writes and expects: the newest embedded
 /// migration. A schema recording a newer version was migrated by a newer
@@ -36,7 +43,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,

@@ -6,7 +6,7 @@
 //! store's life, so the driver prepares each statement once per connection
 //! and reuses it (sqlx caches prepared statements by their text).
 
-use crate::ops::{admin, claim, enqueue, lease, read};
+use crate::ops::{admin, claim, enqueue, leader, lease, read};
 
 /// The `{schema}`-placeholder statements, rendered for one schema.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub(crate) struct Sql {
     pub(crate) prune_chunk: String,
     pub(crate) job: String,
     pub(crate) counts: String,
+    pub(crate) lead: String,
+    pub(crate) resign: String,
 }
 
 impl Sql {
@@ -59,6 +61,8 @@ impl Sql {
             prune_chunk: r(admin::PRUNE_CHUNK),
             job: r(read::JOB),
             counts: r(read::COUNTS),
+            lead: r(leader::LEAD),
+            resign: r(leader::RESIGN),
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::clock::{age_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
-use crate::ops::{admin, claim, enqueue, lease, read};
+use crate::ops::{admin, claim, enqueue, leader, lease, read};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::sql::Sql;
@@ -502,6 +502,17 @@ impl Store for PostgresStore {
 
     async fn counts(&self) -> Result<StateCounts, StoreError> {
         self.one(async |c, sql| read::counts(c, sql).await).await
+    }
+
+    async fn try_lead(&self, role: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl_us = leader::validate(role, holder, ttl)?;
+        self.one(async |c, sql| leader::lead(c, sql, role, holder, ttl_us).await)
+            .await
+    }
+
+    async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
+        self.one(async |c, sql| leader::resign(c, sql, role, holder).await)
+            .await
     }
 
     /// Waits for a wake-up or `max_wait`. Wake-ups come from this store's

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, enqueue, read};
+use crate::ops::{admin, enqueue, leader, read};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::schema;
 use crate::sql::{duration_ms, earlier_ms, now_ms};
@@ -479,6 +479,32 @@ impl Store for SqliteStore {
 
     async fn counts(&self) -> Result<StateCounts, StoreError> {
         self.read(async |conn| read::counts(conn).await).await
+    }
+
+    async fn try_lead(&self, role: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl_ms = leader::validate(role, holder, ttl)?;
+        let work = Work::Lead {
+            role: role.to_string(),
+            holder: holder.to_string(),
+            ttl_ms,
+        };
+        self.call(work, |d| match d {
+            Done::Flag(led) => Some(led),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
+        let work = Work::Resign {
+            role: role.to_string(),
+            holder: holder.to_string(),
+        };
+        self.call(work, |d| match d {
+            Done::Unit => Some(()),
+            _ => None,
+        })
+        .await
     }
 
     /// Waits for an in-process wake-up or `max_wait`. Another process's

@@ -161,6 +161,51 @@ pub trait Store: Send + Sync + 'static {
     /// How many jobs are in each state.
     fn counts(&self) -> impl Future<Output = Result<StateCounts, StoreError>> + Send;
 
+    /// Takes or keeps the leadership of `role` for `holder`, for `ttl` on
+    /// the store's clock, in one atomic step: the role is taken if nobody
+    /// holds it or its holder's lease expired, and renewed if `holder`
+    /// holds it already. Returns whether `holder` leads now. Two callers
+    /// racing for a free role: exactly one gets `true`. An empty role or
+    /// holder, or a zero or absurd `ttl`, is refused with
+    /// [`StoreError::Invalid`].
+    ///
+    /// A lease, not a lock: a leader that stops renewing (it died, or was
+    /// paused for longer than `ttl`) is replaced once `ttl` has passed, so
+    /// work done under it must be safe to overlap briefly.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn tick<S: Store>(store: &S) -> Result<(), StoreError> {
+    ///     if store.try_lead("maintenance", "host-a/42", Duration::from_secs(10)).await? {
+    ///         // only one node gets here at a time
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    fn try_lead(
+        &self,
+        role: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives up `role` at once if `holder` holds it (a clean shutdown, so
+    /// another node can take over at its next try instead of waiting for
+    /// the lease to expire). Does nothing if someone else holds it.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn stop<S: Store>(store: &S) -> Result<(), StoreError> {
+    ///     store.resign("maintenance", "host-a/42").await
+    /// }
+    /// ```
+    fn resign(
+        &self,
+        role: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another), or after `max_wait`: the worker's cue to
     /// claim again. Spurious wake-ups are allowed; missed ones are not

@@ -10,10 +10,12 @@
 //! - `claim.rs`: due jobs → running, with a fresh lease;
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced);
 //! - `admin.rs`: cancel, retry, rescue, prune;
+//! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job` and `counts`.
 
 pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod enqueue;
+pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod read;

@@ -6,7 +6,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
 use super::op::{Done, Op, Work};
 use crate::error::map_sqlx;
-use crate::ops::{admin, claim, enqueue, lease};
+use crate::ops::{admin, claim, enqueue, leader, lease};
 use crate::sql::{self, add_ms, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
@@ -160,6 +160,17 @@ async fn apply(
             } => Ok(Done::Count(
                 admin::prune_ids(conn, ids, *completed_before, *dead_before).await?,
             )),
+            Work::Lead {
+                role,
+                holder,
+                ttl_ms,
+            } => Ok(Done::Flag(
+                leader::lead(conn, now, role, holder, *ttl_ms).await?,
+            )),
+            Work::Resign { role, holder } => {
+                leader::resign(conn, role, holder).await?;
+                Ok(Done::Unit)
+            }
             _ => continue,
         };
         results[i] = Some(done);

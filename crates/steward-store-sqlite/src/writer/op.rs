@@ -23,6 +23,15 @@ pub(crate) enum Work {
         completed_before: i64,
         dead_before: i64,
     },
+    Lead {
+        role: String,
+        holder: String,
+        ttl_ms: i64,
+    },
+    Resign {
+        role: String,
+        holder: String,
+    },
 }
 
 /// What an op produced, before it is turned into its caller's type.
@@ -88,7 +97,9 @@ impl Op {
             | Work::Checkpoint(..)
             | Work::Retry(_)
             | Work::Rescue(_)
-            | Work::Prune { .. } => true,
+            | Work::Prune { .. }
+            | Work::Lead { .. }
+            | Work::Resign { .. } => true,
             // Cancel reads the state, then writes: it needs the transaction.
             Work::Cancel(_) | Work::Migrate => false,
         }

@@ -32,8 +32,10 @@ use steward_core::store::{
 };
 use tokio::sync::Notify;
 
+use leaders::Leaders;
 use row::{Moment, Row, after, earlier, later, validate};
 
+mod leaders;
 mod row;
 
 /// An in-memory [`Store`] for the contract suite's own tests. Clones share
@@ -53,6 +55,7 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Shared {
     jobs: Mutex<Jobs>,
+    leaders: Mutex<Leaders>,
     /// Wakes `wait_for_work` callers; `notify_waiters` so every idle worker
     /// looks, not just one.
     work: Notify,
@@ -487,6 +490,24 @@ impl Store for MemoryStore {
             counts.set(state, counts.get(state) + 1);
         }
         Ok(counts)
+    }
+
+    async fn try_lead(&self, role: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut leaders = self
+            .shared
+            .leaders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        leaders.try_lead(Utc::now(), role, holder, ttl)
+    }
+
+    async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
+        self.shared
+            .leaders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .resign(role, holder);
+        Ok(())
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {

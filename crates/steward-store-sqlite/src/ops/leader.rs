@@ -1,0 +1,70 @@
+//! Leadership leases: take, renew, resign (see `Store::try_lead`).
+
+use std::time::Duration;
+
+use sqlx::SqliteConnection;
+use steward_core::store::StoreError;
+
+use crate::error::invalid;
+use crate::sql::{add_ms, duration_ms};
+
+/// Takes the role if it is free or expired, renews it if `?2` holds it; in
+/// one statement, so two writers cannot both win (and SQLite has one writer
+/// at a time anyway). A row comes back only if `?2` leads now: when the
+/// `DO UPDATE`'s condition fails, the upsert does nothing and returns
+/// nothing. Expired means strictly before now, like job leases.
+const LEAD: &str = "INSERT INTO steward_leaders (role, holder, elected_at, expires_at)
+     VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (role) DO UPDATE SET
+         elected_at = CASE WHEN holder = excluded.holder THEN elected_at
+             ELSE excluded.elected_at END,
+         holder = excluded.holder,
+         expires_at = excluded.expires_at
+     WHERE holder = excluded.holder OR expires_at < excluded.elected_at
+     RETURNING holder";
+
+const RESIGN: &str = "DELETE FROM steward_leaders WHERE role = ?1 AND holder = ?2";
+
+/// Checks a leadership request before it is sent to the writer; returns the
+/// lease length in milliseconds.
+pub(crate) fn validate(role: &str, holder: &str, ttl: Duration) -> Result<i64, StoreError> {
+    if role.is_empty() || holder.is_empty() {
+        return Err(invalid("leadership: empty role or holder".to_string()));
+    }
+    if ttl.is_zero() {
+        return Err(invalid(format!("leadership of `{role}`: zero ttl")));
+    }
+    duration_ms("leadership ttl", ttl)
+}
+
+/// Whether `holder` leads `role` after this call.
+pub(crate) async fn lead(
+    conn: &mut SqliteConnection,
+    now: i64,
+    role: &str,
+    holder: &str,
+    ttl_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<String> = sqlx::query_scalar(LEAD)
+        .bind(role)
+        .bind(holder)
+        .bind(now)
+        .bind(add_ms(now, ttl_ms))
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Drops the role if `holder` holds it.
+pub(crate) async fn resign(
+    conn: &mut SqliteConnection,
+    role: &str,
+    holder: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(RESIGN)
+        .bind(role)
+        .bind(holder)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
