@@ -1,12 +1,19 @@
 //! The maintenance service: rescues jobs whose worker died (expired lease)
-//! and prunes old finished jobs. [`Maintenance::run_once`] does one pass, so
-//! tests call it directly instead of sleeping.
+//! and prunes old finished jobs, on one node at a time: each node campaigns
+//! for the `maintenance` role in the store (see `leadership.rs`), and only
+//! the leader runs the periodic passes. [`Maintenance::run_once`] does one
+//! pass whoever leads, so tests (and operators) call it directly instead of
+//! sleeping.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::leadership::{Campaign, Leadership, default_holder};
 use crate::store::{RescueReport, Store, StoreError};
-use crate::{BoxError, Context, Service};
+use crate::{BoxError, ConfigError, Context, Service};
+
+/// The role maintenance nodes campaign for.
+const ROLE: &str = "maintenance";
 
 /// How often maintenance runs and what it keeps.
 ///
@@ -27,6 +34,16 @@ pub struct MaintenanceConfig {
     pub completed_retention: Duration,
     /// Dead and cancelled jobs are kept this long (default 14 days).
     pub dead_retention: Duration,
+    /// How long a leader's lease lasts without renewal, on the store's clock
+    /// (default 10 s). A dead leader is replaced within `leader_ttl +
+    /// leader_every` (13 s by default) plus one store round trip.
+    pub leader_ttl: Duration,
+    /// How often a node renews its leadership, or tries to take it when it
+    /// is not the leader (default 3 s). Must be shorter than `leader_ttl`.
+    pub leader_every: Duration,
+    /// This node's name in the store's leaders table; unique per node
+    /// (default `$HOSTNAME/<pid>/<random>`).
+    pub holder: String,
 }
 
 impl Default for MaintenanceConfig {
@@ -37,6 +54,9 @@ impl Default for MaintenanceConfig {
             prune_every: Duration::from_secs(60),
             completed_retention: Duration::from_secs(24 * 3600),
             dead_retention: Duration::from_secs(14 * 24 * 3600),
+            leader_ttl: Duration::from_secs(10),
+            leader_every: Duration::from_secs(3),
+            holder: default_holder(),
         }
     }
 }
@@ -55,7 +75,9 @@ pub struct Pass {
     pub pruned: u64,
 }
 
-/// Rescues expired leases and prunes old jobs, as a host service.
+/// Rescues expired leases and prunes old jobs, as a host service. Run one
+/// on every node: they elect one leader through the store, and only the
+/// leader runs the periodic passes; on a clean stop it resigns.
 ///
 /// ```
 /// # fn demo<S: steward_core::store::Store>(store: std::sync::Arc<S>) -> Result<(), steward_core::ConfigError> {
@@ -66,6 +88,7 @@ pub struct Pass {
 pub struct Maintenance<S> {
     store: Arc<S>,
     config: MaintenanceConfig,
+    campaign: Campaign,
 }
 
 impl<S: Store> Maintenance<S> {
@@ -77,9 +100,12 @@ impl<S: Store> Maintenance<S> {
     /// # }
     /// ```
     pub fn new(store: Arc<S>) -> Self {
+        let config = MaintenanceConfig::default();
+        let campaign = Campaign::new(Leadership::new(ROLE, config.holder.clone()));
         Maintenance {
             store,
-            config: MaintenanceConfig::default(),
+            config,
+            campaign,
         }
     }
 
@@ -91,8 +117,23 @@ impl<S: Store> Maintenance<S> {
     /// # }
     /// ```
     pub fn config(mut self, config: MaintenanceConfig) -> Self {
+        self.campaign.view().set_holder(config.holder.clone());
         self.config = config;
         self
+    }
+
+    /// This node's leadership, as it campaigns: whether it leads, under
+    /// which name, how many passes it ran. Take it before handing the
+    /// service to the host.
+    ///
+    /// ```
+    /// # fn demo<S: steward_core::store::Store>(m: steward_core::jobs::Maintenance<S>) {
+    /// let leadership = m.leadership();
+    /// assert!(!leadership.is_leader()); // not before it campaigned
+    /// # }
+    /// ```
+    pub fn leadership(&self) -> Leadership {
+        self.campaign.view().clone()
     }
 
     /// Rescues expired leases now.
@@ -140,7 +181,9 @@ impl<S: Store> Maintenance<S> {
         Ok(pruned)
     }
 
-    /// One full pass: rescue, then prune.
+    /// One full pass: rescue, then prune, whether or not this node leads
+    /// (an explicit call is the caller's decision; both are safe to run
+    /// on several nodes at once, leadership only avoids doing it twice).
     ///
     /// ```
     /// # async fn demo<S: steward_core::store::Store>(m: steward_core::jobs::Maintenance<S>) {
@@ -157,25 +200,64 @@ impl<S: Store> Maintenance<S> {
 
 impl<S: Store> Service for Maintenance<S> {
     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        check(&self.config)?;
+        let mut campaign = ctx.every(self.config.leader_every)?;
         let mut rescue = ctx.every(self.config.rescue_every)?;
         let mut prune = ctx.every(self.config.prune_every)?;
         loop {
-            // A failed pass is logged and tried again next tick: a locked
-            // database must not stop maintenance for good.
+            // Biased: the campaign goes first when ticks coincide (at start,
+            // after a pause), so a node never runs a pass on a stale belief
+            // that it leads. A failed pass is logged and tried again next
+            // tick: a locked database must not stop maintenance for good.
             tokio::select! {
+                biased;
+                tick = campaign.tick() => {
+                    if tick.is_none() { break; }
+                    self.campaign.step(&*self.store, self.config.leader_ttl).await;
+                }
                 tick = rescue.tick() => {
-                    if tick.is_none() { return Ok(()); }
-                    if let Err(err) = self.rescue_once().await {
-                        tracing::error!(error = %err, "rescue pass failed");
+                    if tick.is_none() { break; }
+                    if self.campaign.leads() {
+                        self.campaign.view().count_pass();
+                        if let Err(err) = self.rescue_once().await {
+                            tracing::error!(error = %err, "rescue pass failed");
+                        }
                     }
                 }
                 tick = prune.tick() => {
-                    if tick.is_none() { return Ok(()); }
-                    if let Err(err) = self.prune_once().await {
-                        tracing::error!(error = %err, "prune pass failed");
+                    if tick.is_none() { break; }
+                    if self.campaign.leads() {
+                        self.campaign.view().count_pass();
+                        if let Err(err) = self.prune_once().await {
+                            tracing::error!(error = %err, "prune pass failed");
+                        }
                     }
                 }
             }
         }
+        self.campaign.resign(&*self.store).await;
+        Ok(())
     }
+}
+
+/// Refuses a leadership configuration under which a live leader could lose
+/// its role between two renewals.
+fn check(config: &MaintenanceConfig) -> Result<(), ConfigError> {
+    if config.leader_every.is_zero() || config.leader_every >= config.leader_ttl {
+        return Err(ConfigError::Invalid {
+            what: "maintenance leader_every",
+            reason: format!(
+                "{:?} must be positive and shorter than leader_ttl ({:?}), or a live \
+                 leader would lose its role between renewals",
+                config.leader_every, config.leader_ttl
+            ),
+        });
+    }
+    if config.holder.is_empty() {
+        return Err(ConfigError::Invalid {
+            what: "maintenance holder",
+            reason: "empty; each node needs a unique name".to_string(),
+        });
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! Durable jobs: typed [`Job`]s enqueued through a [`Client`], persisted in a
 //! [`Store`](crate::store::Store), run by a [`Worker`] service under the host,
 //! retried by a [`RetryPolicy`], and looked after by the [`Maintenance`]
-//! service (rescue of expired leases, retention).
+//! service (rescue of expired leases, retention), which runs on one node at
+//! a time under a [`Leadership`] lease kept in the store.
 //!
 //! Where a job's life is decided: `worker/attempt.rs` (how an attempt's
 //! result becomes an outcome); the store applies the outcome atomically
@@ -10,6 +11,7 @@
 mod client;
 mod context;
 mod job;
+mod leadership;
 mod maintenance;
 mod registry;
 mod retry;
@@ -18,6 +20,7 @@ mod worker;
 pub use client::{Client, EnqueueError, EnqueueOptions, new_job};
 pub use context::{Extensions, JobContext};
 pub use job::{Job, JobControl, JobOptions};
+pub use leadership::Leadership;
 pub use maintenance::{Maintenance, MaintenanceConfig, Pass};
 pub use retry::RetryPolicy;
 pub use worker::{QueueConfig, Worker, WorkerConfig};

@@ -9,6 +9,11 @@ use steward_core::store::{ErrorKind, JobState, NewJob, Store, UniqueScope};
 use super::kit::{Ask, Bench, Boom, Flaky, Nap, Record, Steps};
 use crate::Harness;
 
+pub use super::leadership::{
+    a_dead_leader_is_replaced_once_its_lease_expires,
+    only_the_leader_runs_maintenance_and_a_clean_stop_hands_over,
+};
+
 const STOP: Duration = Duration::from_secs(10);
 
 /// A job enqueued through the client runs once and is completed.

@@ -258,6 +258,14 @@ impl<H: Harness> Bench<H> {
         }
     }
 
+    /// Another, independent migrated handle on the same database (as
+    /// another process would open it).
+    pub async fn another_handle(&self, harness: &H) -> Arc<H::Store> {
+        let store = Arc::new(harness.connect(&self._database).await);
+        store.migrate().await.expect("migrate a second handle");
+        store
+    }
+
     /// A worker config with quick heartbeats, for the cases.
     pub fn config(&self, queues: &[(&str, usize)]) -> WorkerConfig {
         WorkerConfig {

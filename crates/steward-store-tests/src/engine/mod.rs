@@ -5,6 +5,7 @@
 
 pub mod cases;
 mod kit;
+mod leadership;
 
 #[doc(hidden)]
 pub use kit::*;
@@ -39,6 +40,8 @@ macro_rules! engine {
             shutdown_releases_jobs_that_cannot_finish_as_interrupted,
             maintenance_rescues_expired_leases_and_prunes,
             error_text_with_a_nul_character_is_recorded,
+            only_the_leader_runs_maintenance_and_a_clean_stop_hands_over,
+            a_dead_leader_is_replaced_once_its_lease_expires,
         ]);
     };
 }
