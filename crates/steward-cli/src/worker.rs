@@ -38,6 +38,11 @@ pub struct WorkerArgs {
     /// How often leases are renewed (default: a sixth of the lease).
     #[arg(long, value_parser = crate::parse_duration)]
     heartbeat: Option<Duration>,
+    /// How long an idle worker waits for a wake-up before looking for
+    /// work anyway (the bound on how late a job whose wake-up was lost
+    /// starts).
+    #[arg(long, default_value = "1s", value_parser = crate::parse_duration)]
+    poll_interval: Duration,
     /// How often to look for expired leases.
     #[arg(long, default_value = "5s", value_parser = crate::parse_duration)]
     rescue_every: Duration,
@@ -74,6 +79,7 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
             .collect(),
         lease: args.lease,
         heartbeat_every: args.heartbeat.unwrap_or(args.lease / 6),
+        poll_interval: args.poll_interval,
         ..WorkerConfig::default()
     };
     let worker = kinds::register(Worker::new(store.clone()))?
