@@ -34,6 +34,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "leaders",
         sql: include_str!("../migrations/0002_leaders.sql"),
     },
+    Migration {
+        version: 3,
+        name: "enqueue_function",
+        sql: include_str!("../migrations/0003_enqueue_function.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -43,7 +48,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,
@@ -147,6 +152,23 @@ mod tests {
             versions.len(),
             MIGRATIONS.len(),
             "migration versions are unique"
+        );
+    }
+
+    #[test]
+    fn the_enqueue_function_notifies_on_the_stores_channel() {
+        // The SQL function cuts the schema name as `notify::channel` does,
+        // so its NOTIFY reaches the store's listener whatever the name.
+        let function = MIGRATIONS
+            .iter()
+            .find(|m| m.name == "enqueue_function")
+            .map(|m| m.sql)
+            .unwrap_or_default();
+        assert!(function.contains(r#"left(trim(both '"' from '{schema}'), 58) || '_jobs'"#));
+        let long = "a".repeat(63);
+        assert_eq!(
+            crate::notify::channel(&long),
+            format!("{}_jobs", &long[..58])
         );
     }
 

@@ -1,0 +1,432 @@
+//! Enqueue from any language: the `<schema>.enqueue(...)` SQL function,
+//! called through `psql` (a real separate process) and through a raw SQL
+//! query, against the real server, a fresh schema per test. The jobs it
+//! makes are claimed and run by the Rust worker.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use common::TestSchema;
+use serde::{Deserialize, Serialize};
+use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward_core::store::{JobId, JobRecord, JobState, NewJob, Store, UniqueScope};
+use steward_core::{BoxError, Host};
+use steward_store_postgres::PostgresStore;
+
+/// Far longer than any wake-up or state change should take.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn migrated(schema: &TestSchema) -> PostgresStore {
+    let store = schema.connect().await;
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// Runs `sql` through `psql` (on PATH), as a service in another language
+/// would: its own process, its own connection.
+async fn psql(schema: &TestSchema, sql: &str) -> Output {
+    let (url, sql) = (schema.url.clone(), sql.to_string());
+    tokio::task::spawn_blocking(move || {
+        Command::new("psql")
+            .args([
+                url.as_str(),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+            ])
+            .arg(sql)
+            .output()
+            .expect("running psql: it must be on PATH")
+    })
+    .await
+    .expect("the psql task")
+}
+
+/// The id `psql` printed for a `SELECT <schema>.enqueue(...)`.
+async fn psql_enqueue(schema: &TestSchema, args: &str) -> JobId {
+    let out = psql(
+        schema,
+        &format!("SELECT \"{}\".enqueue({args})", schema.name),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "psql enqueue({args}) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    JobId(
+        text.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("psql printed {text:?}: {e}")),
+    )
+}
+
+async fn record(store: &PostgresStore, id: JobId) -> JobRecord {
+    store
+        .job(id)
+        .await
+        .expect("read the job")
+        .unwrap_or_else(|| panic!("job {id} exists"))
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("JSON")
+}
+
+/// A job of the kind the SQL enqueues, recording what it was given.
+#[derive(Serialize, Deserialize)]
+struct SendEmail {
+    to: String,
+}
+
+type Seen = Arc<Mutex<Vec<(JobId, String)>>>;
+
+impl Job for SendEmail {
+    const KIND: &'static str = "send_email";
+    async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
+        let seen = ctx.state::<Seen>().expect("the test registers its log");
+        seen.lock().expect("the log").push((ctx.id(), self.to));
+        Ok(())
+    }
+}
+
+async fn wait_state(store: &PostgresStore, id: JobId, state: JobState) -> JobRecord {
+    let started = Instant::now();
+    loop {
+        let job = record(store, id).await;
+        if job.state == state {
+            return job;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "job {id} never became {state}: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_enqueued_by_psql_are_recorded_as_given_and_run_by_the_rust_worker() {
+    let schema = TestSchema::new().await;
+    let store = Arc::new(migrated(&schema).await);
+
+    let mail = psql_enqueue(
+        &schema,
+        r#"'send_email', '{"to": "a@example.com"}', queue => 'mail', priority => 3, max_attempts => 5"#,
+    )
+    .await;
+    let urgent = psql_enqueue(
+        &schema,
+        r#"'send_email', '{"to": "b@example.com"}', queue => 'mail', priority => -1"#,
+    )
+    .await;
+    let later = psql_enqueue(
+        &schema,
+        r#"'send_email', '{"to": "c@example.com"}', queue => 'mail', run_at => '2030-01-01 00:00:00+00'"#,
+    )
+    .await;
+    let delayed = psql_enqueue(&schema, "'send_email', delay => interval '1 hour'").await;
+    let plain = psql_enqueue(&schema, "'noop'").await;
+
+    let job = record(&store, mail).await;
+    assert_eq!(
+        (job.kind.as_str(), job.queue.as_str()),
+        ("send_email", "mail")
+    );
+    assert_eq!((job.priority, job.max_attempts, job.attempt), (3, 5, 0));
+    assert_eq!(job.state, JobState::Available);
+    assert_eq!(json(&job.payload), json(r#"{"to":"a@example.com"}"#));
+    let job = record(&store, later).await;
+    assert_eq!(job.state, JobState::Scheduled);
+    let at: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().expect("a time");
+    assert_eq!(job.run_at, at, "an absolute run_at is kept as given");
+    let job = record(&store, delayed).await;
+    assert_eq!(job.state, JobState::Scheduled);
+    let ahead = job.run_at - job.created_at;
+    assert_eq!(
+        ahead.num_seconds(),
+        3600,
+        "delay counts from the database's now"
+    );
+    // The defaults are the Rust side's `NewJob::new`.
+    let job = record(&store, plain).await;
+    let defaults = NewJob::new("noop", "{}");
+    assert_eq!(job.queue, defaults.queue);
+    assert_eq!(
+        (job.priority, job.max_attempts),
+        (defaults.priority, defaults.max_attempts)
+    );
+    assert_eq!(json(&job.payload), json("{}"));
+    assert_eq!(job.state, JobState::Available);
+
+    let seen: Seen = Arc::default();
+    let worker = Worker::new(store.clone())
+        .register::<SendEmail>()
+        .and_then(|w| {
+            w.config(WorkerConfig {
+                queues: vec![QueueConfig {
+                    name: "mail".into(),
+                    concurrency: 1,
+                }],
+                poll_interval: Duration::from_millis(200),
+                prefetch: 0,
+                ..WorkerConfig::default()
+            })
+        })
+        .expect("a worker")
+        .state(seen.clone());
+    let mut builder = Host::builder();
+    builder.handle_signals(false);
+    builder.service("worker", worker).expect("register");
+    let host = builder.build().expect("a host");
+    let handle = host.handle();
+    let running = tokio::spawn(host.run());
+    wait_state(&store, mail, JobState::Completed).await;
+    wait_state(&store, urgent, JobState::Completed).await;
+    handle.shutdown();
+    let status = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the host stopped")
+        .expect("the host ran");
+    assert!(status.is_success(), "{status:?}");
+    let seen = seen.lock().expect("the log").clone();
+    assert_eq!(
+        seen,
+        vec![
+            (urgent, "b@example.com".to_string()),
+            (mail, "a@example.com".to_string())
+        ],
+        "each ran once with its payload, the lower priority first"
+    );
+    assert_eq!(record(&store, later).await.state, JobState::Scheduled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_sql_enqueue_in_the_callers_transaction_exists_only_if_it_commits() {
+    let schema = TestSchema::new().await;
+    let store = migrated(&schema).await;
+    let call = format!(
+        "SELECT \"{}\".enqueue($1, $2::jsonb, queue => $3, unique_key => $4)",
+        schema.name
+    );
+    let enqueue = async |tx: &mut sqlx::PgConnection, key: Option<&str>| -> i64 {
+        sqlx::query_scalar(&call)
+            .bind("send_email")
+            .bind(r#"{"to": "a@example.com"}"#)
+            .bind("mail")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("enqueue through SQL")
+    };
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    let id = enqueue(&mut *tx, None).await;
+    let keyed = enqueue(&mut *tx, Some("user:7")).await;
+    tx.rollback().await.expect("rollback");
+    assert!(store.job(JobId(id)).await.expect("read").is_none());
+    assert!(store.job(JobId(keyed)).await.expect("read").is_none());
+
+    let out = psql(
+        &schema,
+        &format!("BEGIN; SELECT \"{}\".enqueue('k'); ROLLBACK;", schema.name),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        store.counts().await.expect("counts").total(),
+        0,
+        "rolled back: nothing"
+    );
+
+    // A rolled-back key was not left held.
+    let mut tx = store.pool().begin().await.expect("begin");
+    let first = enqueue(&mut *tx, Some("user:7")).await;
+    let again = enqueue(&mut *tx, Some("user:7")).await;
+    tx.commit().await.expect("commit");
+    assert_eq!(again, first, "a held key returns its holder's id");
+    assert_eq!(store.counts().await.expect("counts").total(), 1);
+    // The SQL and the Rust side hold the same keys, scopes included.
+    let rust = store
+        .enqueue(vec![
+            NewJob::new("send_email", "{}").unique("user:7", UniqueScope::Queued),
+        ])
+        .await
+        .expect("enqueue");
+    assert!(rust[0].duplicate);
+    assert_eq!(rust[0].id, JobId(first));
+    let windowed = psql_enqueue(
+        &schema,
+        "'report', unique_key => 'daily', unique_scope => 'window', unique_window => interval '1 hour'",
+    )
+    .await;
+    let hour = Duration::from_secs(3600);
+    let rust = store
+        .enqueue(vec![
+            NewJob::new("report", "{}").unique("daily", UniqueScope::Window(hour)),
+        ])
+        .await
+        .expect("enqueue");
+    assert!(
+        rust[0].duplicate && rust[0].id == windowed,
+        "the window bucket is computed alike: {rust:?} vs {windowed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_are_refused_with_a_clear_error_and_write_nothing() {
+    let schema = TestSchema::new().await;
+    let store = migrated(&schema).await;
+    let cases = [
+        ("''", "kind must not be empty"),
+        ("'k', queue => ''", "queue must not be empty"),
+        ("'k', max_attempts => 0", "max_attempts must be at least 1"),
+        ("'k', priority => 40000", "priority 40000 is outside"),
+        (
+            "'k', run_at => now(), delay => interval '1 second'",
+            "both run_at and delay",
+        ),
+        ("'k', delay => interval '-1 second'", "is negative"),
+        ("'k', payload => NULL", "payload must not be NULL"),
+        (
+            "'k', unique_key => 'x', unique_scope => 'forever'",
+            "unique_scope must be",
+        ),
+        ("'k', unique_scope => 'active'", "without unique_key"),
+        (
+            "'k', unique_key => 'x', unique_scope => 'window'",
+            "unique_window goes with",
+        ),
+        ("'k', '{not json'", "invalid input syntax for type json"),
+    ];
+    for (args, message) in cases {
+        let out = psql(
+            &schema,
+            &format!("SELECT \"{}\".enqueue({args})", schema.name),
+        )
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "enqueue({args}) should fail");
+        assert!(
+            stderr.contains(message),
+            "enqueue({args}): expected an error saying {message:?}, got {stderr}"
+        );
+    }
+    // Through a driver: the same message, as a database error (22023).
+    let err = sqlx::query_scalar::<_, i64>(&format!(
+        "SELECT \"{}\".enqueue('k', max_attempts => 0)",
+        schema.name
+    ))
+    .fetch_one(store.pool())
+    .await
+    .expect_err("max_attempts 0 is refused");
+    let db = err.as_database_error().expect("a database error");
+    assert_eq!(db.code().as_deref(), Some("22023"));
+    assert!(
+        db.message().contains("max_attempts must be at least 1"),
+        "{db}"
+    );
+    assert_eq!(store.counts().await.expect("counts").total(), 0);
+}
+
+/// Waits until `store`'s listener is connected and its start-up wake-up
+/// is used up, so a wait ends only by a notification or its `max_wait`.
+async fn quiet(store: &PostgresStore) {
+    let short = Duration::from_millis(300);
+    let started = Instant::now();
+    loop {
+        let t = Instant::now();
+        store.wait_for_work(short).await;
+        if t.elapsed() >= short {
+            return;
+        }
+        assert!(started.elapsed() < PATIENCE, "the store kept waking up");
+    }
+}
+
+/// How long `store` waited (up to `max_wait`) while `psql` ran `sql`.
+async fn wait_during(
+    store: &PostgresStore,
+    schema: &TestSchema,
+    max_wait: Duration,
+    sql: &str,
+) -> Duration {
+    let started = Instant::now();
+    let ((), out) = tokio::join!(store.wait_for_work(max_wait), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        psql(schema, sql).await
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_psql_enqueue_wakes_an_idle_worker_at_commit_and_a_rollback_wakes_nobody() {
+    let schema = TestSchema::new().await;
+    let store = migrated(&schema).await;
+    // Start the listener (the first wait does), wait until it listens on
+    // this schema's channel, then until its start-up wake-up is used up.
+    store.wait_for_work(Duration::from_millis(1)).await;
+    let mut conn = schema.raw().await;
+    let started = Instant::now();
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE application_name = 'steward-listener' AND query ILIKE 'LISTEN%'
+                 AND position($1 IN query) > 0",
+        )
+        .bind(format!("\"{}_jobs\"", schema.name))
+        .fetch_one(&mut conn)
+        .await
+        .expect("reading pg_stat_activity");
+        if listening == 1 {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "the listener never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    quiet(&store).await;
+
+    let name = &schema.name;
+    let waited = wait_during(
+        &store,
+        &schema,
+        Duration::from_secs(2),
+        &format!("BEGIN; SELECT \"{name}\".enqueue('k'); ROLLBACK;"),
+    )
+    .await;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "a rolled-back enqueue must not wake the worker (woke after {waited:?})"
+    );
+    let waited = wait_during(
+        &store,
+        &schema,
+        PATIENCE,
+        &format!("SELECT \"{name}\".enqueue('k', queue => 'mail')"),
+    )
+    .await;
+    assert!(
+        waited < Duration::from_secs(10),
+        "the enqueue's NOTIFY should wake the waiting worker well before its {PATIENCE:?} \
+         poll, took {waited:?}"
+    );
+    store.close().await;
+}
