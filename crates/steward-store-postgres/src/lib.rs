@@ -112,6 +112,7 @@ mod ops;
 mod options;
 mod outbox;
 mod schema;
+mod server;
 mod sql;
 mod store;
 

@@ -403,3 +403,38 @@ async fn claim_skips_rows_another_transaction_has_locked_instead_of_waiting() {
         "once unlocked, it is claimable"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_commit_is_reported_and_drop_schema_removes_the_store() {
+    let schema = TestSchema::new().await;
+    let store = migrated(&schema).await;
+    let setting = store
+        .synchronous_commit()
+        .await
+        .expect("synchronous_commit");
+    assert!(
+        ["on", "off", "local", "remote_write", "remote_apply"].contains(&setting.as_str()),
+        "unexpected synchronous_commit {setting:?}"
+    );
+    store
+        .enqueue(vec![NewJob::new("k", "{}")])
+        .await
+        .expect("enqueue");
+
+    store.drop_schema().await.expect("drop_schema");
+    let mut conn = schema.raw().await;
+    let left: Option<String> = sqlx::query_scalar("SELECT to_regnamespace($1)::text")
+        .bind(&schema.name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("looking the schema up");
+    assert_eq!(left, None, "schema {} should be gone", schema.name);
+    match store.counts().await {
+        Err(StoreError::NotMigrated) => {}
+        other => panic!("a dropped store should answer NotMigrated, got {other:?}"),
+    }
+    store
+        .drop_schema()
+        .await
+        .expect("dropping a schema that is gone does nothing");
+}
