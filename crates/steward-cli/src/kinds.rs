@@ -1,6 +1,7 @@
 //! Built-in job kinds for the demo, scripts and fault tests:
 //! `noop`, `sleep {"ms"}`, `fail {"times"}`, `checkpoint {"steps","ms"}`, `panic`,
-//! and `abort` (kills its worker process: for crash-loop tests).
+//! `stamp` (records when it started: the benchmark's latency probe), and
+//! `abort` (kills its worker process: for crash-loop tests).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -143,6 +144,36 @@ impl Job for Checkpoint {
     }
 }
 
+/// Saves the wall-clock time its run started as its checkpoint
+/// ([`Started`]), so `steward bench jobs --workers N` can measure
+/// enqueue-to-start latency in worker processes it cannot see into.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Stamp {}
+
+/// The checkpoint a [`Stamp`] job leaves.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Started {
+    /// When its run started, in nanoseconds since the Unix epoch.
+    pub unix_ns: u64,
+}
+
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Job for Stamp {
+    const KIND: &'static str = "stamp";
+    async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
+        let started = Started { unix_ns: unix_ns() };
+        ctx.save_checkpoint(&started).await?;
+        journal(&ctx);
+        Ok(())
+    }
+}
+
 /// Panics, every time.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Panic {}
@@ -187,6 +218,7 @@ pub fn register<S: steward::store::Store>(
         .register::<Fail>()?
         .register::<Checkpoint>()?
         .register::<Panic>()?
+        .register::<Stamp>()?
         .register::<Abort>()
 }
 
@@ -198,6 +230,7 @@ pub fn defaults(kind: &str) -> Option<JobOptions> {
         k if k == Fail::KIND => Some(Fail::options()),
         k if k == Checkpoint::KIND => Some(Checkpoint::options()),
         k if k == Panic::KIND => Some(Panic::options()),
+        k if k == Stamp::KIND => Some(Stamp::options()),
         k if k == Abort::KIND => Some(Abort::options()),
         _ => None,
     }

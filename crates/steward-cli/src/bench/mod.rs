@@ -1,8 +1,12 @@
 //! `steward bench ...`: benchmarks that print their figures. Speed targets
 //! live here, never in tests.
 
+mod children;
 mod host;
+mod in_process;
 mod jobs;
+mod processes;
+mod report;
 
 use std::process::ExitCode;
 
