@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "leaders",
         sql: include_str!("../migrations/0002_leaders.sql"),
     },
+    Migration {
+        version: 3,
+        name: "state tests without IN lists",
+        sql: include_str!("../migrations/0003_state_tests_without_in_lists.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -40,7 +45,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, enqueue, leader, read};
+use crate::ops::{admin, claim, enqueue, leader, read};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::schema;
 use crate::sql::{duration_ms, earlier_ms, now_ms};
@@ -353,11 +353,30 @@ impl Store for SqliteStore {
         if request.queues.iter().all(|q| q.limit == 0) {
             return Ok(Vec::new());
         }
-        self.call(Work::Claim(request, lease_ms), |d| match d {
-            Done::Claimed(v) => Some(v),
-            _ => None,
-        })
-        .await
+        let leases = self
+            .call(Work::Claim(request.clone(), lease_ms), |d| match d {
+                Done::Claimed(v) => Some(v),
+                _ => None,
+            })
+            .await?;
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The jobs are read off the writer (see `ops::claim`). If that read
+        // fails, the claim is given back at once, as a release (not run, no
+        // attempt used), rather than left running until the lease expires.
+        match self
+            .read(async |conn| claim::details(conn, &request, &leases).await)
+            .await
+        {
+            Ok(jobs) => Ok(jobs),
+            Err(e) => {
+                if let Err(release) = self.release(leases).await {
+                    tracing::warn!(file = &*self.inner.file, error = %release, "could not give back a claim whose jobs could not be read; they run again when their lease expires");
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn heartbeat(

