@@ -486,11 +486,13 @@ fn three_worker_processes_run_20000_jobs_each_exactly_once() {
 }
 
 #[test]
-fn sigkilled_worker_process_jobs_are_rescued_by_the_others_and_none_is_lost() {
+fn sigkilled_leader_process_jobs_are_rescued_by_the_others_and_none_is_lost() {
     let env = Env::new();
     // Half a second each, 20 at a time per worker: every worker holds jobs
     // whenever it is killed.
     let first = env.enqueue("sleep", r#"{"ms":500}"#, 600);
+    // The leaders' lease short, so the others take over the killed
+    // leader's maintenance (the rescue) soon after its lease lapses.
     let fast = [
         "--concurrency",
         "20",
@@ -500,10 +502,28 @@ fn sigkilled_worker_process_jobs_are_rescued_by_the_others_and_none_is_lost() {
         "300ms",
         "--rescue-every",
         "300ms",
+        "--leader-ttl",
+        "2s",
     ];
-    let mut survivor1 = env.worker("w1", &fast);
-    let mut victim = env.worker("w2", &fast);
-    let mut survivor2 = env.worker("w3", &fast);
+    let mut workers: Vec<Worker> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|name| env.worker(name, &fast))
+        .collect();
+    // The victim is the maintenance leader, the one node that rescues: the
+    // hardest process to lose.
+    let mut leader = String::new();
+    wait_until("a maintenance leader", Duration::from_secs(60), || {
+        leader = env.query(
+            "SELECT holder FROM {s}.leaders WHERE role = 'maintenance' AND expires_at > now()",
+        );
+        !leader.is_empty()
+    });
+    let at = workers
+        .iter()
+        .position(|w| leader.starts_with(&format!("{}/", w.id)))
+        .unwrap_or_else(|| panic!("leader {leader} is none of the workers"));
+    let mut victim = workers.remove(at);
+    let (mut survivor1, mut survivor2) = (workers.remove(0), workers.remove(0));
     let victim_running = format!(
         "SELECT count(*) FROM {{s}}.jobs WHERE state = 'running' AND worker = '{}'",
         victim.id
@@ -559,8 +579,8 @@ fn sigkilled_worker_process_jobs_are_rescued_by_the_others_and_none_is_lost() {
     }
     // The survivors ran each job at most once, and between them every job
     // the victim held.
-    let s1 = distinct("w1", &survivor1.journal());
-    let s2 = distinct("w3", &survivor2.journal());
+    let s1 = distinct(&survivor1.id, &survivor1.journal());
+    let s2 = distinct(&survivor2.id, &survivor2.journal());
     assert!(s1.is_disjoint(&s2), "two survivors ran the same job");
     let survivors: BTreeSet<i64> = s1.union(&s2).copied().collect();
     assert!(lost.is_subset(&survivors), "a lost job never completed");
@@ -575,10 +595,10 @@ fn sigkilled_worker_process_jobs_are_rescued_by_the_others_and_none_is_lost() {
     );
     let all: BTreeSet<i64> = survivors.union(&by_victim).copied().collect();
     assert_eq!(all, (first..first + 600).collect::<BTreeSet<_>>());
-    let rescues = survivor1.log() + &survivor2.log();
+    let logs = survivor1.log() + &survivor2.log();
     assert!(
-        rescues.contains("rescued jobs whose worker was lost"),
-        "no survivor reported a rescue"
+        logs.contains("became leader") && logs.contains("rescued jobs whose worker was lost"),
+        "no survivor took over and reported the rescue:\n{logs}"
     );
 }
 
@@ -594,6 +614,8 @@ fn stale_worker_process_writes_are_refused_after_rescue_on_postgres() {
         "200ms",
         "--rescue-every",
         "200ms",
+        "--leader-ttl",
+        "2s",
     ];
     let checkpoint =
         format!("SELECT coalesce(checkpoint::text, '') FROM {{s}}.jobs WHERE id = {id}");
@@ -663,6 +685,8 @@ fn workers_ride_out_terminated_connections_and_an_outage_and_lose_no_job() {
         "300ms",
         "--rescue-every",
         "500ms",
+        "--leader-ttl",
+        "2s",
         "--poll-interval",
         "60s",
     ];
@@ -809,6 +833,8 @@ fn worker_cut_off_past_its_lease_has_its_jobs_rescued_and_its_late_outcomes_refu
         "300ms",
         "--rescue-every",
         "300ms",
+        "--leader-ttl",
+        "2s",
     ];
     let mut connected = env.worker("up", &opts);
     // The same store as a role of its own, whose connections alone are cut.
