@@ -353,7 +353,11 @@ impl Store for PostgresStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let single = enqueue::is_one_statement(&jobs);
+        // A job that may be due at once is announced with a NOTIFY, a second
+        // statement: both then go in one transaction, which commits (and
+        // waits for the WAL flush) once, instead of twice in autocommit.
+        let may_notify = jobs.iter().any(|j| j.delay.is_none_or(|d| d.is_zero()));
+        let single = enqueue::is_one_statement(&jobs) && !may_notify;
         let channel = self.channel();
         let inserted = self
             .atomic(single, async |c, sql| {
