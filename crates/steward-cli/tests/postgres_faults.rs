@@ -720,9 +720,11 @@ fn workers_ride_out_terminated_connections_and_an_outage_and_lose_no_job() {
     let before = env.count("completed");
     assert!(before < 600, "the jobs were all done before the outage");
     env.allow_connections(&env.name, false);
-    env.terminate_backends(&env.name);
     let outage = Instant::now();
+    // Terminating again on every look also ends a connection whose
+    // handshake was under way when the limit changed.
     wait_until("both workers not ready", Duration::from_secs(30), || {
+        env.terminate_backends(&env.name);
         http.iter().all(|a| http_status(a, "/readyz") == Some(503))
     });
     // Enqueued (as another role) while no worker can hear it: its
@@ -766,6 +768,7 @@ fn workers_ride_out_terminated_connections_and_an_outage_and_lose_no_job() {
     env.allow_connections(&env.name, false);
     assert_eq!(env.terminate_listeners(&env.name), 2);
     wait_until("both listeners gone", Duration::from_secs(30), || {
+        env.terminate_listeners(&env.name);
         env.listeners() == 0
     });
     let unheard = run_ok(&["enqueue", "noop", "--store", &admin_store]);
@@ -858,12 +861,14 @@ fn worker_cut_off_past_its_lease_has_its_jobs_rescued_and_its_late_outcomes_refu
     // one is accepted, while the other worker carries on. The jobs it was
     // running end meanwhile, but it cannot record their outcomes.
     env.allow_connections(&env.other, false);
-    env.terminate_backends(&env.other);
     let rescued = "SELECT count(*) FROM {s}.jobs WHERE errors @> '[{\"kind\":\"worker_lost\"}]'";
     wait_until(
         "the other worker rescuing the cut-off worker's jobs",
         Duration::from_secs(30),
-        || env.query(rescued).parse::<i64>().unwrap() > 0,
+        || {
+            env.terminate_backends(&env.other);
+            env.query(rescued).parse::<i64>().unwrap() > 0
+        },
     );
     wait_until(
         "the cut-off worker not ready",
