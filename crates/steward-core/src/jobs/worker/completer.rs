@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::store::{Finish, Store};
 
 /// The most outcomes written in one call.
-const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 
 pub(crate) async fn run<S: Store>(store: Arc<S>, mut rx: mpsc::Receiver<Finish>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);

@@ -294,7 +294,12 @@ async fn run_worker<S: Store>(
         grace: config.stop_grace,
     });
     let total: usize = config.queues.iter().map(|q| q.concurrency).sum();
-    let (finish_tx, finish_rx) = mpsc::channel(total.max(1) * 2);
+    // Outcomes wait here while the previous batch is being written. Room
+    // for a whole batch, so that a slow commit (a WAL flush on PostgreSQL)
+    // lets the next batch grow instead of stalling this loop: throughput is
+    // batch size over commit time. Bounded all the same: outcomes not yet
+    // written are work to redo if the process dies.
+    let (finish_tx, finish_rx) = mpsc::channel(completer::MAX_BATCH.max(total * 2));
     let mut helpers = JoinSet::new();
     helpers.spawn(completer::run(store.clone(), finish_rx));
     let beat_stop = CancellationToken::new();
