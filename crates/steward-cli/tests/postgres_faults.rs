@@ -77,16 +77,21 @@ impl Env {
     fn new() -> Env {
         let name = format!("pgfault_{:016x}", rand::random::<u64>());
         let other = format!("{name}_b");
+        // A password, though this machine trusts loopback: a cluster set up
+        // by `.ci/run` trusts only `postgres` there and asks other roles
+        // for one.
+        let password = format!("{:016x}", rand::random::<u64>());
         psql(&format!(
-            "CREATE ROLE \"{name}\" LOGIN;
-             CREATE ROLE \"{other}\" LOGIN IN ROLE \"{name}\";
+            "CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}';
+             CREATE ROLE \"{other}\" LOGIN PASSWORD '{password}' IN ROLE \"{name}\";
              BEGIN;
              SELECT pg_advisory_xact_lock({GRANT_LOCK});
              GRANT CREATE ON DATABASE test TO \"{name}\";
              COMMIT;"
         ));
-        let store = format!("postgres://{name}@127.0.0.1:5432/test?schema={name}");
-        let other_store = format!("postgres://{other}@127.0.0.1:5432/test?schema={name}");
+        let at = "127.0.0.1:5432/test";
+        let store = format!("postgres://{name}:{password}@{at}?schema={name}");
+        let other_store = format!("postgres://{other}:{password}@{at}?schema={name}");
         Env {
             dir: tempfile::tempdir().unwrap(),
             name,
