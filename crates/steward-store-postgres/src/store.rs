@@ -297,7 +297,12 @@ impl PostgresStore {
         &self,
         f: impl AsyncFnOnce(&mut sqlx::PgConnection, &Sql) -> Result<T, sqlx::Error>,
     ) -> Result<T, StoreError> {
-        let mut tx = self.inner.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with(BEGIN)
+            .await
+            .map_err(|e| self.err(e))?;
         let value = f(&mut tx, &self.inner.sql).await.map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(value)
@@ -337,6 +342,16 @@ impl PostgresStore {
         }
     }
 }
+
+/// The store's own transactions run their statements back to back, so one
+/// left idle is a worker paused or cut off half-way (SIGSTOP, a partition):
+/// its row locks would hide the jobs it was claiming from every claim and
+/// rescue, and block the rescue of rows it was finishing, until TCP gives up
+/// (hours). The server ends such a transaction after this long instead; the
+/// worker, if it comes back, sees an error and retries. Same round trip as a
+/// plain `BEGIN` (one simple query), and only for the store's transactions,
+/// not for callers' (`pool()`).
+const BEGIN: &str = "BEGIN; SET LOCAL idle_in_transaction_session_timeout = '10s'";
 
 impl Store for PostgresStore {
     fn name(&self) -> &'static str {
