@@ -3,7 +3,7 @@
 //! bench leaves early (an error, Ctrl-C), so none outlives the bench.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -137,7 +137,7 @@ impl Drop for WorkerProcesses {
 }
 
 /// The last lines of a worker's log, for an error message.
-fn log_tail(path: &PathBuf) -> String {
+fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
