@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::Job;
 use super::context::Extensions;
 use super::registry::Registry;
-use crate::store::{ClaimRequest, ClaimedJob, Lease, QueueClaim, Store};
+use crate::store::{ClaimRequest, ClaimedJob, Lease, QueueClaim, Store, StoreError};
 use crate::{BoxError, ConfigError, Context, Service};
 use attempt::{AttemptDeps, AttemptEnd, StopReason, Stopper};
 use heartbeat::{Running, lock};
@@ -318,86 +318,81 @@ async fn run_worker<S: Store>(
     let mut backoff = Duration::from_millis(100);
     let mut to_release = Vec::new();
     let mut pace = pace::Pace::new(config.queues.len());
+    // At most one claim in flight, polled alongside the running jobs: slots
+    // keep turning over (outcomes queued, buffered jobs started) while the
+    // store answers, instead of the whole loop waiting a round trip per
+    // claim. The claim is what feeds the buffers, so overlapping it with the
+    // work they hold is what keeps a fast queue busy.
+    let mut claiming = None;
+    // Whether to claim when there is room: after a claim that got all it
+    // asked for (there may be more), a job's end, or a wake-up; not after a
+    // claim that came back short (the queue is empty: wait for work).
+    let mut may_claim = true;
+    let mut claim_after = tokio::time::Instant::now();
 
     while !ctx.is_cancelled() {
+        start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
         let prefetch: Vec<usize> = config
             .queues
             .iter()
             .enumerate()
             .map(|(i, q)| pace.prefetch(i, q.concurrency, config.prefetch))
             .collect();
-        start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
-        let wanted: Vec<QueueClaim> = config
-            .queues
-            .iter()
-            .enumerate()
-            .filter_map(|(i, q)| {
-                if !wants_more(free[i], buffers[i].len(), prefetch[i]) {
-                    return None;
-                }
-                let room = (free[i] + prefetch[i]).saturating_sub(buffers[i].len());
-                let limit = u32::try_from(room)
-                    .unwrap_or(u32::MAX)
-                    .min(config.fetch_batch);
-                (limit > 0).then(|| QueueClaim {
-                    queue: q.name.clone(),
-                    limit,
-                })
-            })
-            .collect();
-        let mut saturated = false;
-        if !wanted.is_empty() {
-            let request = ClaimRequest {
-                worker: config.id.clone(),
-                queues: wanted.clone(),
-                lease: config.lease,
-            };
-            let asked = tokio::time::Instant::now();
-            let claimed = store.claim(request).await;
-            pace.claimed(asked.elapsed());
-            match claimed {
-                Ok(claimed) => {
-                    backoff = Duration::from_millis(100);
-                    ctx.set_ready(true);
-                    saturated = claimed.len() as u64
-                        >= wanted.iter().map(|q| u64::from(q.limit)).sum::<u64>();
-                    let mut running = lock(&running);
-                    for job in claimed {
-                        let Some(queue) = config.queues.iter().position(|q| q.name == job.queue)
-                        else {
-                            continue;
-                        };
-                        let stopper = Stopper::new();
-                        running.insert(job.lease.id, (job.lease, stopper.clone()));
-                        buffers[queue].push_back((job, stopper));
-                    }
-                    drop(running);
-                    start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
-                }
-                Err(err) => {
-                    ctx.set_ready(false);
-                    tracing::error!(error = %err, retry_in = ?backoff, "cannot claim jobs; backing off");
-                    tokio::select! {
-                        biased;
-                        _ = ctx.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
+        let backing_off = tokio::time::Instant::now() < claim_after;
+        if claiming.is_none() && !backing_off && may_claim {
+            let wanted = wanted_claims(config, &free, &buffers, &prefetch);
+            if !wanted.is_empty() {
+                let request = ClaimRequest {
+                    worker: config.id.clone(),
+                    queues: wanted,
+                    lease: config.lease,
+                };
+                claiming = Some(Box::pin(timed_claim(store.clone(), request)));
             }
         }
-        let room = (0..buffers.len()).any(|i| wants_more(free[i], buffers[i].len(), prefetch[i]));
+        let room = claiming.is_none()
+            && !backing_off
+            && !may_claim
+            && (0..buffers.len()).any(|i| wants_more(free[i], buffers[i].len(), prefetch[i]));
         tokio::select! {
             biased;
             _ = ctx.cancelled() => break,
+            (claimed, took, asked) = async {
+                match claiming.as_mut() {
+                    Some(claim) => claim.await,
+                    None => std::future::pending().await,
+                }
+            }, if claiming.is_some() => {
+                claiming = None;
+                pace.claimed(took);
+                match claimed {
+                    Ok(claimed) => {
+                        backoff = Duration::from_millis(100);
+                        ctx.set_ready(true);
+                        may_claim = claimed.len() as u64 >= asked;
+                        buffer_claimed(config, claimed, &running, &mut buffers);
+                        // Started at once, not at the next turn: a stop
+                        // arriving now would otherwise release them unrun.
+                        start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
+                    }
+                    Err(err) => {
+                        ctx.set_ready(false);
+                        may_claim = true;
+                        tracing::error!(error = %err, retry_in = ?backoff, "cannot claim jobs; backing off");
+                        claim_after = tokio::time::Instant::now() + backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
             Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
+                may_claim = true;
                 ended(joined, &mut free, &running, &finish_tx, &mut to_release, &mut pace).await;
             }
-            _ = store.wait_for_work(config.poll_interval), if room && !saturated => {}
-            _ = std::future::ready(()), if room && saturated => {}
+            _ = tokio::time::sleep_until(claim_after), if backing_off && claiming.is_none() => {}
+            _ = store.wait_for_work(config.poll_interval), if room => may_claim = true,
         }
         while let Some(joined) = jobs.try_join_next() {
+            may_claim = true;
             ended(
                 joined,
                 &mut free,
@@ -407,6 +402,17 @@ async fn run_worker<S: Store>(
                 &mut pace,
             )
             .await;
+        }
+    }
+
+    // A claim still in flight at shutdown: the store already shows its jobs
+    // as running, so those that fit a free slot start and get the drain's
+    // time to finish, as if the claim had landed a moment earlier; the rest
+    // join the buffered ones below and are released.
+    if let Some(claim) = claiming.take() {
+        if let (Ok(claimed), _, _) = claim.await {
+            buffer_claimed(config, claimed, &running, &mut buffers);
+            start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
         }
     }
 
@@ -436,6 +442,64 @@ async fn run_worker<S: Store>(
         }
     }
     Ok(())
+}
+
+/// What to claim for each queue that wants more (see [`wants_more`]): room
+/// for its free slots and its prefetch, at most a fetch batch.
+fn wanted_claims(
+    config: &WorkerConfig,
+    free: &[usize],
+    buffers: &[VecDeque<(ClaimedJob, Stopper)>],
+    prefetch: &[usize],
+) -> Vec<QueueClaim> {
+    config
+        .queues
+        .iter()
+        .enumerate()
+        .filter_map(|(i, q)| {
+            if !wants_more(free[i], buffers[i].len(), prefetch[i]) {
+                return None;
+            }
+            let room = (free[i] + prefetch[i]).saturating_sub(buffers[i].len());
+            let limit = u32::try_from(room)
+                .unwrap_or(u32::MAX)
+                .min(config.fetch_batch);
+            (limit > 0).then(|| QueueClaim {
+                queue: q.name.clone(),
+                limit,
+            })
+        })
+        .collect()
+}
+
+/// One claim, with how long it took and how many jobs it asked for.
+async fn timed_claim<S: Store>(
+    store: Arc<S>,
+    request: ClaimRequest,
+) -> (Result<Vec<ClaimedJob>, StoreError>, Duration, u64) {
+    let asked = request.queues.iter().map(|q| u64::from(q.limit)).sum();
+    let started = tokio::time::Instant::now();
+    let result = store.claim(request).await;
+    (result, started.elapsed(), asked)
+}
+
+/// Puts claimed jobs in their queues' buffers and lists them as running
+/// (so they are heartbeated, and released if never started).
+fn buffer_claimed(
+    config: &WorkerConfig,
+    claimed: Vec<ClaimedJob>,
+    running: &Running,
+    buffers: &mut [VecDeque<(ClaimedJob, Stopper)>],
+) {
+    let mut running = lock(running);
+    for job in claimed {
+        let Some(queue) = config.queues.iter().position(|q| q.name == job.queue) else {
+            continue;
+        };
+        let stopper = Stopper::new();
+        running.insert(job.lease.id, (job.lease, stopper.clone()));
+        buffers[queue].push_back((job, stopper));
+    }
 }
 
 /// Whether a queue should claim now: when a slot is free and nothing is
