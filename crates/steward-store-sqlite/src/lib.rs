@@ -90,6 +90,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod checkpoint;
 mod error;
 mod ops;
 mod options;

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{invalid, map_sqlx};
 use crate::ops::{admin, claim, enqueue, leader, read};
 use crate::options::{SqliteOptions, Synchronous};
-use crate::schema;
 use crate::sql::{duration_ms, earlier_ms, now_ms};
 use crate::writer::{Done, Op, Work, Writer};
+use crate::{checkpoint, schema};
 
 /// A job store on one SQLite file.
 ///
@@ -135,6 +135,11 @@ impl SqliteStore {
             schema_ok,
         );
         let handle = tokio::spawn(writer.run());
+        tokio::spawn(checkpoint::run(
+            pool.clone(),
+            Arc::clone(&file),
+            shutdown.clone(),
+        ));
         tracing::debug!(file = &*file, "sqlite store opened");
         Ok(SqliteStore {
             inner: Arc::new(Inner {
