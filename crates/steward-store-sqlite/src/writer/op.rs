@@ -2,8 +2,8 @@
 
 use crate::ops::{enqueue, lease};
 use steward_core::store::{
-    CancelResult, ClaimRequest, Enqueued, Finish, HeartbeatResult, JobId, Lease,
-    NewJob, RescueReport, StoreError,
+    CancelResult, ClaimRequest, Enqueued, Finish, HeartbeatResult, JobId, Lease, NewJob,
+    RescueReport, StoreError,
 };
 
 /// The work of one write operation (inputs already validated).
