@@ -56,7 +56,7 @@ pub(crate) fn channel(schema: &str) -> String {
 }
 
 /// The payload for these queues: distinct names, sorted, joined by `,`.
-fn payload(queues: &BTreeSet<String>) -> String {
+pub(crate) fn payload(queues: &BTreeSet<String>) -> String {
     let joined = queues
         .iter()
         .map(String::as_str)

@@ -12,6 +12,7 @@ use crate::ops::{admin, claim, enqueue, leader, lease, read};
 #[derive(Debug)]
 pub(crate) struct Sql {
     pub(crate) enqueue_plain: String,
+    pub(crate) enqueue_one: String,
     pub(crate) enqueue_unique: String,
     pub(crate) unique_holder: String,
     pub(crate) claim: String,
@@ -42,6 +43,7 @@ impl Sql {
         let r = |template: &str| render(template, quoted_schema);
         Sql {
             enqueue_plain: r(enqueue::PLAIN),
+            enqueue_one: r(enqueue::ONE),
             enqueue_unique: r(enqueue::UNIQUE),
             unique_holder: r(enqueue::HOLDER),
             claim: r(claim::CLAIM),

@@ -368,6 +368,17 @@ impl Store for PostgresStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        if let [job] = jobs.as_slice() {
+            if job.unique.is_none() {
+                let channel = self.channel();
+                let payload = notify::payload(&std::iter::once(job.queue.clone()).collect());
+                let enqueued = self
+                    .one(async |c, sql| enqueue::insert_one(c, sql, job, channel, &payload).await)
+                    .await?;
+                self.notify_enqueued();
+                return Ok(vec![enqueued]);
+            }
+        }
         // A job that may be due at once is announced with a NOTIFY, a second
         // statement: both then go in one transaction, which commits (and
         // waits for the WAL flush) once, instead of twice in autocommit.

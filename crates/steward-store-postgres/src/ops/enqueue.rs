@@ -34,6 +34,28 @@ pub(crate) const PLAIN: &str = concat!(
      RETURNING id"
 );
 
+/// One job without a unique key, announced in the same statement: the
+/// `NOTIFY` (for a job due now, by the database's clock) runs in the
+/// lateral subquery, so a lone enqueue is one statement in autocommit —
+/// one round trip and one WAL flush — instead of `BEGIN`, `INSERT`,
+/// `pg_notify`, `COMMIT`. The notification is still delivered only if the
+/// insert commits. (PostgreSQL keeps a volatile call such as `pg_notify`
+/// even though its output is not used.)
+pub(crate) const ONE: &str = concat!(
+    "WITH ins AS (
+         INSERT INTO {schema}.jobs (kind, queue, payload, priority, state, max_attempts,
+             run_at, timeout_ms)
+         SELECT $1, $2, $3::jsonb, $4, CASE WHEN t.run_at > now() THEN 'scheduled'
+                 ELSE 'available' END,
+             $5, t.run_at, $8
+         FROM (SELECT coalesce($6::timestamptz, ",
+    after_delay!("$7::bigint"),
+    ") AS run_at) AS t
+         RETURNING id, state)
+     SELECT ins.id FROM ins
+     LEFT JOIN LATERAL (SELECT pg_notify($9, $10) WHERE ins.state = 'available') AS n ON true"
+);
+
 /// One job with a unique key. The held key is computed in SQL so a
 /// window's bucket (`floor(now_ms / window_ms)`) uses the database's clock;
 /// it is returned either way so a duplicate's holder can be looked up.
@@ -178,6 +200,35 @@ fn due_now(job: &NewJob) -> Result<bool, sqlx::Error> {
     Ok(match first_run(job)? {
         When::AfterMicros(us) => us == 0,
         When::At(at) => at <= chrono::Utc::now(),
+    })
+}
+
+/// Inserts one job without a unique key and, if it is due now, sends the
+/// notification on `channel` with `payload` — one statement (see [`ONE`]).
+pub(crate) async fn insert_one(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    job: &NewJob,
+    channel: &str,
+    payload: &str,
+) -> Result<Enqueued, sqlx::Error> {
+    let when = first_run(job)?;
+    let id: i64 = sqlx::query_scalar(&sql.enqueue_one)
+        .bind(job.kind.as_str())
+        .bind(job.queue.as_str())
+        .bind(job.payload.as_str())
+        .bind(job.priority)
+        .bind(attempts(job)?)
+        .bind(when.at())
+        .bind(when.delay_us())
+        .bind(job.timeout.and_then(|t| timeout_ms(t).ok()))
+        .bind(channel)
+        .bind(payload)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Enqueued {
+        id: JobId(id),
+        duplicate: false,
     })
 }
 
