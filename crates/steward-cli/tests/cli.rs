@@ -70,7 +70,11 @@ fn demo_stops_cleanly_on_sigint_and_prints_a_summary_per_service() {
             .iter()
             .find(|l| l.trim_start().starts_with(&format!("{name}:")))
             .unwrap_or_else(|| panic!("no summary line for {name}:\n{out}"));
-        assert!(line.contains("stopped"), "{name} did not stop: {line}");
+        // `flaky` fails at random moments by design; when one lands after
+        // shutdown began but before its turn to stop, the host does not
+        // restart it and reports it faulted (truthfully; seen once in CI-like runs).
+        let ok = line.contains("stopped") || (name == "flaky" && line.contains("faulted"));
+        assert!(ok, "{name} did not stop: {line}");
     }
     assert!(out.contains("jobs in sqlite://"), "{out}");
 }
