@@ -149,7 +149,12 @@ pub(crate) async fn heartbeat(
     leases: &[Lease],
     lease_us: i64,
 ) -> Result<Vec<HeartbeatResult>, sqlx::Error> {
-    let (ids, tokens) = columns(leases.iter().copied());
+    // In id order, like every batched write here: two batches that touch
+    // the same jobs (a heartbeat and a completion racing) then lock their
+    // rows in one order and cannot deadlock each other.
+    let mut sorted = leases.to_vec();
+    sorted.sort_unstable_by_key(|l| l.id.0);
+    let (ids, tokens) = columns(sorted.into_iter());
     let rows: Vec<(i64, i64, bool)> = sqlx::query_as(&sql.heartbeat)
         .bind(ids)
         .bind(tokens)
@@ -269,7 +274,7 @@ pub(crate) async fn finish(
     let mut due_queues = BTreeSet::new();
     for round in rounds_by_job(items.iter().map(|f| f.lease.id.0)) {
         for kind in Kind::ALL {
-            let group: Vec<usize> = round
+            let mut group: Vec<usize> = round
                 .iter()
                 .copied()
                 .filter(|&i| Kind::of(&items[i].outcome) == kind)
@@ -277,6 +282,8 @@ pub(crate) async fn finish(
             if group.is_empty() {
                 continue;
             }
+            // Rows locked in id order (see `heartbeat`).
+            group.sort_unstable_by_key(|&i| items[i].lease.id.0);
             let mut cols = Columns::default();
             for &i in &group {
                 cols.push(&items[i])?;
