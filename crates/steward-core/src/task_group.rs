@@ -51,9 +51,11 @@ impl TaskGroup {
     ///
     /// ```
     /// use steward_core::TaskGroup;
+    /// # fn main() -> Result<(), steward_core::ConfigError> {
     /// let parent = tokio_util::sync::CancellationToken::new();
     /// assert!(TaskGroup::new("resize", 0, &parent).is_err());
-    /// let group = TaskGroup::new("resize", 4, &parent).unwrap();
+    /// let group = TaskGroup::new("resize", 4, &parent)?;
+    /// # Ok(()) }
     /// ```
     pub fn new(name: &str, limit: usize, parent: &CancellationToken) -> Result<Self, ConfigError> {
         if limit == 0 {

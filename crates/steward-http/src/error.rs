@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 /// ```
 /// use steward_http::Error;
 /// let err = Error::Listener {
-///     addr: "127.0.0.1:8080".parse().unwrap(),
+///     addr: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
 ///     source: std::io::Error::other("too many open files"),
 /// };
 /// assert!(err.to_string().contains("127.0.0.1:8080"));

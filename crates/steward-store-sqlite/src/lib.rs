@@ -10,7 +10,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("jobs.db");
-//! let store = SqliteStore::open(path.to_str().unwrap(), SqliteOptions::default()).await?;
+//! let store = SqliteStore::open(&path.display().to_string(), SqliteOptions::default()).await?;
 //! store.migrate().await?;
 //! store.enqueue(vec![NewJob::new("email", r#"{"to":"a@b.c"}"#)]).await?;
 //!

@@ -36,7 +36,7 @@ use crate::{checkpoint, schema};
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let path = dir.path().join("jobs.db");
-/// let store = SqliteStore::open(path.to_str().unwrap(), SqliteOptions::default()).await?;
+/// let store = SqliteStore::open(&path.display().to_string(), SqliteOptions::default()).await?;
 /// store.migrate().await?;
 /// let ids = store.enqueue(vec![NewJob::new("email", r#"{"to":"a@b.c"}"#)]).await?;
 /// assert!(!ids[0].duplicate);
@@ -92,7 +92,7 @@ impl SqliteStore {
     /// use steward_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), steward_core::store::StoreError> {
-    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let dir = tempfile::tempdir().expect("a temp dir for the example");
     /// # let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
     /// let options = SqliteOptions { synchronous: Synchronous::Full, ..SqliteOptions::default() };
     /// let store = SqliteStore::open(&url, options).await?;

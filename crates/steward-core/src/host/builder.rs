@@ -131,9 +131,11 @@ impl HostBuilder {
     ///         Ok(())
     ///     }
     /// }
+    /// # fn main() -> Result<(), steward_core::ConfigError> {
     /// let mut builder = Host::builder();
-    /// builder.service("idle", Idle).unwrap();
+    /// builder.service("idle", Idle)?;
     /// assert!(builder.service("idle", Idle).is_err()); // names are unique
+    /// # Ok(()) }
     /// ```
     pub fn service<S: Service>(
         &mut self,
@@ -277,7 +279,9 @@ impl HostBuilder {
     /// Checks the configuration and builds the host.
     ///
     /// ```
-    /// let host = steward_core::Host::builder().build().unwrap();
+    /// # fn main() -> Result<(), steward_core::ConfigError> {
+    /// let host = steward_core::Host::builder().build()?;
+    /// # Ok(()) }
     /// ```
     pub fn build(self) -> Result<Host, ConfigError> {
         for entry in &self.services {

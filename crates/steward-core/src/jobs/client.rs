@@ -154,12 +154,14 @@ pub enum EnqueueError {
 /// #     async fn run(self, _ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> { Ok(()) }
 /// # }
 /// use steward_core::jobs::{new_job, EnqueueOptions};
-/// let row = new_job(&Ping, &EnqueueOptions::default()).unwrap();
+/// # fn main() -> Result<(), steward_core::jobs::EnqueueError> {
+/// let row = new_job(&Ping, &EnqueueOptions::default())?;
 /// assert_eq!(row.kind, "ping");
 /// // A delay stays a delay: the store adds it to its own clock.
 /// let later = EnqueueOptions::default().after(std::time::Duration::from_secs(60));
-/// let row = new_job(&Ping, &later).unwrap();
+/// let row = new_job(&Ping, &later)?;
 /// assert_eq!((row.run_at, row.delay), (None, Some(std::time::Duration::from_secs(60))));
+/// # Ok(()) }
 /// ```
 pub fn new_job<J: Job>(job: &J, options: &EnqueueOptions) -> Result<NewJob, EnqueueError> {
     let defaults = J::options();

@@ -63,7 +63,7 @@ pub struct Lease {
 /// ```
 /// use steward_core::store::JobState;
 /// assert_eq!(JobState::Available.as_str(), "available");
-/// assert_eq!("dead".parse::<JobState>().unwrap(), JobState::Dead);
+/// assert_eq!("dead".parse::<JobState>().ok(), Some(JobState::Dead));
 /// assert!(JobState::Completed.is_final());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

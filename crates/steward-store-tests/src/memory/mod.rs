@@ -12,12 +12,12 @@
 //! use steward_core::store::{NewJob, Store};
 //! use steward_store_tests::memory::MemoryStore;
 //!
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # tokio::runtime::Runtime::new().expect("a runtime for the example").block_on(async {
 //! let store = MemoryStore::new();
 //! let ids = store.enqueue(vec![NewJob::new("email", "{}")]).await?;
 //! assert_eq!(store.counts().await?.available, 1);
 //! # Ok::<(), steward_core::store::StoreError>(())
-//! # }).unwrap();
+//! # }).expect("the example's store calls succeed");
 //! ```
 
 use std::collections::BTreeMap;

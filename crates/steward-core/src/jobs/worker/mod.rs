@@ -157,9 +157,9 @@ impl<S: Store> Worker<S> {
     /// #     const KIND: &'static str = "ping";
     /// #     async fn run(self, _ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> { Ok(()) }
     /// # }
-    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) {
-    /// let w = w.register::<Ping>().unwrap();
-    /// # }
+    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) -> Result<(), steward_core::ConfigError> {
+    /// let w = w.register::<Ping>()?;
+    /// # Ok(()) }
     /// ```
     pub fn register<J: Job>(mut self) -> Result<Self, ConfigError> {
         if !self.registry.register::<J>() {
@@ -208,9 +208,9 @@ impl<S: Store> Worker<S> {
     /// Replaces the whole configuration (queues included).
     ///
     /// ```
-    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) {
-    /// let w = w.config(steward_core::jobs::WorkerConfig::default()).unwrap();
-    /// # }
+    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) -> Result<(), steward_core::ConfigError> {
+    /// let w = w.config(steward_core::jobs::WorkerConfig::default())?;
+    /// # Ok(()) }
     /// ```
     pub fn config(mut self, config: WorkerConfig) -> Result<Self, ConfigError> {
         if config.queues.is_empty() {
