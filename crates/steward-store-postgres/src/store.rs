@@ -434,7 +434,7 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let single = lease::finish_is_one_statement(&batch);
+        let single = steward_core::store::batch::one_statement(&batch);
         let channel = self.channel();
         let (applied, due) = self
             .atomic(single, async |c, sql| {

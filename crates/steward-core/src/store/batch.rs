@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::Lease;
+use super::{Finish, FinishOutcome, Lease};
 
 /// Splits a batch into rounds in which each job id appears at most once
 /// (the n-th item about an id goes into round n), as item indexes. Running
@@ -44,4 +44,80 @@ pub fn rounds_by_job(ids: impl Iterator<Item = i64>) -> Vec<Vec<usize>> {
 pub fn distinct_jobs(leases: impl Iterator<Item = Lease>) -> bool {
     let mut seen = HashSet::new();
     leases.into_iter().all(|l| seen.insert(l.id.0))
+}
+
+/// Which set-based statement an outcome belongs to: a store writes a batch
+/// of outcomes as one statement per kind (per round, see [`rounds_by_job`]),
+/// since each kind sets different columns.
+///
+/// ```
+/// use steward_core::store::FinishOutcome;
+/// use steward_core::store::batch::OutcomeKind;
+/// assert_eq!(OutcomeKind::of(&FinishOutcome::Completed), OutcomeKind::Complete);
+/// assert_eq!(OutcomeKind::ALL.len(), 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// Completed.
+    Complete,
+    /// Failed, with a retry.
+    FailRetry,
+    /// Failed for good (dead).
+    FailDead,
+    /// Snoozed (back in line, the attempt not counted).
+    Snooze,
+    /// Cancelled from inside the job.
+    Cancel,
+}
+
+impl OutcomeKind {
+    /// Every kind, in the order stores write them.
+    pub const ALL: [OutcomeKind; 5] = [
+        OutcomeKind::Complete,
+        OutcomeKind::FailRetry,
+        OutcomeKind::FailDead,
+        OutcomeKind::Snooze,
+        OutcomeKind::Cancel,
+    ];
+
+    /// The kind of an outcome.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steward_core::store::FinishOutcome;
+    /// use steward_core::store::batch::OutcomeKind;
+    /// let snooze = FinishOutcome::Snoozed { delay: Duration::from_secs(1) };
+    /// assert_eq!(OutcomeKind::of(&snooze), OutcomeKind::Snooze);
+    /// ```
+    pub fn of(outcome: &FinishOutcome) -> OutcomeKind {
+        match outcome {
+            FinishOutcome::Completed => OutcomeKind::Complete,
+            FinishOutcome::Failed {
+                retry_in: Some(_), ..
+            } => OutcomeKind::FailRetry,
+            FinishOutcome::Failed { retry_in: None, .. } => OutcomeKind::FailDead,
+            FinishOutcome::Snoozed { .. } => OutcomeKind::Snooze,
+            FinishOutcome::Cancelled { .. } => OutcomeKind::Cancel,
+        }
+    }
+}
+
+/// True if a store writes this batch of outcomes with one statement: all of
+/// one kind and no job twice (so it needs no transaction around it). An
+/// empty batch needs none either.
+///
+/// ```
+/// use steward_core::store::{Finish, FinishOutcome, JobId, Lease, LeaseToken};
+/// use steward_core::store::batch::one_statement;
+/// let done = |id| Finish { lease: Lease { id: JobId(id), token: LeaseToken(1) }, outcome: FinishOutcome::Completed };
+/// assert!(one_statement(&[done(1), done(2)]));
+/// assert!(!one_statement(&[done(1), done(1)]));
+/// ```
+pub fn one_statement(batch: &[Finish]) -> bool {
+    let Some(first) = batch.first() else {
+        return true;
+    };
+    let kind = OutcomeKind::of(&first.outcome);
+    batch.iter().all(|f| OutcomeKind::of(&f.outcome) == kind)
+        && distinct_jobs(batch.iter().map(|f| f.lease))
 }

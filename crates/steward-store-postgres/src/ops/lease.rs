@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use sqlx::PgConnection;
-use steward_core::store::batch::{distinct_jobs, rounds_by_job};
+use steward_core::store::batch::{OutcomeKind as Kind, rounds_by_job};
 use steward_core::store::{Finish, HeartbeatResult, Lease};
 
 use crate::clock::{self, Outcome};
@@ -175,54 +175,14 @@ pub(crate) async fn heartbeat(
         .collect())
 }
 
-/// True if [`finish`] writes this batch with a single statement: one
-/// outcome kind, no job twice. The caller then needs no transaction.
-pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
-    let Some(first) = batch.first() else {
-        return true;
-    };
-    let kind = Kind::of(&first.outcome);
-    batch.iter().all(|f| Kind::of(&f.outcome) == kind)
-        && distinct_jobs(batch.iter().map(|f| f.lease))
-}
-
-/// Which statement an outcome uses.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Complete,
-    FailRetry,
-    FailDead,
-    Snooze,
-    Cancel,
-}
-
-impl Kind {
-    const ALL: [Kind; 5] = [
-        Kind::Complete,
-        Kind::FailRetry,
-        Kind::FailDead,
-        Kind::Snooze,
-        Kind::Cancel,
-    ];
-
-    fn of(outcome: &steward_core::store::FinishOutcome) -> Kind {
-        match clock::outcome(outcome) {
-            Outcome::Complete => Kind::Complete,
-            Outcome::Retry { .. } => Kind::FailRetry,
-            Outcome::Dead { .. } => Kind::FailDead,
-            Outcome::Snooze { .. } => Kind::Snooze,
-            Outcome::Cancel { .. } => Kind::Cancel,
-        }
-    }
-
-    fn sql(self, sql: &Sql) -> &str {
-        match self {
-            Kind::Complete => &sql.complete,
-            Kind::FailRetry => &sql.fail_retry,
-            Kind::FailDead => &sql.fail_dead,
-            Kind::Snooze => &sql.snooze,
-            Kind::Cancel => &sql.cancel_attempt,
-        }
+/// The statement for one kind of outcome.
+fn statement(kind: Kind, sql: &Sql) -> &str {
+    match kind {
+        Kind::Complete => &sql.complete,
+        Kind::FailRetry => &sql.fail_retry,
+        Kind::FailDead => &sql.fail_dead,
+        Kind::Snooze => &sql.snooze,
+        Kind::Cancel => &sql.cancel_attempt,
     }
 }
 
@@ -288,7 +248,7 @@ pub(crate) async fn finish(
             for &i in &group {
                 cols.push(&items[i])?;
             }
-            let query = sqlx::query_as::<_, (i64, Option<String>)>(kind.sql(sql))
+            let query = sqlx::query_as::<_, (i64, Option<String>)>(statement(kind, sql))
                 .bind(cols.ids)
                 .bind(cols.tokens);
             let query = match kind {

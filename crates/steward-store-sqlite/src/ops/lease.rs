@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::SqliteConnection;
-use steward_core::store::batch::{distinct_jobs, rounds_by_job};
+use steward_core::store::batch::{OutcomeKind as Kind, rounds_by_job};
 use steward_core::store::{Finish, FinishOutcome, HeartbeatResult, Lease};
 
 use crate::sql::{later_ms, rfc3339_ms};
@@ -154,56 +154,14 @@ pub(crate) async fn heartbeat(
         .collect())
 }
 
-/// True if [`finish`] writes this batch with a single statement: one
-/// outcome kind, no job twice.
-pub(crate) fn finish_is_one_statement(batch: &[Finish]) -> bool {
-    let Some(first) = batch.first() else {
-        return false;
-    };
-    let kind = Kind::of(&first.outcome);
-    batch.iter().all(|f| Kind::of(&f.outcome) == kind)
-        && distinct_jobs(batch.iter().map(|f| f.lease))
-}
-
-/// Which statement an outcome uses.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Complete,
-    FailRetry,
-    FailDead,
-    Snooze,
-    Cancel,
-}
-
-impl Kind {
-    const ALL: [Kind; 5] = [
-        Kind::Complete,
-        Kind::FailRetry,
-        Kind::FailDead,
-        Kind::Snooze,
-        Kind::Cancel,
-    ];
-
-    fn of(outcome: &FinishOutcome) -> Kind {
-        match outcome {
-            FinishOutcome::Completed => Kind::Complete,
-            FinishOutcome::Failed {
-                retry_in: Some(_), ..
-            } => Kind::FailRetry,
-            FinishOutcome::Failed { retry_in: None, .. } => Kind::FailDead,
-            FinishOutcome::Snoozed { .. } => Kind::Snooze,
-            FinishOutcome::Cancelled { .. } => Kind::Cancel,
-        }
-    }
-
-    fn sql(self) -> &'static str {
-        match self {
-            Kind::Complete => COMPLETE,
-            Kind::FailRetry => FAIL_RETRY,
-            Kind::FailDead => FAIL_DEAD,
-            Kind::Snooze => SNOOZE,
-            Kind::Cancel => CANCEL,
-        }
+/// The statement for one kind of outcome.
+fn statement(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Complete => COMPLETE,
+        Kind::FailRetry => FAIL_RETRY,
+        Kind::FailDead => FAIL_DEAD,
+        Kind::Snooze => SNOOZE,
+        Kind::Cancel => CANCEL,
     }
 }
 
@@ -264,7 +222,7 @@ pub(crate) async fn finish(
                 push_item(&mut json, now, items[i])?;
             }
             json.push(']');
-            let mut query = sqlx::query_scalar::<_, i64>(kind.sql()).bind(json);
+            let mut query = sqlx::query_scalar::<_, i64>(statement(kind)).bind(json);
             if kind != Kind::FailRetry {
                 query = query.bind(now);
             }

@@ -1,6 +1,6 @@
 //! One write operation as the writer receives it, and its answer.
 
-use crate::ops::{enqueue, lease};
+use crate::ops::enqueue;
 use steward_core::store::{
     CancelResult, ClaimRequest, Enqueued, Finish, HeartbeatResult, JobId, Lease, NewJob,
     RescueReport, StoreError,
@@ -89,7 +89,7 @@ impl Op {
         match &self.work {
             Work::Enqueue(jobs) => enqueue::is_one_statement(jobs),
             Work::Claim(request, _) => request.queues.iter().filter(|q| q.limit > 0).count() == 1,
-            Work::Finish(batch) => lease::finish_is_one_statement(batch),
+            Work::Finish(batch) => steward_core::store::batch::one_statement(batch),
             Work::Release(leases) => {
                 steward_core::store::batch::distinct_jobs(leases.iter().copied())
             }
