@@ -6,7 +6,7 @@
 //! store's life, so the driver prepares each statement once per connection
 //! and reuses it (sqlx caches prepared statements by their text).
 
-use crate::ops::{admin, claim, enqueue, leader, lease, read};
+use crate::ops::{admin, claim, copy, enqueue, leader, lease, read};
 
 /// The `{schema}`-placeholder statements, rendered for one schema.
 #[derive(Debug)]
@@ -14,6 +14,8 @@ pub(crate) struct Sql {
     pub(crate) enqueue_plain: String,
     pub(crate) enqueue_one: String,
     pub(crate) enqueue_unique: String,
+    pub(crate) copy_prepare: String,
+    pub(crate) copy: String,
     pub(crate) unique_holder: String,
     pub(crate) claim: String,
     pub(crate) heartbeat: String,
@@ -45,6 +47,8 @@ impl Sql {
             enqueue_plain: r(enqueue::PLAIN),
             enqueue_one: r(enqueue::ONE),
             enqueue_unique: r(enqueue::UNIQUE),
+            copy_prepare: r(copy::PREPARE),
+            copy: r(copy::COPY),
             unique_holder: r(enqueue::HOLDER),
             claim: r(claim::CLAIM),
             heartbeat: r(lease::HEARTBEAT),

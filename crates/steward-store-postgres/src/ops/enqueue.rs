@@ -12,6 +12,7 @@ use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
 
 use crate::clock::{self, When, micros};
 use crate::error::{decode_error, invalid};
+use crate::ops::copy;
 use crate::sql::{Sql, after_delay};
 
 /// A batch of jobs without unique keys, in one statement: the columns come
@@ -132,9 +133,10 @@ pub(crate) fn validate(jobs: &[NewJob]) -> Result<(), StoreError> {
 }
 
 /// True if [`insert`] writes these jobs with a single statement (no unique
-/// keys), so the caller needs no transaction around it.
+/// keys, and too few for `COPY`), so the caller needs no transaction
+/// around it.
 pub(crate) fn is_one_statement(jobs: &[NewJob]) -> bool {
-    jobs.iter().all(|j| j.unique.is_none())
+    jobs.len() < copy::MIN_JOBS && jobs.iter().all(|j| j.unique.is_none())
 }
 
 /// What [`insert`] wrote.
@@ -175,7 +177,11 @@ pub(crate) async fn insert(
                 .iter()
                 .position(|j| j.unique.is_some())
                 .map_or(jobs.len(), |p| i + p);
-            insert_plain(conn, sql, &jobs[i..end], &mut out).await?;
+            if end - i >= copy::MIN_JOBS {
+                copy::insert(conn, sql, &jobs[i..end], &mut out).await?;
+            } else {
+                insert_plain(conn, sql, &jobs[i..end], &mut out).await?;
+            }
             inserted = true;
             for job in &jobs[i..end] {
                 if due_now(job)? && !due_queues.contains(&job.queue) {
@@ -337,16 +343,16 @@ async fn insert_unique(
     )))
 }
 
-fn first_run(job: &NewJob) -> Result<When, sqlx::Error> {
+pub(crate) fn first_run(job: &NewJob) -> Result<When, sqlx::Error> {
     clock::first_run(job).map_err(|e| decode_error(e.to_string()))
 }
 
-fn attempts(job: &NewJob) -> Result<i32, sqlx::Error> {
+pub(crate) fn attempts(job: &NewJob) -> Result<i32, sqlx::Error> {
     i32::try_from(job.max_attempts)
         .map_err(|_| decode_error(format!("max_attempts {} out of range", job.max_attempts)))
 }
 
-fn timeout_ms(timeout: std::time::Duration) -> Result<i64, StoreError> {
+pub(crate) fn timeout_ms(timeout: std::time::Duration) -> Result<i64, StoreError> {
     // Milliseconds, as the SQLite store keeps it: a timeout finer than that
     // means nothing to a worker.
     millis("timeout", timeout)

@@ -8,6 +8,7 @@
 //! written — with its fence, its unique-key release, its counters — lives
 //! here, one file per group of operations:
 //! - `enqueue.rs`: validation and inserts, unique keys;
+//! - `copy.rs`: large batches of plain jobs by `COPY`;
 //! - `claim.rs`: due jobs → running, with a fresh lease (`SKIP LOCKED`);
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced, batched);
 //! - `admin.rs`: cancel, retry, rescue, prune;
@@ -16,6 +17,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod claim;
+pub(crate) mod copy;
 pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
