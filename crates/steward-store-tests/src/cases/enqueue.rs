@@ -41,7 +41,7 @@ pub async fn enqueue_returns_one_result_per_job_in_order_with_increasing_ids<H: 
 }
 
 /// Refuses `batch` with `StoreError::Invalid` and checks nothing was written.
-async fn assert_refused<S: Store>(store: &S, batch: Vec<NewJob>, what: &str) {
+pub(crate) async fn assert_refused<S: Store>(store: &S, batch: Vec<NewJob>, what: &str) {
     let result = transient(|| store.enqueue(batch.clone())).await;
     match result {
         Err(StoreError::Invalid { .. }) => {}

@@ -14,6 +14,7 @@ pub mod fencing;
 pub mod finish;
 pub mod heartbeat;
 pub mod inspect;
+pub mod large_batch;
 pub mod leadership;
 pub mod prune;
 pub mod race;
