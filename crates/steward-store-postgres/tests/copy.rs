@@ -575,15 +575,9 @@ async fn a_large_batch_writes_the_rows_small_batches_write() {
 /// only if the `run_at` written is after the transaction's `now()`. A
 /// `run_at` given less than a microsecond after `now()` is written as
 /// `now()` itself (PostgreSQL keeps microseconds), so the job is available,
-/// as the `INSERT` of a small batch writes it.
-///
-/// Ignored: fails against `src/ops/copy.rs` as of e41c7f1, which judges the
-/// state from the time given (nanoseconds) but writes it truncated to the
-/// microsecond, so such a job is `scheduled` with `run_at = now()`. Run it
-/// with `cargo nextest run -p steward-store-postgres --run-ignored all
-/// a_run_at_within_a_microsecond`.
+/// as the `INSERT` of a small batch writes it. (The first COPY path judged
+/// the state before cutting the time to microseconds and failed this.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in copy.rs: state judged before run_at is truncated to the microsecond"]
 async fn a_run_at_within_a_microsecond_after_now_is_written_available_as_by_insert() {
     let schema = TestSchema::new().await;
     let store = migrated(&schema).await;

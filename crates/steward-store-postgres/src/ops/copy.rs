@@ -119,7 +119,11 @@ fn row(buf: &mut Vec<u8>, job: &NewJob, id: i64, now: DateTime<Utc>) -> Result<(
             .checked_add_signed(TimeDelta::microseconds(us))
             .map_or(latest(), |t| t.min(latest())),
     };
-    let state = if run_at > now {
+    // Compared as stored (whole microseconds), as the `INSERT` compares
+    // the bound value with `now()`: a `run_at` less than a microsecond
+    // after now is due now.
+    let run_at = pg_micros(run_at);
+    let state = if run_at > pg_micros(now) {
         "scheduled"
     } else {
         "available"
@@ -133,7 +137,7 @@ fn row(buf: &mut Vec<u8>, job: &NewJob, id: i64, now: DateTime<Utc>) -> Result<(
     field(buf, &[&job.priority.to_be_bytes()])?;
     field(buf, &[state.as_bytes()])?;
     field(buf, &[&attempts(job)?.to_be_bytes()])?;
-    field(buf, &[&pg_micros(run_at).to_be_bytes()])?;
+    field(buf, &[&run_at.to_be_bytes()])?;
     match job.timeout.and_then(|t| timeout_ms(t).ok()) {
         Some(ms) => field(buf, &[&ms.to_be_bytes()])?,
         None => buf.extend_from_slice(&(-1_i32).to_be_bytes()),
@@ -154,10 +158,12 @@ fn field(buf: &mut Vec<u8>, parts: &[&[u8]]) -> Result<(), sqlx::Error> {
 }
 
 /// A `timestamptz` in PostgreSQL's binary form: microseconds since
-/// 2000-01-01 00:00:00 UTC.
+/// 2000-01-01 00:00:00 UTC, a fraction cut towards that epoch as sqlx
+/// encodes a bound `DateTime` (so both insert paths store the same value).
 fn pg_micros(t: DateTime<Utc>) -> i64 {
-    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
-    t.timestamp_micros() - PG_EPOCH_UNIX_MICROS
+    let epoch = DateTime::from_timestamp(946_684_800, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    // Every `DateTime` is within ±263,000 years of 2000: it fits.
+    (t - epoch).num_microseconds().unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
