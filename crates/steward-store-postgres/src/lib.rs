@@ -115,6 +115,7 @@ mod schema;
 mod server;
 mod sql;
 mod store;
+mod vacuum;
 
 pub use options::PostgresOptions;
 pub use outbox::{complete_in, enqueue_in};

@@ -25,6 +25,13 @@ pub struct PostgresOptions {
     /// to be established) before failing with
     /// [`StoreError::Unavailable`]. Default: 5 s.
     pub acquire_timeout: Duration,
+    /// Vacuum the jobs table after this many jobs claimed through this
+    /// store, at the first claim that finds the queues drained (it returns
+    /// fewer jobs than asked); `None` leaves vacuuming to autovacuum.
+    /// Default: 10,000. Why: the claim steps over the index entries of
+    /// every job claimed since the last vacuum, and autovacuum may take a
+    /// minute or more to come (`docs/postgres.md`, "Vacuum after a drain").
+    pub vacuum_after: Option<u64>,
 }
 
 impl Default for PostgresOptions {
@@ -33,6 +40,7 @@ impl Default for PostgresOptions {
             schema: "steward".to_string(),
             pool_size: 10,
             acquire_timeout: Duration::from_secs(5),
+            vacuum_after: Some(10_000),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! and reuses it (sqlx caches prepared statements by their text).
 
 use crate::ops::{admin, claim, copy, enqueue, leader, lease, read};
+use crate::vacuum;
 
 /// The `{schema}`-placeholder statements, rendered for one schema.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ pub(crate) struct Sql {
     pub(crate) counts: String,
     pub(crate) lead: String,
     pub(crate) resign: String,
+    pub(crate) vacuum: String,
 }
 
 impl Sql {
@@ -69,6 +71,7 @@ impl Sql {
             counts: r(read::COUNTS),
             lead: r(leader::LEAD),
             resign: r(leader::RESIGN),
+            vacuum: r(vacuum::VACUUM),
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::ops::{admin, claim, enqueue, leader, lease, read};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::sql::Sql;
+use crate::vacuum::DrainVacuum;
 
 /// A job store in one schema of a PostgreSQL database.
 ///
@@ -67,6 +68,10 @@ struct Inner {
     /// The listener's own pool: one connection, connected lazily.
     listener_pool: PgPool,
     listener: Mutex<Listener>,
+    /// Jobs claimed since the last vacuum, and when to vacuum (`vacuum.rs`).
+    vacuum: DrainVacuum,
+    /// The vacuum in flight, if any: aborted by `close` and on drop.
+    vacuum_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The listener task's lifecycle: started by the first `wait_for_work`,
@@ -84,6 +89,13 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         if let Listener::Running(task) = std::mem::replace(slot, Listener::Closed) {
+            task.abort();
+        }
+        let vacuum = self
+            .vacuum_task
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = vacuum.take() {
             task.abort();
         }
     }
@@ -148,6 +160,8 @@ impl PostgresStore {
                 notify: Arc::new(Notify::new()),
                 listener_pool,
                 listener: Mutex::new(Listener::NotStarted),
+                vacuum: DrainVacuum::new(options.vacuum_after),
+                vacuum_task: Mutex::new(None),
             }),
         };
         let found = {
@@ -242,8 +256,36 @@ impl PostgresStore {
             task.abort();
             let _ = task.await;
         }
+        let vacuum = self
+            .inner
+            .vacuum_task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = vacuum {
+            task.abort();
+            let _ = task.await;
+        }
         self.inner.listener_pool.close().await;
         self.inner.pool.close().await;
+    }
+
+    /// Counts a claim's jobs towards the next vacuum and starts it when due
+    /// (`vacuum.rs`), keeping its task so `close` can stop it.
+    fn after_claim(&self, got: usize, asked: u64) {
+        let inner = &self.inner;
+        let started =
+            inner
+                .vacuum
+                .claimed(got, asked, &inner.pool, &inner.sql.vacuum, &inner.schema);
+        if let Some(task) = started {
+            let mut slot = inner
+                .vacuum_task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // The previous vacuum has ended (one runs at a time): drop its handle.
+            *slot = Some(task);
+        }
     }
 
     pub(crate) fn sql(&self) -> &Sql {
@@ -407,14 +449,20 @@ impl Store for PostgresStore {
         // Several queues in one transaction, so a failure half-way does not
         // leave jobs claimed that the caller never hears of.
         let worker = request.worker.as_str();
-        self.atomic(queues.len() == 1, async |c, sql| {
-            let mut out = Vec::new();
-            for q in &queues {
-                out.extend(claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us).await?);
-            }
-            Ok(out)
-        })
-        .await
+        let claimed = self
+            .atomic(queues.len() == 1, async |c, sql| {
+                let mut out = Vec::new();
+                for q in &queues {
+                    out.extend(
+                        claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us).await?,
+                    );
+                }
+                Ok(out)
+            })
+            .await?;
+        let asked = queues.iter().map(|q| u64::from(q.limit)).sum();
+        self.after_claim(claimed.len(), asked);
+        Ok(claimed)
     }
 
     async fn heartbeat(

@@ -47,6 +47,7 @@ impl TestSchema {
             schema: self.name.clone(),
             pool_size: 4,
             acquire_timeout: Duration::from_secs(30),
+            ..PostgresOptions::default()
         }
     }
 
