@@ -36,9 +36,13 @@ use crate::sql::{Sql, lease_expiry};
 /// The claim. The CTE walks the partial `jobs_claim` index in (priority,
 /// run_at, id) order and stops at the LIMIT; `FOR UPDATE SKIP LOCKED` steps
 /// over rows another claim has locked, so concurrent claims never wait for
-/// each other nor return the same job. The lease token is 60 random bits
-/// of `gen_random_uuid()` (a CSPRNG; the other 4 are the UUID version),
-/// fresh per job and claim. A `queued`-scope unique key is released here:
+/// each other nor return the same job. The lease token is 63 random bits
+/// from two calls of `random()` (each backend's generator is seeded from a
+/// strong source when it starts), fresh per job and claim. A fence against
+/// stale workers, not a secret (whoever reaches the database can write the
+/// row anyway): `gen_random_uuid()` and the text-to-bits cast it needed cost
+/// 2.5 µs a row, a fifth of a 256-job claim's server time (`EXPLAIN
+/// ANALYZE`, idle server). A `queued`-scope unique key is released here:
 /// the job is no longer queued.
 ///
 /// The claim commits asynchronously (`synchronous_commit = off` for its own
@@ -60,7 +64,8 @@ pub(crate) const CLAIM: &str = concat!(
          FOR UPDATE SKIP LOCKED)
      UPDATE {schema}.jobs AS j
      SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), worker = $3,
-         lease_token = ('x' || translate(gen_random_uuid()::text, '-', ''))::bit(64)::bigint,
+         lease_token = (floor(random() * 4294967296)::bigint << 31)
+             # floor(random() * 2147483648)::bigint,
          lease_expires_at = ",
     lease_expiry!("$4::bigint"),
     ",
