@@ -16,11 +16,13 @@
 //! So each store counts the jobs it has claimed, and once a claim comes
 //! back with fewer jobs than it asked for (the queues are drained: what
 //! follows are lone claims) after at least `vacuum_after` of them, it runs
-//! `VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED)` on the jobs table in the
-//! background: one at a time per store, skipped while another session
-//! vacuums the table. `INDEX_CLEANUP ON` because the point is the index:
-//! left to `AUTO`, PostgreSQL may skip index cleanup when few heap pages
-//! hold dead rows.
+//! `VACUUM (INDEX_CLEANUP ON, TRUNCATE false, SKIP_LOCKED)` on the jobs
+//! table in the background: one at a time per store, skipped while another
+//! session vacuums the table. `INDEX_CLEANUP ON` because the point is the
+//! index: left to `AUTO`, PostgreSQL may skip index cleanup when few heap
+//! pages hold dead rows. `TRUNCATE false` because giving empty pages at the
+//! table's end back to the filesystem takes an exclusive lock, which would
+//! stop every claim and completion while it is held.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,7 +32,7 @@ use tokio::task::JoinHandle;
 
 /// The statement, `{schema}` rendered. `VACUUM` cannot run in a
 /// transaction: it is sent on its own, as a simple query.
-pub(crate) const VACUUM: &str = "VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED) {schema}.jobs";
+pub(crate) const VACUUM: &str = "VACUUM (INDEX_CLEANUP ON, TRUNCATE false, SKIP_LOCKED) {schema}.jobs";
 
 /// The store's count of claimed jobs and its vacuum in flight.
 #[derive(Debug)]
