@@ -56,7 +56,7 @@ pub async fn enqueue_in(
         return Ok(Vec::new());
     }
     let mut sp = conn.begin().await.map_err(|e| store.err(e))?;
-    let inserted = enqueue::insert(&mut sp, store.sql(), &jobs)
+    let inserted = enqueue::insert(&mut sp, store.sql(), &jobs, enqueue::Bulk::Insert)
         .await
         .map_err(|e| store.err(e))?;
     // Queued in the caller's transaction: PostgreSQL delivers it when the

@@ -70,6 +70,8 @@ struct Inner {
     listener: Mutex<Listener>,
     /// Jobs claimed since the last vacuum, and when to vacuum (`vacuum.rs`).
     vacuum: DrainVacuum,
+    /// How the vacuum connects (it does not use the pool).
+    connect: PgConnectOptions,
     /// The vacuum in flight, if any: aborted by `close` and on drop.
     vacuum_task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -147,7 +149,7 @@ impl PostgresStore {
             .max_connections(options.pool_size.max(1))
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| map_sqlx(e, &schema))?;
         let store = PostgresStore {
@@ -161,6 +163,7 @@ impl PostgresStore {
                 listener_pool,
                 listener: Mutex::new(Listener::NotStarted),
                 vacuum: DrainVacuum::new(options.vacuum_after),
+                connect,
                 vacuum_task: Mutex::new(None),
             }),
         };
@@ -272,12 +275,14 @@ impl PostgresStore {
 
     /// Counts a claim's jobs towards the next vacuum and starts it when due
     /// (`vacuum.rs`), keeping its task so `close` can stop it.
-    fn after_claim(&self, got: usize, asked: u64) {
+    fn after_claim(&self, got: usize) {
         let inner = &self.inner;
-        let started =
-            inner
-                .vacuum
-                .claimed(got, asked, &inner.pool, &inner.sql.vacuum, &inner.schema);
+        if inner.pool.is_closed() {
+            return;
+        }
+        let started = inner
+            .vacuum
+            .claimed(got, &inner.connect, &inner.sql.vacuum, &inner.schema);
         if let Some(task) = started {
             let mut slot = inner
                 .vacuum_task
@@ -429,7 +434,7 @@ impl Store for PostgresStore {
         let channel = self.channel();
         let inserted = self
             .atomic(single, async |c, sql| {
-                let inserted = enqueue::insert(c, sql, &jobs).await?;
+                let inserted = enqueue::insert(c, sql, &jobs, enqueue::Bulk::Copy).await?;
                 notify::send(c, channel, &inserted.due_queues).await?;
                 Ok(inserted)
             })
@@ -460,8 +465,7 @@ impl Store for PostgresStore {
                 Ok(out)
             })
             .await?;
-        let asked = queues.iter().map(|q| u64::from(q.limit)).sum();
-        self.after_claim(claimed.len(), asked);
+        self.after_claim(claimed.len());
         Ok(claimed)
     }
 

@@ -14,25 +14,46 @@
 //! table to be dead.
 //!
 //! So each store counts the jobs it has claimed, and once a claim comes
-//! back with fewer jobs than it asked for (the queues are drained: what
-//! follows are lone claims) after at least `vacuum_after` of them, it runs
+//! back empty (every queue it asked is drained: what follows are lone
+//! claims) after at least `vacuum_after` of them, it runs
 //! `VACUUM (INDEX_CLEANUP ON, TRUNCATE false, SKIP_LOCKED)` on the jobs
 //! table in the background: one at a time per store, skipped while another
 //! session vacuums the table. `INDEX_CLEANUP ON` because the point is the
 //! index: left to `AUTO`, PostgreSQL may skip index cleanup when few heap
 //! pages hold dead rows. `TRUNCATE false` because giving empty pages at the
 //! table's end back to the filesystem takes an exclusive lock, which would
-//! stop every claim and completion while it is held.
+//! stop every claim and completion while it is held. The vacuum runs on a
+//! connection of its own, not one of the pool's, so claims and completions
+//! never wait for one; `close` stops the task, and a `VACUUM` the server is
+//! already running finishes there.
+//!
+//! Why an empty claim and not a short one: a worker claims all its queues
+//! in one request, so while one queue is busy and another idle every claim
+//! is short, and the vacuum (a full scan of every index) would run every
+//! `vacuum_after` jobs in the middle of the burst.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection as _, Executor as _, PgConnection};
 use tokio::task::JoinHandle;
 
-/// The statement, `{schema}` rendered. `VACUUM` cannot run in a
-/// transaction: it is sent on its own, as a simple query.
-pub(crate) const VACUUM: &str = "VACUUM (INDEX_CLEANUP ON, TRUNCATE false, SKIP_LOCKED) {schema}.jobs";
+/// The statement, `{schema}` rendered.
+pub(crate) const VACUUM: &str =
+    "VACUUM (INDEX_CLEANUP ON, TRUNCATE false, SKIP_LOCKED) {schema}.jobs";
+
+/// How the vacuum's connection shows in `pg_stat_activity`.
+pub(crate) const APPLICATION_NAME: &str = "steward vacuum";
+
+/// Connects, vacuums, disconnects.
+async fn vacuum(connect: &PgConnectOptions, statement: &str) -> Result<(), sqlx::Error> {
+    let mut conn = PgConnection::connect_with(connect).await?;
+    // A `&str` without arguments goes as a simple query, a statement of its
+    // own: `VACUUM` refuses to run inside a transaction block.
+    conn.execute(statement).await?;
+    conn.close().await
+}
 
 /// The store's count of claimed jobs and its vacuum in flight.
 #[derive(Debug)]
@@ -43,7 +64,7 @@ pub(crate) struct DrainVacuum {
 }
 
 impl DrainVacuum {
-    /// Vacuums after `after` claimed jobs and a short claim; never if `None`.
+    /// Vacuums after `after` claimed jobs and an empty claim; never if `None`.
     pub(crate) fn new(after: Option<u64>) -> DrainVacuum {
         DrainVacuum {
             after,
@@ -52,20 +73,20 @@ impl DrainVacuum {
         }
     }
 
-    /// Records a claim that returned `got` of the `asked` jobs; starts a
-    /// vacuum on `pool` when it is due, and returns its task.
+    /// Records a claim that returned `got` jobs; when a vacuum is due,
+    /// starts it on a new connection made with `connect` and returns its
+    /// task.
     pub(crate) fn claimed(
         &self,
         got: usize,
-        asked: u64,
-        pool: &PgPool,
+        connect: &PgConnectOptions,
         statement: &str,
         schema: &str,
     ) -> Option<JoinHandle<()>> {
         let after = self.after?;
         let got = got as u64;
         let total = self.claimed.fetch_add(got, Ordering::Relaxed) + got;
-        if got >= asked || total < after {
+        if got > 0 || total < after {
             return None;
         }
         if self.running.swap(true, Ordering::AcqRel) {
@@ -73,12 +94,12 @@ impl DrainVacuum {
         }
         self.claimed.store(0, Ordering::Relaxed);
         let running = self.running.clone();
-        let pool = pool.clone();
+        let connect = connect.clone().application_name(APPLICATION_NAME);
         let statement = statement.to_string();
         let schema = schema.to_string();
         Some(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            match sqlx::raw_sql(&statement).execute(&pool).await {
+            match vacuum(&connect, &statement).await {
                 Ok(_) => tracing::debug!(
                     schema,
                     claimed = total,

@@ -1,5 +1,7 @@
-//! Large batches, which the store writes with `COPY … FROM STDIN` (plain
-//! runs of at least 512 jobs, `src/ops/copy.rs`), against the real server:
+//! Large batches, which `Store::enqueue` writes with `COPY … FROM STDIN`
+//! (plain runs of at least 512 jobs, `src/ops/copy.rs`) and `enqueue_in`, on
+//! a caller's connection, by `INSERT` (`tests/copy_fallbacks.rs` says why),
+//! against the real server:
 //! the caller's transaction, refusals by the server, wake-ups, and times on
 //! the database's clock. Each test has a schema of its own.
 
@@ -576,7 +578,10 @@ async fn a_large_batch_writes_the_rows_small_batches_write() {
 /// `run_at` given less than a microsecond after `now()` is written as
 /// `now()` itself (PostgreSQL keeps microseconds), so the job is available,
 /// as the `INSERT` of a small batch writes it. (The first COPY path judged
-/// the state before cutting the time to microseconds and failed this.)
+/// the state before cutting the time to microseconds and failed this when
+/// `enqueue_in` still used `COPY`; it no longer does, and the unit test
+/// `state_and_run_at_are_judged_as_stored` in `src/ops/copy.rs` keeps the
+/// rule for `COPY`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_at_within_a_microsecond_after_now_is_written_available_as_by_insert() {
     let schema = TestSchema::new().await;

@@ -1,5 +1,5 @@
 //! Vacuum after a drain (`src/vacuum.rs`): once `vacuum_after` jobs have
-//! been claimed and a claim comes back short, the store vacuums the jobs
+//! been claimed and a claim comes back empty, the store vacuums the jobs
 //! table, which removes the claimed jobs' dead entries from the claim index.
 
 mod common;
@@ -35,18 +35,35 @@ async fn store(schema: &TestSchema, vacuum_after: Option<u64>) -> PostgresStore 
 }
 
 async fn claim(store: &PostgresStore, limit: u32) -> usize {
+    claim_queues(store, &[("default", limit)]).await
+}
+
+async fn claim_queues(store: &PostgresStore, queues: &[(&str, u32)]) -> usize {
     store
         .claim(ClaimRequest {
             worker: "vacuum-test".into(),
-            queues: vec![QueueClaim {
-                queue: "default".into(),
-                limit,
-            }],
+            queues: queues
+                .iter()
+                .map(|(queue, limit)| QueueClaim {
+                    queue: (*queue).into(),
+                    limit: *limit,
+                })
+                .collect(),
             lease: LEASE,
         })
         .await
         .expect("claim")
         .len()
+}
+
+/// Waits (up to 30 s) until the jobs table has been vacuumed by hand more
+/// than `before` times.
+async fn await_vacuum(conn: &mut PgConnection, schema: &str, before: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while vacuums(conn, schema).await == before {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// How many times the jobs table was vacuumed by hand (not autovacuum).
@@ -119,16 +136,23 @@ async fn a_drained_claim_after_enough_claimed_jobs_vacuums_and_clears_the_claim_
         "6,000 claimed jobs should leave dead entries that a claim walks ({dirty} pages)"
     );
 
-    // The queue drains: a short claim starts the vacuum.
+    // The last job: a short claim, but the queue was not known to be empty
+    // when it was asked, so still no vacuum; the next, empty, claim starts it.
     assert_eq!(claim(&store, 1_000).await, 1);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while vacuums(&mut conn, &schema.name).await == before {
-        assert!(
-            Instant::now() < deadline,
-            "a short claim after 6,001 claimed jobs should vacuum the jobs table"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        vacuums(&mut conn, &schema.name).await,
+        before,
+        "a claim that still found a job does not vacuum"
+    );
+    assert_eq!(claim(&store, 1_000).await, 0);
+    await_vacuum(
+        &mut conn,
+        &schema.name,
+        before,
+        "an empty claim after 6,001 claimed jobs should vacuum the jobs table",
+    )
+    .await;
     enqueue(&store, 1).await;
     let clean = claim_index_pages(&mut conn, &schema.name).await;
     assert!(
@@ -148,27 +172,29 @@ async fn no_vacuum_below_the_threshold_or_when_turned_off() {
     let before = vacuums(&mut conn, &schema.name).await;
 
     enqueue(&below, 900).await;
+    assert_eq!(claim(&below, 2_000).await, 900);
     assert_eq!(
         claim(&below, 2_000).await,
-        900,
-        "short, but below 1,000 claimed"
+        0,
+        "empty, but below 1,000 claimed"
     );
     enqueue(&off, 3_000).await;
-    assert_eq!(claim(&off, 5_000).await, 3_000, "short, but vacuum is off");
+    assert_eq!(claim(&off, 5_000).await, 3_000);
+    assert_eq!(claim(&off, 5_000).await, 0, "empty, but vacuum is off");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(vacuums(&mut conn, &schema.name).await, before);
 
-    // The store below the threshold crosses it: its next short claim vacuums.
+    // The store below the threshold crosses it: its next empty claim vacuums.
     enqueue(&below, 200).await;
     assert_eq!(claim(&below, 1_000).await, 200);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while vacuums(&mut conn, &schema.name).await == before {
-        assert!(
-            Instant::now() < deadline,
-            "1,100 claimed jobs and a short claim should vacuum"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(claim(&below, 1_000).await, 0);
+    await_vacuum(
+        &mut conn,
+        &schema.name,
+        before,
+        "1,100 claimed jobs and an empty claim should vacuum",
+    )
+    .await;
     // Nothing else changed: pruning and counts work on the vacuumed table.
     let counts = below.counts().await.expect("counts");
     assert_eq!(counts.running, 4_100);
@@ -178,4 +204,37 @@ async fn no_vacuum_below_the_threshold_or_when_turned_off() {
         .expect("prune after a vacuum");
     below.close().await;
     off.close().await;
+}
+
+/// A worker claims all its queues in one request: while one is busy and
+/// another idle every claim comes back short, and that is no drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_queue_beside_an_idle_one_is_not_a_drain() {
+    let schema = TestSchema::new().await;
+    let store = store(&schema, Some(200)).await;
+    let mut conn = schema.raw().await;
+    let before = vacuums(&mut conn, &schema.name).await;
+    enqueue(&store, 2_000).await;
+    for round in 0..20 {
+        let got = claim_queues(&store, &[("default", 100), ("idle", 100)]).await;
+        assert_eq!(got, 100, "round {round}: the busy queue's 100");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        vacuums(&mut conn, &schema.name).await,
+        before,
+        "short claims of a busy queue beside an idle one should not vacuum"
+    );
+    assert_eq!(
+        claim_queues(&store, &[("default", 100), ("idle", 100)]).await,
+        0
+    );
+    await_vacuum(
+        &mut conn,
+        &schema.name,
+        before,
+        "the empty claim after both queues drained should vacuum",
+    )
+    .await;
+    store.close().await;
 }

@@ -151,11 +151,21 @@ pub(crate) struct Inserted {
     pub(crate) due_queues: BTreeSet<String>,
 }
 
+/// How [`insert`] may write large runs of plain jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bulk {
+    /// By `COPY` (the store's own connections only: see `copy::insert`).
+    Copy,
+    /// By `INSERT` only (a caller's connection).
+    Insert,
+}
+
 /// Inserts validated jobs in order; see [`Inserted`].
 pub(crate) async fn insert(
     conn: &mut PgConnection,
     sql: &Sql,
     jobs: &[NewJob],
+    bulk: Bulk,
 ) -> Result<Inserted, sqlx::Error> {
     let mut out = Vec::with_capacity(jobs.len());
     let mut inserted = false;
@@ -177,9 +187,10 @@ pub(crate) async fn insert(
                 .iter()
                 .position(|j| j.unique.is_some())
                 .map_or(jobs.len(), |p| i + p);
-            if end - i >= copy::MIN_JOBS {
-                copy::insert(conn, sql, &jobs[i..end], &mut out).await?;
-            } else {
+            let copied = bulk == Bulk::Copy
+                && end - i >= copy::MIN_JOBS
+                && copy::insert(conn, sql, &jobs[i..end], &mut out).await?;
+            if !copied {
                 insert_plain(conn, sql, &jobs[i..end], &mut out).await?;
             }
             inserted = true;
