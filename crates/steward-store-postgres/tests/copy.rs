@@ -10,6 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::TestSchema;
+use common::wake::{LONG_WAIT, PROMPT, assert_woken_by_commit, listening, waiter};
 use serde_json::json;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use steward_core::store::{Enqueued, JobId, NewJob, Store, StoreError};
@@ -17,15 +18,6 @@ use steward_store_postgres::{PostgresStore, enqueue_in};
 
 /// Jobs in a large batch: well past the store's 512, so the batch is copied.
 const LARGE: usize = 1_200;
-
-/// What a waiter asks for: far longer than any wake-up should take.
-const LONG_WAIT: Duration = Duration::from_secs(30);
-
-/// "Promptly": tells a notified wake-up from a wait that ran to its end.
-const PROMPT: Duration = Duration::from_secs(5);
-
-/// How long to wait for the listener to show up.
-const SETTLE: Duration = Duration::from_secs(15);
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -289,40 +281,6 @@ fn assert_refused_for(message: &str, code: &str, what: &str) {
     );
 }
 
-/// The backends listening on this schema's channel.
-async fn listener_pids(conn: &mut PgConnection, schema: &TestSchema) -> Vec<i32> {
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity
-         WHERE application_name = 'steward-listener' AND query ILIKE 'LISTEN%'
-             AND position($1 IN query) > 0",
-    )
-    .bind(format!("\"{}_jobs\"", schema.name))
-    .fetch_all(&mut *conn)
-    .await
-    .expect("reading pg_stat_activity")
-}
-
-/// Starts `store`'s listener, waits until it listens, and lets its start-up
-/// wake-up pass, so its next wait ends only by a notification or by
-/// `max_wait`.
-async fn listening(store: &PostgresStore, schema: &TestSchema, conn: &mut PgConnection) {
-    store.wait_for_work(Duration::from_millis(1)).await;
-    let started = Instant::now();
-    while listener_pids(conn, schema).await.len() != 1 {
-        assert!(started.elapsed() < SETTLE, "the listener never listened");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let short = Duration::from_millis(200);
-    loop {
-        let t = Instant::now();
-        store.wait_for_work(short).await;
-        if t.elapsed() >= short {
-            return;
-        }
-        assert!(started.elapsed() < SETTLE, "the store kept waking up");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_batch_wakes_a_worker_of_another_store() {
     let schema = TestSchema::new().await;
@@ -348,13 +306,7 @@ async fn a_large_batch_wakes_a_worker_of_another_store() {
     listening(&worker, &schema, &mut conn).await;
 
     // By enqueue_in, only the last job due now: announced at the commit.
-    let waiter = tokio::spawn({
-        let worker = worker.clone();
-        async move {
-            worker.wait_for_work(LONG_WAIT).await;
-            Instant::now()
-        }
-    });
+    let waiting = waiter(&worker);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut batch: Vec<NewJob> = plain(LARGE, "later")
         .into_iter()
@@ -366,23 +318,13 @@ async fn a_large_batch_wakes_a_worker_of_another_store() {
     enqueue_in(&mut tx, &other, batch)
         .await
         .expect("enqueue_in of a large batch");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        !waiter.is_finished(),
-        "the waiter woke before the caller committed"
-    );
-    let committed = Instant::now();
-    tx.commit().await.expect("commit");
-    let woke = tokio::time::timeout(LONG_WAIT * 2, waiter)
-        .await
-        .expect("the waiter ends by its max_wait")
-        .expect("waiter task");
-    let after = woke.duration_since(committed);
-    assert!(
-        after < PROMPT,
-        "committing a large batch whose last job is due should wake the waiter at once, took \
-         {after:?}"
-    );
+    assert_woken_by_commit(
+        waiting,
+        tx,
+        Duration::from_millis(500),
+        "a large batch whose last job is due",
+    )
+    .await;
     other.close().await;
     worker.close().await;
 }

@@ -8,90 +8,18 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::TestSchema;
-use sqlx::{Connection as _, PgConnection};
+use common::wake::{
+    LONG_WAIT, PROMPT, assert_woken_by_commit, await_listeners, drain, listener_pids, listening,
+    waiter,
+};
+use sqlx::Connection as _;
 use steward_core::store::{NewJob, Store};
 use steward_store_postgres::{PostgresStore, enqueue_in};
-
-/// What a waiter asks for: far longer than any wake-up should take.
-const LONG_WAIT: Duration = Duration::from_secs(30);
-
-/// "Promptly": a generous bound that tells a notified wake-up from a wait
-/// that ran to `LONG_WAIT` (not a speed check).
-const PROMPT: Duration = Duration::from_secs(5);
-
-/// How long the tests wait for the listener to show up or go away.
-const SETTLE: Duration = Duration::from_secs(15);
 
 async fn migrated(schema: &TestSchema) -> PostgresStore {
     let store = schema.connect().await;
     store.migrate().await.expect("migrate");
     store
-}
-
-fn channel(schema: &TestSchema) -> String {
-    format!("{}_jobs", schema.name)
-}
-
-/// The backends listening on this schema's channel (the listener's last
-/// statement is its `LISTEN`, and it carries its own application name).
-async fn listener_pids(conn: &mut PgConnection, schema: &TestSchema) -> Vec<i32> {
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity
-         WHERE application_name = 'steward-listener' AND query ILIKE 'LISTEN%'
-             AND position($1 IN query) > 0
-         ORDER BY pid",
-    )
-    .bind(format!("\"{}\"", channel(schema)))
-    .fetch_all(&mut *conn)
-    .await
-    .expect("reading pg_stat_activity")
-}
-
-/// Waits until the listeners on `schema`'s channel are not `old` and
-/// number `n`; returns them.
-async fn await_listeners(
-    conn: &mut PgConnection,
-    schema: &TestSchema,
-    n: usize,
-    old: &[i32],
-) -> Vec<i32> {
-    let started = Instant::now();
-    loop {
-        let pids = listener_pids(conn, schema).await;
-        if pids.len() == n && pids.iter().all(|p| !old.contains(p)) {
-            return pids;
-        }
-        assert!(
-            started.elapsed() < SETTLE,
-            "expected {n} listener(s) on {} other than {old:?}, found {pids:?}",
-            channel(schema)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Lets `store`'s waits end only by `max_wait` from now on: waits until a
-/// short wait runs to its end (the wake-up of the listener's connection,
-/// and its permit, are used up).
-async fn drain(store: &PostgresStore) {
-    let short = Duration::from_millis(200);
-    let started = Instant::now();
-    loop {
-        let t = Instant::now();
-        store.wait_for_work(short).await;
-        if t.elapsed() >= short {
-            return;
-        }
-        assert!(started.elapsed() < SETTLE, "the store kept waking up");
-    }
-}
-
-/// Starts `store`'s listener and waits until it listens and is quiet.
-async fn listening(store: &PostgresStore, schema: &TestSchema, conn: &mut PgConnection) -> i32 {
-    store.wait_for_work(Duration::from_millis(1)).await;
-    let pids = await_listeners(conn, schema, 1, &[]).await;
-    drain(store).await;
-    pids[0]
 }
 
 /// Runs `act` while `store` waits up to `max_wait`; returns how long the
@@ -156,34 +84,13 @@ async fn an_enqueue_in_a_callers_transaction_wakes_at_commit_not_before() {
     );
 
     // Committed: announced at the commit, not at the insert.
-    let waiter = tokio::spawn({
-        let worker = worker.clone();
-        async move {
-            worker.wait_for_work(LONG_WAIT).await;
-            Instant::now()
-        }
-    });
+    let waiting = waiter(&worker);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut tx = caller.begin().await.expect("begin");
     enqueue_in(&mut tx, &other, vec![NewJob::new("k", "{}")])
         .await
         .expect("enqueue_in");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        !waiter.is_finished(),
-        "the waiter woke before the caller committed"
-    );
-    let committed = Instant::now();
-    tx.commit().await.expect("commit");
-    let woke = tokio::time::timeout(LONG_WAIT * 2, waiter)
-        .await
-        .expect("the waiter ends by its max_wait")
-        .expect("waiter task");
-    let after = woke.duration_since(committed);
-    assert!(
-        after < PROMPT,
-        "the caller's commit should wake the waiter at once, took {after:?}"
-    );
+    assert_woken_by_commit(waiting, tx, Duration::from_secs(1), "one job").await;
     other.close().await;
     worker.close().await;
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::TestSchema;
+use common::wake::drain;
 use serde::{Deserialize, Serialize};
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobId, JobRecord, JobState, NewJob, Store, UniqueScope};
@@ -342,21 +343,6 @@ async fn bad_inputs_are_refused_with_a_clear_error_and_write_nothing() {
     assert_eq!(store.counts().await.expect("counts").total(), 0);
 }
 
-/// Waits until `store`'s listener is connected and its start-up wake-up
-/// is used up, so a wait ends only by a notification or its `max_wait`.
-async fn quiet(store: &PostgresStore) {
-    let short = Duration::from_millis(300);
-    let started = Instant::now();
-    loop {
-        let t = Instant::now();
-        store.wait_for_work(short).await;
-        if t.elapsed() >= short {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "the store kept waking up");
-    }
-}
-
 /// How long `store` waited (up to `max_wait`) while `psql` ran `sql`.
 async fn wait_during(
     store: &PostgresStore,
@@ -402,7 +388,7 @@ async fn a_psql_enqueue_wakes_an_idle_worker_at_commit_and_a_rollback_wakes_nobo
         assert!(started.elapsed() < PATIENCE, "the listener never listened");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    quiet(&store).await;
+    drain(&store).await;
 
     let name = &schema.name;
     let waited = wait_during(

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test crate uses its own part of this module
 
+pub mod wake;
+
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
