@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use sqlx::PgConnection;
-use steward_core::store::batch::{OutcomeKind as Kind, rounds_by_job};
+use steward_core::store::batch::{OutcomeKind as Kind, one_statement, rounds_by_job};
 use steward_core::store::{Finish, HeartbeatResult, Lease};
 
 use crate::clock::{self, Outcome};
@@ -68,11 +68,32 @@ macro_rules! timed_items {
     };
 }
 
+/// Locks a finish batch's rows in id order before its statements run, when
+/// it takes more than one (several outcome kinds, or one job twice): one
+/// after the other, the statements lock the batch's rows out of order, and
+/// a heartbeat of the same jobs racing them could hold a row the finish
+/// needs while waiting for one the finish holds (SQLSTATE 40P01; the
+/// completer retries after 50 ms, but the deadlock check alone waits
+/// `deadlock_timeout`, 1 s by default). `tests/finish_order.rs` deadlocked
+/// in most of its rounds without this and the heartbeat's own ordered lock.
+pub(crate) const LOCK_IN_ORDER: &str = "SELECT id FROM {schema}.jobs
+     WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE";
+
+/// Extends leases. Its rows are locked in id order first (`locked`): the
+/// `UPDATE` alone locks them in whatever order its join produces (a hash
+/// join may follow the table's heap order), and every batch racing it must
+/// agree on one order. Only locked rows are updated, and the `CTE` locks in
+/// `ORDER BY id` order however the plan pulls from it, so the statement as
+/// a whole takes its locks in id order.
 pub(crate) const HEARTBEAT: &str = concat!(
-    "UPDATE {schema}.jobs AS j SET lease_expires_at = ",
+    "WITH locked AS (
+         SELECT id FROM {schema}.jobs WHERE id = ANY($1::bigint[])
+         ORDER BY id FOR NO KEY UPDATE)
+     UPDATE {schema}.jobs AS j SET lease_expires_at = ",
     lease_expiry!("$3::bigint"),
-    " FROM unnest($1::bigint[], $2::bigint[]) AS f(id, token)
-     WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
+    " FROM unnest($1::bigint[], $2::bigint[]) AS f(id, token), locked
+     WHERE locked.id = f.id AND j.id = f.id AND j.lease_token = f.token
+         AND j.state = 'running'
      RETURNING j.id, j.lease_token, j.cancel_requested"
 );
 
@@ -232,6 +253,15 @@ pub(crate) async fn finish(
 ) -> Result<(Vec<bool>, BTreeSet<String>), sqlx::Error> {
     let mut applied = vec![false; items.len()];
     let mut due_queues = BTreeSet::new();
+    if !one_statement(items) {
+        let mut ids: Vec<i64> = items.iter().map(|f| f.lease.id.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        sqlx::query(&sql.lock_in_order)
+            .bind(ids)
+            .execute(&mut *conn)
+            .await?;
+    }
     for round in rounds_by_job(items.iter().map(|f| f.lease.id.0)) {
         for kind in Kind::ALL {
             let mut group: Vec<usize> = round
