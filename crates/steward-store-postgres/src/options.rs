@@ -26,9 +26,9 @@ pub struct PostgresOptions {
     /// [`StoreError::Unavailable`]. Default: 5 s.
     pub acquire_timeout: Duration,
     /// Vacuum the jobs table after this many jobs claimed through this
-    /// store, at the first claim that finds the queues drained (it returns
-    /// no job), on a connection of its own; `None` leaves vacuuming to
-    /// autovacuum.
+    /// store, at the first claim that finds every queue it asks drained
+    /// (each returns fewer jobs than asked), on a connection of its own;
+    /// `None` leaves vacuuming to autovacuum.
     /// Default: 10,000. Why: the claim steps over the index entries of
     /// every job claimed since the last vacuum, and autovacuum may take a
     /// minute or more to come (`docs/postgres.md`, "Vacuum after a drain").

@@ -275,14 +275,18 @@ impl PostgresStore {
 
     /// Counts a claim's jobs towards the next vacuum and starts it when due
     /// (`vacuum.rs`), keeping its task so `close` can stop it.
-    fn after_claim(&self, got: usize) {
+    fn after_claim(&self, got: usize, drained: bool) {
         let inner = &self.inner;
         if inner.pool.is_closed() {
             return;
         }
-        let started = inner
-            .vacuum
-            .claimed(got, &inner.connect, &inner.sql.vacuum, &inner.schema);
+        let started = inner.vacuum.claimed(
+            got,
+            drained,
+            &inner.connect,
+            &inner.sql.vacuum,
+            &inner.schema,
+        );
         if let Some(task) = started {
             let mut slot = inner
                 .vacuum_task
@@ -454,18 +458,21 @@ impl Store for PostgresStore {
         // Several queues in one transaction, so a failure half-way does not
         // leave jobs claimed that the caller never hears of.
         let worker = request.worker.as_str();
-        let claimed = self
+        let (claimed, drained) = self
             .atomic(queues.len() == 1, async |c, sql| {
                 let mut out = Vec::new();
+                // Every queue came back with fewer jobs than asked.
+                let mut drained = true;
                 for q in &queues {
-                    out.extend(
-                        claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us).await?,
-                    );
+                    let got =
+                        claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us).await?;
+                    drained &= got.len() < q.limit as usize;
+                    out.extend(got);
                 }
-                Ok(out)
+                Ok((out, drained))
             })
             .await?;
-        self.after_claim(claimed.len());
+        self.after_claim(claimed.len(), drained);
         Ok(claimed)
     }
 

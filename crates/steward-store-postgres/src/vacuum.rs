@@ -13,9 +13,10 @@
 //! `autovacuum_naptime` (a minute by default) and waits for 20 % of the
 //! table to be dead.
 //!
-//! So each store counts the jobs it has claimed, and once a claim comes
-//! back empty (every queue it asked is drained: what follows are lone
-//! claims) after at least `vacuum_after` of them, it runs
+//! So each store counts the jobs it has claimed, and once a claim finds
+//! every queue it asked drained (each came back with fewer jobs than
+//! asked: what follows are lone claims) after at least `vacuum_after` of
+//! them, it runs
 //! `VACUUM (INDEX_CLEANUP ON, TRUNCATE false, SKIP_LOCKED)` on the jobs
 //! table in the background: one at a time per store, skipped while another
 //! session vacuums the table. `INDEX_CLEANUP ON` because the point is the
@@ -27,10 +28,13 @@
 //! never wait for one; `close` stops the task, and a `VACUUM` the server is
 //! already running finishes there.
 //!
-//! Why an empty claim and not a short one: a worker claims all its queues
-//! in one request, so while one queue is busy and another idle every claim
-//! is short, and the vacuum (a full scan of every index) would run every
-//! `vacuum_after` jobs in the middle of the burst.
+//! Each queue, not the claim as a whole: a worker claims all its queues in
+//! one request, so while one queue is busy and another idle every claim is
+//! short, and the vacuum (a full scan of every index) would run every
+//! `vacuum_after` jobs in the middle of the burst. And at the end of the
+//! burst, not at the first empty claim (which comes only after the next
+//! job): the vacuum then overlaps the burst's last jobs, not the first lone
+//! claims, whose latency it would add to.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -64,7 +68,7 @@ pub(crate) struct DrainVacuum {
 }
 
 impl DrainVacuum {
-    /// Vacuums after `after` claimed jobs and an empty claim; never if `None`.
+    /// Vacuums after `after` claimed jobs and a drained claim; never if `None`.
     pub(crate) fn new(after: Option<u64>) -> DrainVacuum {
         DrainVacuum {
             after,
@@ -73,12 +77,13 @@ impl DrainVacuum {
         }
     }
 
-    /// Records a claim that returned `got` jobs; when a vacuum is due,
-    /// starts it on a new connection made with `connect` and returns its
-    /// task.
+    /// Records a claim that returned `got` jobs and found every queue it
+    /// asked `drained`; when a vacuum is due, starts it on a new connection
+    /// made with `connect` and returns its task.
     pub(crate) fn claimed(
         &self,
         got: usize,
+        drained: bool,
         connect: &PgConnectOptions,
         statement: &str,
         schema: &str,
@@ -86,7 +91,7 @@ impl DrainVacuum {
         let after = self.after?;
         let got = got as u64;
         let total = self.claimed.fetch_add(got, Ordering::Relaxed) + got;
-        if got > 0 || total < after {
+        if !drained || total < after {
             return None;
         }
         if self.running.swap(true, Ordering::AcqRel) {
