@@ -211,10 +211,22 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units_and_reject_garbage() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(
+            parse_duration("250ms").expect("a valid duration"),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse_duration("5s").expect("a valid duration"),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            parse_duration("2m").expect("a valid duration"),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            parse_duration("3").expect("a valid duration"),
+            Duration::from_secs(3)
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 parsecs").is_err());
     }

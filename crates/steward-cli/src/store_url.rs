@@ -159,17 +159,17 @@ mod tests {
 
     #[test]
     fn schema_parameter_is_taken_out_of_a_postgres_url() {
-        let p = split_pg_url("postgres://u@h:5432/db?schema=jobs_eu").unwrap();
+        let p = split_pg_url("postgres://u@h:5432/db?schema=jobs_eu").expect("a valid URL");
         assert_eq!(p.connect, "postgres://u@h:5432/db");
         assert_eq!(p.schema.as_deref(), Some("jobs_eu"));
-        let p =
-            split_pg_url("postgresql://u@h/db?sslmode=disable&schema=x&connect_timeout=2").unwrap();
+        let p = split_pg_url("postgresql://u@h/db?sslmode=disable&schema=x&connect_timeout=2")
+            .expect("a valid URL");
         assert_eq!(
             p.connect,
             "postgresql://u@h/db?sslmode=disable&connect_timeout=2"
         );
         assert_eq!(p.schema.as_deref(), Some("x"));
-        let p = split_pg_url("postgres://u@h/db").unwrap();
+        let p = split_pg_url("postgres://u@h/db").expect("a valid URL");
         assert_eq!(p.connect, "postgres://u@h/db");
         assert_eq!(p.schema, None);
         assert_eq!(PostgresOptions::default().schema, DEFAULT_PG_SCHEMA);

@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn schema_names_are_plain_lowercase_identifiers() {
         for good in ["steward", "jobs_2", "_x", &"a".repeat(63)] {
-            assert_eq!(quoted_schema(good).unwrap(), format!("\"{good}\""));
+            assert_eq!(
+                quoted_schema(good).expect("a valid schema name"),
+                format!("\"{good}\"")
+            );
         }
         for bad in [
             "",

@@ -166,7 +166,8 @@ mod tests {
     #[test]
     fn rfc3339_round_trips_through_serde() {
         let text = rfc3339_ms(1_700_000_000_123);
-        let parsed: DateTime<Utc> = serde_json::from_value(serde_json::json!(text)).unwrap();
+        let parsed: DateTime<Utc> = serde_json::from_value(serde_json::json!(text))
+            .expect("the stored time text is RFC 3339");
         assert_eq!(parsed.timestamp_millis(), 1_700_000_000_123);
     }
 }
