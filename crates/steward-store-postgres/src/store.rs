@@ -68,12 +68,9 @@ struct Inner {
     /// The listener's own pool: one connection, connected lazily.
     listener_pool: PgPool,
     listener: Mutex<Listener>,
-    /// Jobs claimed since the last vacuum, and when to vacuum (`vacuum.rs`).
+    /// Jobs claimed since the last vacuum, when to vacuum, and the vacuum
+    /// in flight (`vacuum.rs`; stopped by `close` and on drop).
     vacuum: DrainVacuum,
-    /// How the vacuum connects (it does not use the pool).
-    connect: PgConnectOptions,
-    /// The vacuum in flight, if any: aborted by `close` and on drop.
-    vacuum_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The listener task's lifecycle: started by the first `wait_for_work`,
@@ -91,13 +88,6 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         if let Listener::Running(task) = std::mem::replace(slot, Listener::Closed) {
-            task.abort();
-        }
-        let vacuum = self
-            .vacuum_task
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(task) = vacuum.take() {
             task.abort();
         }
     }
@@ -152,19 +142,19 @@ impl PostgresStore {
             .connect_with(connect.clone())
             .await
             .map_err(|e| map_sqlx(e, &schema))?;
+        let sql = Sql::new(&quoted);
+        let vacuum = DrainVacuum::new(options.vacuum_after, &connect, &sql.vacuum, &schema);
         let store = PostgresStore {
             inner: Arc::new(Inner {
                 pool,
-                sql: Sql::new(&quoted),
+                sql,
                 channel: notify::channel(&schema),
                 schema,
                 quoted,
                 notify: Arc::new(Notify::new()),
                 listener_pool,
                 listener: Mutex::new(Listener::NotStarted),
-                vacuum: DrainVacuum::new(options.vacuum_after),
-                connect,
-                vacuum_task: Mutex::new(None),
+                vacuum,
             }),
         };
         let found = {
@@ -259,41 +249,16 @@ impl PostgresStore {
             task.abort();
             let _ = task.await;
         }
-        let vacuum = self
-            .inner
-            .vacuum_task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = vacuum {
-            task.abort();
-            let _ = task.await;
-        }
+        self.inner.vacuum.stop().await;
         self.inner.listener_pool.close().await;
         self.inner.pool.close().await;
     }
 
-    /// Counts a claim's jobs towards the next vacuum and starts it when due
-    /// (`vacuum.rs`), keeping its task so `close` can stop it.
+    /// Counts a claim's jobs towards the next vacuum, which starts when due
+    /// (`vacuum.rs`), unless the store is closed.
     fn after_claim(&self, got: usize, drained: bool) {
-        let inner = &self.inner;
-        if inner.pool.is_closed() {
-            return;
-        }
-        let started = inner.vacuum.claimed(
-            got,
-            drained,
-            &inner.connect,
-            &inner.sql.vacuum,
-            &inner.schema,
-        );
-        if let Some(task) = started {
-            let mut slot = inner
-                .vacuum_task
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // The previous vacuum has ended (one runs at a time): drop its handle.
-            *slot = Some(task);
+        if !self.inner.pool.is_closed() {
+            self.inner.vacuum.claimed(got, drained);
         }
     }
 

@@ -36,8 +36,8 @@
 //! job): the vacuum then overlaps the burst's last jobs, not the first lone
 //! claims, whose latency it would add to.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, Executor as _, PgConnection};
@@ -59,53 +59,63 @@ async fn vacuum(connect: &PgConnectOptions, statement: &str) -> Result<(), sqlx:
     conn.close().await
 }
 
-/// The store's count of claimed jobs and its vacuum in flight.
+/// The store's count of claimed jobs and its vacuum in flight. Dropping it
+/// stops the task.
 #[derive(Debug)]
 pub(crate) struct DrainVacuum {
     after: Option<u64>,
     claimed: AtomicU64,
-    running: Arc<AtomicBool>,
+    /// How the vacuum connects (not through the pool), what it runs, and
+    /// the schema its log lines name.
+    connect: PgConnectOptions,
+    statement: String,
+    schema: String,
+    /// The vacuum in flight (or the last one, finished): one at a time.
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl DrainVacuum {
-    /// Vacuums after `after` claimed jobs and a drained claim; never if `None`.
-    pub(crate) fn new(after: Option<u64>) -> DrainVacuum {
+    /// Vacuums with `statement` after `after` claimed jobs and a drained
+    /// claim (never if `None`), connecting with `connect`.
+    pub(crate) fn new(
+        after: Option<u64>,
+        connect: &PgConnectOptions,
+        statement: &str,
+        schema: &str,
+    ) -> DrainVacuum {
         DrainVacuum {
             after,
             claimed: AtomicU64::new(0),
-            running: Arc::new(AtomicBool::new(false)),
+            connect: connect.clone().application_name(APPLICATION_NAME),
+            statement: statement.to_string(),
+            schema: schema.to_string(),
+            task: Mutex::new(None),
         }
     }
 
     /// Records a claim that returned `got` jobs and found every queue it
-    /// asked `drained`; when a vacuum is due, starts it on a new connection
-    /// made with `connect` and returns its task.
-    pub(crate) fn claimed(
-        &self,
-        got: usize,
-        drained: bool,
-        connect: &PgConnectOptions,
-        statement: &str,
-        schema: &str,
-    ) -> Option<JoinHandle<()>> {
-        let after = self.after?;
+    /// asked `drained`; starts a vacuum when one is due and none runs.
+    pub(crate) fn claimed(&self, got: usize, drained: bool) {
+        let Some(after) = self.after else {
+            return;
+        };
         let got = got as u64;
         let total = self.claimed.fetch_add(got, Ordering::Relaxed) + got;
         if !drained || total < after {
-            return None;
+            return;
         }
-        if self.running.swap(true, Ordering::AcqRel) {
-            return None;
+        let mut slot = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
         }
         self.claimed.store(0, Ordering::Relaxed);
-        let running = self.running.clone();
-        let connect = connect.clone().application_name(APPLICATION_NAME);
-        let statement = statement.to_string();
-        let schema = schema.to_string();
-        Some(tokio::spawn(async move {
+        let connect = self.connect.clone();
+        let statement = self.statement.clone();
+        let schema = self.schema.clone();
+        *slot = Some(tokio::spawn(async move {
             let started = std::time::Instant::now();
             match vacuum(&connect, &statement).await {
-                Ok(_) => tracing::debug!(
+                Ok(()) => tracing::debug!(
                     schema,
                     claimed = total,
                     took = ?started.elapsed(),
@@ -116,7 +126,29 @@ impl DrainVacuum {
                 // table gets a warning from the server, not an error.
                 Err(e) => tracing::warn!(schema, error = %e, "vacuum of the jobs table failed"),
             }
-            running.store(false, Ordering::Release);
-        }))
+        }));
+    }
+
+    /// Stops the vacuum task, if one runs, and waits for it to end (a
+    /// `VACUUM` the server already runs finishes there).
+    pub(crate) async fn stop(&self) {
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for DrainVacuum {
+    fn drop(&mut self) {
+        let slot = self.task.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = slot.take() {
+            task.abort();
+        }
     }
 }
