@@ -11,16 +11,10 @@
 
 use sqlx::{Acquire as _, Executor as _, PgConnection};
 use steward_core::store::StoreError;
+use steward_core::store::migration::{self, Migration};
 
 use crate::error::map_sqlx;
 use crate::sql::render;
-
-/// One embedded migration.
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sql: &'static str,
-}
 
 /// Every migration this binary knows, oldest first.
 const MIGRATIONS: &[Migration] = &[
@@ -79,14 +73,7 @@ pub(crate) async fn recorded_version(
 
 /// Refuses a schema migrated by a newer binary.
 pub(crate) fn check_not_newer(found: i64) -> Result<(), StoreError> {
-    if found > SCHEMA_VERSION {
-        Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        })
-    } else {
-        Ok(())
-    }
+    migration::check_not_newer(found, SCHEMA_VERSION)
 }
 
 /// Applies the missing migrations to `schema` (quoted as `quoted`) under
@@ -143,16 +130,7 @@ mod tests {
 
     #[test]
     fn schema_version_is_the_newest_migration() {
-        let newest = MIGRATIONS.iter().map(|m| m.version).max();
-        assert_eq!(newest, Some(SCHEMA_VERSION));
-        let mut versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(
-            versions.len(),
-            MIGRATIONS.len(),
-            "migration versions are unique"
-        );
+        assert_eq!(migration::list_error(MIGRATIONS, SCHEMA_VERSION), None);
     }
 
     #[test]

@@ -8,16 +8,10 @@
 
 use sqlx::{Executor as _, SqliteConnection};
 use steward_core::store::StoreError;
+use steward_core::store::migration::{self, Migration};
 
 use crate::error::map_sqlx;
 use crate::sql::{self, now_ms};
-
-/// One embedded migration.
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sql: &'static str,
-}
 
 /// Every migration this binary knows, oldest first.
 const MIGRATIONS: &[Migration] = &[
@@ -78,12 +72,7 @@ pub(crate) async fn recorded_version(
 /// [`StoreError::SchemaTooNew`] if a newer binary migrated it.
 pub(crate) async fn check(conn: &mut SqliteConnection, file: &str) -> Result<bool, StoreError> {
     let found = recorded_version(conn, file).await?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    migration::check_not_newer(found, SCHEMA_VERSION)?;
     Ok(found == SCHEMA_VERSION)
 }
 
@@ -114,12 +103,7 @@ async fn apply(
         .await
         .map_err(|e| map_sqlx(e, file))?;
     let found = recorded_version(conn, file).await?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    migration::check_not_newer(found, SCHEMA_VERSION)?;
     if found >= migration.version {
         return Ok(());
     }
@@ -150,15 +134,6 @@ mod tests {
 
     #[test]
     fn schema_version_is_the_newest_migration() {
-        let newest = MIGRATIONS.iter().map(|m| m.version).max();
-        assert_eq!(newest, Some(SCHEMA_VERSION));
-        let mut versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(
-            versions.len(),
-            MIGRATIONS.len(),
-            "migration versions are unique"
-        );
+        assert_eq!(migration::list_error(MIGRATIONS, SCHEMA_VERSION), None);
     }
 }

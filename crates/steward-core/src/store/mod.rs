@@ -36,6 +36,7 @@
 
 pub mod batch;
 mod error;
+pub mod migration;
 mod types;
 
 use std::future::Future;
