@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use serde::de::IgnoredAny;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
 use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
 
 use crate::clock::{self, When, micros};
@@ -229,16 +231,7 @@ pub(crate) async fn insert_one(
     channel: &str,
     payload: &str,
 ) -> Result<Enqueued, sqlx::Error> {
-    let when = first_run(job)?;
-    let id: i64 = sqlx::query_scalar(&sql.enqueue_one)
-        .bind(job.kind.as_str())
-        .bind(job.queue.as_str())
-        .bind(job.payload.as_str())
-        .bind(job.priority)
-        .bind(attempts(job)?)
-        .bind(when.at())
-        .bind(when.delay_us())
-        .bind(job.timeout.and_then(|t| timeout_ms(t).ok()))
+    let (id,): (i64,) = bind_job(sqlx::query_as(&sql.enqueue_one), job)?
         .bind(channel)
         .bind(payload)
         .fetch_one(&mut *conn)
@@ -303,6 +296,24 @@ async fn insert_plain(
     Ok(())
 }
 
+/// Binds a job's columns as [`ONE`] and [`UNIQUE`] take them, `$1` to `$8`:
+/// kind, queue, payload, priority, max attempts, `run_at` or delay, timeout.
+fn bind_job<'q, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    job: &'q NewJob,
+) -> Result<QueryAs<'q, Postgres, O, PgArguments>, sqlx::Error> {
+    let when = first_run(job)?;
+    Ok(query
+        .bind(job.kind.as_str())
+        .bind(job.queue.as_str())
+        .bind(job.payload.as_str())
+        .bind(job.priority)
+        .bind(attempts(job)?)
+        .bind(when.at())
+        .bind(when.delay_us())
+        .bind(job.timeout.and_then(|t| timeout_ms(t).ok())))
+}
+
 /// Inserts one job with a unique key, or reports the key's holder.
 async fn insert_unique(
     conn: &mut PgConnection,
@@ -316,17 +327,8 @@ async fn insert_unique(
         UniqueScope::Window(w) => Some(window_ms(*w).map_err(|e| decode_error(e.to_string()))?),
         UniqueScope::Queued | UniqueScope::Active => None,
     };
-    let when = first_run(job)?;
     for _ in 0..UNIQUE_TRIES {
-        let (id, held): (Option<i64>, String) = sqlx::query_as(&sql.enqueue_unique)
-            .bind(job.kind.as_str())
-            .bind(job.queue.as_str())
-            .bind(job.payload.as_str())
-            .bind(job.priority)
-            .bind(attempts(job)?)
-            .bind(when.at())
-            .bind(when.delay_us())
-            .bind(job.timeout.and_then(|t| timeout_ms(t).ok()))
+        let (id, held): (Option<i64>, String) = bind_job(sqlx::query_as(&sql.enqueue_unique), job)?
             .bind(key.as_str())
             .bind(scope.as_str())
             .bind(window)
