@@ -6,6 +6,7 @@
 
 mod builder;
 mod shutdown;
+mod signals;
 mod supervisor;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,7 +138,7 @@ impl Host {
         let running = supervisor::start_all(self.services, &handle);
         tracing::info!(services = running.len(), "host started");
         let signals = if self.handle_signals {
-            Some(shutdown::watch_signals(handle.clone()))
+            Some(signals::watch_signals(handle.clone()))
         } else {
             None
         };
