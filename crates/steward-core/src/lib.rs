@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod blocking;
 mod channel;
 mod context;
 mod error;

@@ -1,5 +1,4 @@
-//! Bounded, structured parallelism: task groups, `for_each_concurrent` and
-//! the bounded blocking pool.
+//! Bounded, structured parallelism: task groups and `for_each_concurrent`.
 //!
 //! Every child is owned by its group: a group waits for its children in
 //! [`TaskGroup::join`], and aborts whatever is left when it is dropped, so no
@@ -197,7 +196,7 @@ impl Drop for TaskGroup {
     }
 }
 
-fn join_error(err: JoinError) -> TaskError {
+pub(crate) fn join_error(err: JoinError) -> TaskError {
     if err.is_panic() {
         TaskError::Panicked {
             message: panic_message(err.into_panic().as_ref()),
@@ -245,40 +244,6 @@ where
     match stopped {
         Some(TaskError::Cancelled) | None => joined,
         Some(err) => Err(err),
-    }
-}
-
-/// The host's bounded pool for CPU-bound or blocking calls: at most `limit`
-/// run at once, on tokio's blocking threads.
-#[derive(Clone)]
-pub(crate) struct BlockingPool {
-    permits: Arc<Semaphore>,
-}
-
-impl BlockingPool {
-    pub(crate) fn new(limit: usize) -> Self {
-        BlockingPool {
-            permits: Arc::new(Semaphore::new(limit)),
-        }
-    }
-
-    pub(crate) async fn run<F, R>(&self, f: F, cancel: &CancellationToken) -> Result<R, TaskError>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        let permit = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Err(TaskError::Cancelled),
-            permit = self.permits.clone().acquire_owned() => permit.map_err(|_| TaskError::Cancelled)?,
-        };
-        let handle = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        });
-        // Blocking work cannot be interrupted; the caller waits for it so it
-        // never outlives the service that started it.
-        handle.await.map_err(join_error)
     }
 }
 

@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{Host, HostShared};
+use crate::blocking::BlockingPool;
 use crate::channel::new_channel;
 use crate::periodic::Periodic;
 use crate::service::DynService;
 use crate::status::{ChannelShared, Slot};
-use crate::task_group::BlockingPool;
 use crate::{BoxError, ConfigError, Context, FailurePolicy, Receiver, Sender, Service};
 
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 pub use builder::{HostBuilder, ServiceConfig};
 
 use crate::HostStatus;
+use crate::blocking::BlockingPool;
 use crate::status::{self, ChannelShared, Slot};
-use crate::task_group::BlockingPool;
 
 /// How the host ended; convert it into a process exit code.
 ///
