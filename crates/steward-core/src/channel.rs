@@ -5,18 +5,31 @@
 //! channel makes `send` wait (back-pressure); both ends stop waiting when
 //! their service is asked to stop.
 //!
-//! Close order: the host stops services in reverse order of registration, so
-//! register a consumer before the producers that feed it. The producers stop
-//! first and drop their senders; the consumer then drains what is queued
-//! (its `recv` keeps returning queued items after cancellation) and ends.
+//! Close order, so that no item is lost at shutdown whatever the order the
+//! services were registered in:
+//! - the host learns who sends to and who receives from each channel (from
+//!   `sends_to` / `receives_from` on the builder, and from the ends' use
+//!   inside each service's task) and stops a channel's producers before its
+//!   consumer;
+//! - a consumer asked to stop keeps receiving until every sender is gone and
+//!   the channel is empty, and only then does `recv` return `None` (if it
+//!   would wait on senders the host cannot stop first, such as a cycle or a
+//!   sender kept outside any service, the host closes the channel once every
+//!   other service has stopped);
+//! - once the consumer's `recv` returned `None` or its receiver was dropped,
+//!   `send` fails with [`SendError::Closed`]: never a silent success;
+//! - items still queued when the host stops (or dropped with a receiver) are
+//!   counted, logged and named in the exit status.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
-use crate::CancelSignal;
-use crate::status::ChannelShared;
+use crate::host::current::{self, Current};
+use crate::{CancelSignal, ChannelStatus};
 
 /// Why an item could not be sent; the item comes back.
 ///
@@ -97,9 +110,16 @@ impl<T: Send> Sender<T> {
     /// # }
     /// ```
     pub async fn send(&self, item: T, cancel: &impl CancelSignal) -> Result<(), SendError<T>> {
+        self.shared.note_sender();
         let token = cancel.token();
         if token.is_cancelled() {
-            return Err(SendError::Cancelled(item));
+            // A producer draining its own work (a pipeline stage) may still
+            // hand it on while there is room; it never waits once asked to stop.
+            return match self.try_send(item) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(item)) => Err(SendError::Cancelled(item)),
+                Err(TrySendError::Closed(item)) => Err(SendError::Closed(item)),
+            };
         }
         let permit = tokio::select! {
             biased;
@@ -124,6 +144,7 @@ impl<T: Send> Sender<T> {
     /// # }
     /// ```
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        self.shared.note_sender();
         match self.tx.try_reserve() {
             Ok(permit) => {
                 self.shared.depth.fetch_add(1, Ordering::Relaxed);
@@ -161,8 +182,11 @@ pub struct Receiver<T> {
 
 impl<T: Send> Receiver<T> {
     /// The next item. Returns `None` when every sender is gone and the
-    /// channel is empty, or once the receiver is asked to stop and nothing is
-    /// left queued: after cancellation it drains, it does not drop work.
+    /// channel is empty. Once the receiver is asked to stop, it drains: it
+    /// keeps returning items, waiting for more while any sender is alive
+    /// (the host stops producers first), and returns `None` only when the
+    /// senders are gone and nothing is left; after that the channel is
+    /// closed and sends fail.
     ///
     /// ```
     /// # async fn demo(ctx: steward_core::Context, mut rx: steward_core::Receiver<u64>) {
@@ -170,20 +194,49 @@ impl<T: Send> Receiver<T> {
     /// # }
     /// ```
     pub async fn recv(&mut self, cancel: &impl CancelSignal) -> Option<T> {
+        self.shared.note_receiver();
         let token = cancel.token();
         let item = if token.is_cancelled() {
-            self.rx.try_recv().ok()
+            self.drain().await
         } else {
             tokio::select! {
                 biased;
                 item = self.rx.recv() => item,
-                _ = token.cancelled() => self.rx.try_recv().ok(),
+                _ = token.cancelled() => self.drain().await,
             }
         };
         if item.is_some() {
             self.shared.depth.fetch_sub(1, Ordering::Relaxed);
         }
         item
+    }
+
+    /// Receives after cancellation: what is queued, then what the remaining
+    /// senders still send, until they are gone or the host closes the
+    /// channel; then closes it so that later sends fail.
+    async fn drain(&mut self) -> Option<T> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(item) => return Some(item),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            if self.shared.closing.is_cancelled() {
+                self.rx.close();
+                // Closing keeps what is queued; the loop drains it.
+                if self.rx.is_empty() {
+                    return None;
+                }
+                continue;
+            }
+            // Empty, with senders alive: wait for them, and say so, so the
+            // host stops them next instead of waiting on us.
+            let _parked = Parked::new(&self.shared);
+            tokio::select! {
+                item = self.rx.recv() => return item,
+                _ = self.shared.closing.cancelled() => {}
+            }
+        }
     }
 
     /// How many items are queued now.
@@ -208,12 +261,19 @@ impl<T: Send> Receiver<T> {
 pub(crate) fn new_channel<T>(
     name: String,
     capacity: usize,
+    progress: Arc<Notify>,
 ) -> (Sender<T>, Receiver<T>, Arc<ChannelShared>) {
     let (tx, rx) = mpsc::channel(capacity);
     let shared = Arc::new(ChannelShared {
         name,
         capacity,
-        depth: Default::default(),
+        depth: AtomicIsize::new(0),
+        roles: Mutex::new(Roles::default()),
+        closing: CancellationToken::new(),
+        progress,
+        dropped: AtomicUsize::new(0),
+        senders_seen: AtomicU64::new(0),
+        receivers_seen: AtomicU64::new(0),
     });
     (
         Sender {
@@ -226,6 +286,130 @@ pub(crate) fn new_channel<T>(
         },
         shared,
     )
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        // Items still queued die with the receiver: count them, loudly.
+        self.rx.close();
+        let mut lost = 0;
+        while self.rx.try_recv().is_ok() {
+            lost += 1;
+        }
+        if lost > 0 {
+            self.shared.dropped.fetch_add(lost, Ordering::Relaxed);
+            self.shared.depth.fetch_sub(
+                isize::try_from(lost).unwrap_or(isize::MAX),
+                Ordering::Relaxed,
+            );
+            tracing::error!(
+                channel = %self.shared.name,
+                lost,
+                "receiver dropped with {lost} items still queued: they are lost"
+            );
+        }
+    }
+}
+
+/// Who sends to and receives from a channel, by service registration index.
+#[derive(Default)]
+pub(crate) struct Roles {
+    pub(crate) senders: BTreeSet<usize>,
+    pub(crate) receivers: BTreeSet<usize>,
+}
+
+/// What the host knows of a channel: its capacity, a live depth counter
+/// maintained by the channel's ends (signed because a receive may be counted
+/// a moment before the send that fed it; snapshots clamp it into range), who
+/// uses it, and the means to close it at shutdown.
+pub(crate) struct ChannelShared {
+    pub(crate) name: String,
+    pub(crate) capacity: usize,
+    pub(crate) depth: AtomicIsize,
+    pub(crate) roles: Mutex<Roles>,
+    /// Cancelled by the host to end a drain that no sender will end.
+    pub(crate) closing: CancellationToken,
+    /// Notified when a draining receiver starts waiting on senders.
+    pub(crate) progress: Arc<Notify>,
+    /// Items that died with a dropped receiver.
+    pub(crate) dropped: AtomicUsize,
+    /// Bit `i` set: service `i` is already recorded in `roles`, so the ends
+    /// skip the lock on every later send and receive.
+    senders_seen: AtomicU64,
+    receivers_seen: AtomicU64,
+}
+
+/// Marks service `index` in `mask`; true if it was marked already. Services
+/// past the 64th are always reported unseen (they take the lock).
+fn seen(mask: &AtomicU64, index: usize) -> bool {
+    let Some(bit) = u32::try_from(index).ok().and_then(|i| 1u64.checked_shl(i)) else {
+        return false;
+    };
+    mask.load(Ordering::Relaxed) & bit != 0 || mask.fetch_or(bit, Ordering::Relaxed) & bit != 0
+}
+
+impl ChannelShared {
+    pub(crate) fn snapshot(&self) -> ChannelStatus {
+        ChannelStatus {
+            name: self.name.clone(),
+            capacity: self.capacity,
+            depth: usize::try_from(self.depth.load(Ordering::Relaxed))
+                .unwrap_or(0)
+                .min(self.capacity),
+        }
+    }
+
+    fn roles(&self) -> std::sync::MutexGuard<'_, Roles> {
+        self.roles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the current service (if any) as a sender.
+    fn note_sender(&self) {
+        if let Some(Current { index, .. }) = current::current() {
+            if !seen(&self.senders_seen, index) {
+                self.roles().senders.insert(index);
+            }
+        }
+    }
+
+    /// Records the current service (if any) as the receiver.
+    fn note_receiver(&self) {
+        if let Some(Current { index, .. }) = current::current() {
+            if !seen(&self.receivers_seen, index) {
+                self.roles().receivers.insert(index);
+            }
+        }
+    }
+
+    /// Items queued now plus items dropped with a receiver.
+    pub(crate) fn left(&self) -> usize {
+        usize::try_from(self.depth.load(Ordering::Relaxed)).unwrap_or(0)
+            + self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Marks the current service as waiting on senders while it lives.
+struct Parked {
+    current: Option<Current>,
+}
+
+impl Parked {
+    fn new(shared: &ChannelShared) -> Self {
+        let current = current::current();
+        if let Some(c) = &current {
+            c.slot.parked.fetch_add(1, Ordering::SeqCst);
+        }
+        shared.progress.notify_waiters();
+        Parked { current }
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        if let Some(c) = &self.current {
+            c.slot.parked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for Sender<T> {

@@ -58,7 +58,7 @@ mod ticker;
 pub use channel::{Receiver, SendError, Sender, TrySendError};
 pub use context::{CancelSignal, Context};
 pub use error::{BoxError, Cancelled, ConfigError, TaskError, error_chain};
-pub use host::{ExitStatus, Host, HostBuilder, HostHandle, ServiceConfig};
+pub use host::{ExitStatus, Failure, FailureKind, Host, HostBuilder, HostHandle, ServiceConfig};
 pub use periodic::Periodic;
 pub use policy::{FailurePolicy, RestartPolicy};
 pub use scope::{Scope, ScopeFactory, UnitOutcome};

@@ -7,6 +7,10 @@ use rand::Rng;
 
 use crate::ConfigError;
 
+/// The shortest backoff a restart policy may have: below it, a service that
+/// fails at once restarts in a tight loop (a restart storm).
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+
 /// What happens when a service returns an error, panics, or overruns its
 /// start-up timeout.
 ///
@@ -54,7 +58,7 @@ impl Default for FailurePolicy {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestartPolicy {
-    /// Delay before the first restart.
+    /// Delay before the first restart (at least 10 ms).
     pub initial_backoff: Duration,
     /// Upper bound of the delay.
     pub max_backoff: Duration,
@@ -101,6 +105,11 @@ impl RestartPolicy {
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err(invalid("jitter must be between 0.0 and 1.0"));
         }
+        if self.initial_backoff < MIN_BACKOFF {
+            return Err(invalid(
+                "initial_backoff must be at least 10 ms: a service failing at once would otherwise restart thousands of times a second",
+            ));
+        }
         if self.max_backoff < self.initial_backoff {
             return Err(invalid("max_backoff must not be below initial_backoff"));
         }
@@ -130,7 +139,10 @@ impl RestartPolicy {
         };
         // An uncapped policy (max_backoff near Duration::MAX) saturates
         // instead of overflowing the conversion, which would panic.
-        Duration::try_from_secs_f64((capped * (1.0 + spread)).max(0.0)).unwrap_or(Duration::MAX)
+        // Jitter may not take a delay below the floor either.
+        Duration::try_from_secs_f64((capped * (1.0 + spread)).max(0.0))
+            .unwrap_or(Duration::MAX)
+            .max(MIN_BACKOFF)
     }
 }
 

@@ -3,11 +3,13 @@
 //! The supervisor writes into a [`Slot`] per service; [`HostStatus`] is a
 //! copied snapshot of all slots that health endpoints, the CLI and tests read.
 
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::channel::ChannelShared;
 
 /// Where a service is in its life.
 ///
@@ -213,6 +215,10 @@ pub(crate) fn snapshot(
 pub(crate) struct Slot {
     pub(crate) name: Arc<str>,
     inner: Mutex<SlotInner>,
+    /// How many of its receives are draining a channel and waiting on
+    /// senders (see `channel.rs`): the shutdown sequence moves on to the
+    /// producers instead of waiting for it.
+    pub(crate) parked: AtomicUsize,
 }
 
 struct SlotInner {
@@ -230,6 +236,7 @@ impl Slot {
     pub(crate) fn new(name: Arc<str>) -> Self {
         Slot {
             name,
+            parked: AtomicUsize::new(0),
             inner: Mutex::new(SlotInner {
                 state: ServiceState::Starting,
                 ready: false,
@@ -316,27 +323,6 @@ impl Slot {
             last_error: inner.last_error.clone(),
             restarts: inner.restarts,
             last_tick: inner.last_tick,
-        }
-    }
-}
-
-/// What the host knows of a channel: its capacity and a live depth counter
-/// maintained by the channel's ends. Signed because a receive may be counted
-/// a moment before the send that fed it; snapshots clamp it into range.
-pub(crate) struct ChannelShared {
-    pub(crate) name: String,
-    pub(crate) capacity: usize,
-    pub(crate) depth: AtomicIsize,
-}
-
-impl ChannelShared {
-    fn snapshot(&self) -> ChannelStatus {
-        ChannelStatus {
-            name: self.name.clone(),
-            capacity: self.capacity,
-            depth: usize::try_from(self.depth.load(Ordering::Relaxed))
-                .unwrap_or(0)
-                .min(self.capacity),
         }
     }
 }

@@ -230,11 +230,9 @@ async fn overrunning_unit_is_cut_off_at_the_shutdown_timeout_and_reported() {
         took < Duration::from_secs(3600),
         "the timeout is enforced: {took:?}"
     );
-    assert_eq!(
-        exit,
-        ExitStatus::ShutdownTimedOut {
-            services: vec!["backfill".into()]
-        }
+    assert!(
+        matches!(&exit, ExitStatus::ShutdownTimedOut { services, .. } if services == &["backfill"]),
+        "{exit:?}"
     );
     let line = logs
         .error_for("backfill", &[])
@@ -289,12 +287,9 @@ async fn services_whose_turn_never_came_are_aborted_without_being_blamed() {
     handle.shutdown();
     let exit = run.await.unwrap();
 
-    assert_eq!(
-        exit,
-        ExitStatus::ShutdownTimedOut {
-            services: vec!["ledger".into(), "backfill".into()]
-        },
-        "both were aborted"
+    assert!(
+        matches!(&exit, ExitStatus::ShutdownTimedOut { services, .. } if services == &["ledger", "backfill"]),
+        "both were aborted: {exit:?}"
     );
     assert!(
         logs.error_for("backfill", &["ignored cancellation"])
@@ -346,7 +341,12 @@ async fn failing_stop_hook_is_logged_and_recorded() {
     let run = tokio::spawn(host.run());
     wait_for(&handle, Duration::from_secs(10), "ready", |s| s.ready).await;
     handle.shutdown();
-    assert_eq!(run.await.unwrap(), ExitStatus::Clean);
+    let exit = run.await.unwrap();
+    assert_eq!(
+        exit.code(),
+        5,
+        "a lost checkpoint is not a clean exit: {exit:?}"
+    );
     let status = handle.status();
     let exporter = status.service("exporter").unwrap();
     assert_eq!(exporter.state, ServiceState::Stopped);

@@ -337,9 +337,9 @@ impl Service for OneShot {
 }
 
 #[tokio::test(start_paused = true)]
-async fn service_that_finished_by_itself_does_not_hold_readiness_back() {
+async fn service_that_may_finish_and_finished_does_not_hold_readiness_back() {
     let mut builder = builder();
-    builder.service("migrate", OneShot).unwrap();
+    builder.service("migrate", OneShot).unwrap().may_finish();
     builder.service("api", Idle).unwrap();
     let host = builder.build().unwrap();
     let handle = host.handle();

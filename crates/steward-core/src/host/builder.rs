@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Host, HostShared};
 use crate::blocking::BlockingPool;
+use crate::channel::ChannelShared;
 use crate::channel::new_channel;
 use crate::periodic::Periodic;
 use crate::service::DynService;
-use crate::status::{ChannelShared, Slot};
+use crate::status::Slot;
 use crate::{BoxError, ConfigError, Context, FailurePolicy, Receiver, Sender, Service};
 
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,6 +40,7 @@ pub struct HostBuilder {
     services: Vec<Registered>,
     names: HashSet<Arc<str>>,
     channels: Vec<Arc<ChannelShared>>,
+    progress: Arc<tokio::sync::Notify>,
     shutdown_timeout: Duration,
     default_init_timeout: Duration,
     blocking_limit: usize,
@@ -51,6 +53,11 @@ pub(crate) struct Registered {
     pub(crate) name: Arc<str>,
     pub(crate) policy: FailurePolicy,
     pub(crate) init_timeout: Option<Duration>,
+    /// `run` may return `Ok(())` by itself without that being a failure.
+    pub(crate) may_finish: bool,
+    /// Channels it declared it sends to / receives from, by name.
+    pub(crate) sends_to: Vec<String>,
+    pub(crate) receives_from: Vec<String>,
 }
 
 /// Per-service settings, returned by [`HostBuilder::service`].
@@ -92,6 +99,77 @@ impl ServiceConfig<'_> {
         self.entry.init_timeout = Some(timeout);
         self
     }
+
+    /// Says that this service may end by itself: its `run` returning
+    /// `Ok(())` before shutdown is a normal end (state `Stopped`), not a
+    /// failure. By default a service runs until the host stops it, and one
+    /// that returns early is a failure handled by its policy, because a
+    /// consumer whose stream ended quietly is the classic silent death.
+    ///
+    /// ```
+    /// # use steward_core::{BoxError, Context, Service};
+    /// struct Migrate;
+    /// impl Service for Migrate {
+    ///     async fn run(&mut self, _ctx: &Context) -> Result<(), BoxError> {
+    ///         Ok(()) // done: the schema is up to date
+    ///     }
+    /// }
+    /// # fn demo(mut builder: steward_core::HostBuilder) -> Result<(), steward_core::ConfigError> {
+    /// builder.service("migrate", Migrate)?.may_finish();
+    /// # Ok(()) }
+    /// ```
+    pub fn may_finish(self) -> Self {
+        self.entry.may_finish = true;
+        self
+    }
+
+    /// Declares that this service sends to the channel named `channel`, so
+    /// the host stops it before that channel's consumer. The host also
+    /// learns this from use (a send inside the service's task); declaring
+    /// it makes the order certain from the start and lets
+    /// [`build`](HostBuilder::build) refuse a cycle. Unknown names are
+    /// refused by `build`.
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) -> Result<(), steward_core::ConfigError> {
+    /// let (tx, rx) = builder.channel::<u64>("orders", 64)?;
+    /// builder
+    ///     .periodic("producer", std::time::Duration::from_secs(1), move |ctx| {
+    ///         let tx = tx.clone();
+    ///         async move { Ok(tx.send(1, &ctx).await?) }
+    ///     })?
+    ///     .sends_to("orders");
+    /// # drop(rx);
+    /// # Ok(()) }
+    /// ```
+    pub fn sends_to(self, channel: impl Into<String>) -> Self {
+        self.entry.sends_to.push(channel.into());
+        self
+    }
+
+    /// Declares that this service receives from the channel named
+    /// `channel`: it stops after every producer of that channel. See
+    /// [`sends_to`](ServiceConfig::sends_to).
+    ///
+    /// ```
+    /// # use steward_core::{BoxError, Context, Receiver, Service};
+    /// struct Consumer { rx: Receiver<u64> }
+    /// impl Service for Consumer {
+    ///     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+    ///         while let Some(_n) = self.rx.recv(ctx).await {}
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # fn demo(mut builder: steward_core::HostBuilder) -> Result<(), steward_core::ConfigError> {
+    /// let (tx, rx) = builder.channel::<u64>("orders", 64)?;
+    /// builder.service("consumer", Consumer { rx })?.receives_from("orders");
+    /// # drop(tx);
+    /// # Ok(()) }
+    /// ```
+    pub fn receives_from(self, channel: impl Into<String>) -> Self {
+        self.entry.receives_from.push(channel.into());
+        self
+    }
 }
 
 impl Default for HostBuilder {
@@ -112,6 +190,7 @@ impl HostBuilder {
             services: Vec::new(),
             names: HashSet::new(),
             channels: Vec::new(),
+            progress: Arc::new(tokio::sync::Notify::new()),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             default_init_timeout: DEFAULT_INIT_TIMEOUT,
             blocking_limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -157,6 +236,9 @@ impl HostBuilder {
             name,
             policy: FailurePolicy::default(),
             init_timeout: None,
+            may_finish: false,
+            sends_to: Vec::new(),
+            receives_from: Vec::new(),
         });
         let entry = self
             .services
@@ -216,7 +298,7 @@ impl HostBuilder {
         if self.channels.iter().any(|c| c.name == name) {
             return Err(ConfigError::DuplicateChannel { name });
         }
-        let (tx, rx, shared) = new_channel(name, capacity);
+        let (tx, rx, shared) = new_channel(name, capacity, self.progress.clone());
         self.channels.push(shared);
         Ok((tx, rx))
     }
@@ -289,6 +371,7 @@ impl HostBuilder {
                 policy.validate()?;
             }
         }
+        self.declare_channel_roles()?;
         let slots = self
             .services
             .iter()
@@ -307,14 +390,67 @@ impl HostBuilder {
             shared: Arc::new(HostShared {
                 slots,
                 channels: self.channels,
+                progress: self.progress,
                 shutdown: CancellationToken::new(),
                 shutting_down: AtomicBool::new(false),
-                failure: Mutex::new(None),
+                failures: Mutex::new(Vec::new()),
                 shutdown_timeout: self.shutdown_timeout,
                 blocking: BlockingPool::new(self.blocking_limit),
             }),
             services,
             handle_signals: self.handle_signals,
         })
+    }
+}
+
+impl HostBuilder {
+    /// Records the declared channel roles, refusing unknown channels, a
+    /// second receiver, and producer/consumer cycles.
+    fn declare_channel_roles(&self) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            what: "channel roles",
+            reason,
+        };
+        let channel = |name: &str, service: &str| {
+            self.channels
+                .iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "service `{service}` names channel `{name}`, but no channel has that name"
+                    ))
+                })
+        };
+        for (index, entry) in self.services.iter().enumerate() {
+            for name in &entry.sends_to {
+                let mut roles = channel(name, &entry.name)?
+                    .roles
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                roles.senders.insert(index);
+            }
+            for name in &entry.receives_from {
+                let mut roles = channel(name, &entry.name)?
+                    .roles
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if let Some(&other) = roles.receivers.iter().find(|&&r| r != index) {
+                    return Err(invalid(format!(
+                        "channel `{name}` has one receiver, but both `{}` and `{}` declare they receive from it",
+                        self.services[other].name, entry.name
+                    )));
+                }
+                roles.receivers.insert(index);
+            }
+        }
+        let edges = super::stop_order::edges(&self.channels);
+        if let Some(cycle) = super::stop_order::find_cycle(self.services.len(), &edges) {
+            let path: Vec<&str> = cycle.iter().map(|&i| &*self.services[i].name).collect();
+            return Err(invalid(format!(
+                "the services' channels form a cycle ({}), so no stop order lets every consumer drain after its producers",
+                path.join(" -> ")
+            )));
+        }
+        Ok(())
     }
 }

@@ -5,8 +5,11 @@
 //! - [`shutdown`]: the ordered, time-bounded stop.
 
 mod builder;
+pub(crate) mod current;
+mod exit;
 mod shutdown;
 mod signals;
+mod stop_order;
 mod supervisor;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,68 +19,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use builder::{HostBuilder, ServiceConfig};
+pub use exit::{ExitStatus, Failure, FailureKind};
 
 use crate::HostStatus;
 use crate::blocking::BlockingPool;
-use crate::status::{self, ChannelShared, Slot};
-
-/// How the host ended; convert it into a process exit code.
-///
-/// ```
-/// use steward_core::ExitStatus;
-/// assert_eq!(ExitStatus::Clean.code(), 0);
-/// let code: std::process::ExitCode = ExitStatus::Clean.into();
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ExitStatus {
-    /// Asked to stop, and every service stopped in time.
-    Clean,
-    /// A service with [`FailurePolicy::StopHost`](crate::FailurePolicy::StopHost) failed.
-    ServiceFailed {
-        /// The failing service.
-        service: String,
-        /// Its error.
-        error: String,
-    },
-    /// These services did not stop within the shutdown timeout and were aborted.
-    ShutdownTimedOut {
-        /// The services that were aborted.
-        services: Vec<String>,
-    },
-}
-
-impl ExitStatus {
-    /// 0 when clean, 1 when a service stopped the host, 2 when shutdown
-    /// timed out.
-    ///
-    /// ```
-    /// let s = steward_core::ExitStatus::ShutdownTimedOut { services: vec!["slow".into()] };
-    /// assert_eq!(s.code(), 2);
-    /// ```
-    pub fn code(&self) -> u8 {
-        match self {
-            ExitStatus::Clean => 0,
-            ExitStatus::ServiceFailed { .. } => 1,
-            ExitStatus::ShutdownTimedOut { .. } => 2,
-        }
-    }
-
-    /// True for [`ExitStatus::Clean`].
-    ///
-    /// ```
-    /// assert!(steward_core::ExitStatus::Clean.is_success());
-    /// ```
-    pub fn is_success(&self) -> bool {
-        *self == ExitStatus::Clean
-    }
-}
-
-impl From<ExitStatus> for std::process::ExitCode {
-    fn from(status: ExitStatus) -> Self {
-        std::process::ExitCode::from(status.code())
-    }
-}
+use crate::channel::ChannelShared;
+use crate::status::{self, Slot};
 
 /// A built host, ready to [`run`](Host::run).
 ///
@@ -137,6 +84,9 @@ impl Host {
         let handle = self.handle();
         let running = supervisor::start_all(self.services, &handle);
         tracing::info!(services = running.len(), "host started");
+        // Owns the services from here on: if this future is dropped (a
+        // `select!` in main took another branch), its drop still stops them.
+        let stopper = shutdown::Stopper::new(handle.clone(), running);
         let signals = if self.handle_signals {
             Some(signals::watch_signals(handle.clone()))
         } else {
@@ -146,7 +96,7 @@ impl Host {
         if let Some(signals) = signals {
             signals.abort();
         }
-        shutdown::stop_all(&handle, running).await
+        stopper.stop().await
     }
 }
 
@@ -154,9 +104,13 @@ impl Host {
 pub(crate) struct HostShared {
     pub(crate) slots: Vec<Arc<Slot>>,
     pub(crate) channels: Vec<Arc<ChannelShared>>,
+    /// Notified when a draining consumer starts waiting on its senders.
+    pub(crate) progress: Arc<tokio::sync::Notify>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) shutting_down: AtomicBool,
-    pub(crate) failure: Mutex<Option<ExitStatus>>,
+    /// Every failure of the run so far, in order; the exit status is made
+    /// from it.
+    pub(crate) failures: Mutex<Vec<Failure>>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) blocking: BlockingPool,
 }
@@ -232,19 +186,30 @@ impl HostHandle {
 
     /// Records that a service's failure stops the host, then starts shutdown.
     pub(crate) fn fail(&self, service: &str, error: &str) {
-        let mut failure = self
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if failure.is_none() {
-            *failure = Some(ExitStatus::ServiceFailed {
-                service: service.to_string(),
-                error: error.to_string(),
-            });
-        }
-        drop(failure);
+        self.record_failure(service, FailureKind::StoppedHost, error.to_string());
         self.shutdown();
+    }
+
+    /// Adds a failure to the ones the exit status will name.
+    pub(crate) fn record_failure(&self, name: &str, kind: FailureKind, message: String) {
+        self.shared
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Failure {
+                name: name.to_string(),
+                kind,
+                message,
+            });
+    }
+
+    /// Every failure recorded so far.
+    pub(crate) fn failures(&self) -> Vec<Failure> {
+        self.shared
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

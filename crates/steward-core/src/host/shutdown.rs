@@ -1,75 +1,250 @@
 //! The stop sequence: reverse order of registration, one shutdown timeout for
 //! all, and services that ignore cancellation named and aborted.
+//!
+//! The [`Stopper`] owns the running services from the moment they start, so
+//! that even a dropped `Host::run` future stops them instead of leaving them
+//! running detached.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::supervisor::RunningService;
-use super::{ExitStatus, HostHandle};
+use super::{ExitStatus, FailureKind, HostHandle, stop_order};
 use crate::ServiceState;
 
-/// How long an aborted service gets to unwind before we stop waiting for it
-/// (a task blocking its thread cannot be aborted at all).
+/// How long aborted services get, together, to unwind before we stop
+/// waiting for them (a task blocking its thread cannot be aborted at all).
 const ABORT_GRACE: Duration = Duration::from_secs(1);
 
-pub(crate) async fn stop_all(host: &HostHandle, mut running: Vec<RunningService>) -> ExitStatus {
-    let timeout = host.shutdown_timeout();
-    host.shared.shutting_down.store(true, Ordering::Relaxed);
-    tracing::info!(timeout = ?timeout, services = running.len(), "shutting down");
-    let deadline = Instant::now() + timeout;
-    let mut asked_at: Vec<Option<Instant>> = vec![None; running.len()];
-    let mut finished = vec![false; running.len()];
+/// A service is blamed for ignoring cancellation only if it had at least
+/// this long (or half the timeout, if that is shorter) between being asked
+/// and the deadline; with less, it simply ran out of time.
+const BLAME_AFTER: Duration = Duration::from_secs(1);
 
-    let mut timed_out = false;
-    for i in (0..running.len()).rev() {
-        let service = &mut running[i];
-        ask_to_stop(service);
-        asked_at[i] = Some(Instant::now());
-        match tokio::time::timeout_at(deadline, &mut service.handle).await {
-            Ok(joined) => {
-                finished[i] = true;
-                if let Err(err) = joined {
-                    // The supervisor catches the service's panics; this is a bug in it.
-                    tracing::error!(service = %service.name, error = %err, "service supervisor crashed");
-                }
+/// The running services and the one deadline they share once shutdown began.
+pub(crate) struct Stopper {
+    host: HostHandle,
+    services: Vec<RunningService>,
+    deadline: Option<Instant>,
+    done: bool,
+}
+
+impl Stopper {
+    pub(crate) fn new(host: HostHandle, services: Vec<RunningService>) -> Self {
+        Stopper {
+            host,
+            services,
+            deadline: None,
+            done: false,
+        }
+    }
+
+    /// Stops every service and says how the run ended.
+    pub(crate) async fn stop(mut self) -> ExitStatus {
+        stop_all(&self.host, &mut self.services, &mut self.deadline).await;
+        self.done = true;
+        report_items_left(&self.host);
+        let status = ExitStatus::from_failures(self.host.failures());
+        if status.is_success() {
+            tracing::info!(code = 0, "host stopped cleanly");
+        } else {
+            for failure in status.failures() {
+                tracing::error!(name = %failure.name, kind = %failure.kind, error = %failure.message, "failure during the run");
+            }
+            tracing::error!(
+                code = status.code(),
+                failures = status.failures().len(),
+                "host stopped: {status}"
+            );
+        }
+        status
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // The host's future was dropped before the services stopped. Stop
+        // them anyway, in order and within the timeout, on the runtime
+        // they run on; without one, at least tell them all to stop.
+        self.host
+            .shared
+            .shutting_down
+            .store(true, Ordering::Relaxed);
+        self.host.shutdown();
+        let host = self.host.clone();
+        let mut services = std::mem::take(&mut self.services);
+        let mut deadline = self.deadline;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                tracing::warn!(
+                    "the host's run future was dropped: stopping its services in the background"
+                );
+                runtime.spawn(async move {
+                    stop_all(&host, &mut services, &mut deadline).await;
+                    report_items_left(&host);
+                    let status = ExitStatus::from_failures(host.failures());
+                    tracing::info!(
+                        code = status.code(),
+                        "host stopped after its run future was dropped: {status}"
+                    );
+                });
             }
             Err(_) => {
+                for service in &services {
+                    ask_to_stop(service);
+                }
+            }
+        }
+    }
+}
+
+async fn stop_all(
+    host: &HostHandle,
+    running: &mut [RunningService],
+    deadline: &mut Option<Instant>,
+) {
+    let timeout = host.shutdown_timeout();
+    host.shared.shutting_down.store(true, Ordering::Relaxed);
+    host.shutdown();
+    let deadline = *deadline.get_or_insert_with(|| {
+        tracing::info!(timeout = ?timeout, services = running.len(), "shutting down");
+        Instant::now() + timeout
+    });
+
+    let order = stop_order::stop_order(running.len(), &stop_order::edges(&host.shared.channels));
+    let mut timed_out = false;
+    for i in order {
+        let service = &mut running[i];
+        if service.joined {
+            continue;
+        }
+        ask_to_stop(service);
+        service.asked_at.get_or_insert_with(Instant::now);
+        match stopped_or_parked(host, service, deadline).await {
+            Waited::Stopped | Waited::Parked => {}
+            Waited::TimedOut => {
                 timed_out = true;
                 break;
             }
         }
     }
-
-    let mut aborted = Vec::new();
+    if !timed_out {
+        timed_out = !drains_finished(host, running, deadline).await;
+    }
     if timed_out {
-        // The budget is spent: tell everyone left, then cut off whoever is
-        // still running and say who, and for how long they were asked.
-        // Services only reached now had no time to stop: they are aborted
-        // too, but must not be blamed for ignoring cancellation.
-        let mut late = vec![false; running.len()];
-        for (i, service) in running.iter().enumerate() {
-            if asked_at[i].is_none() {
-                ask_to_stop(service);
-                asked_at[i] = Some(Instant::now());
-                late[i] = true;
+        abort_the_rest(host, running, deadline, timeout).await;
+    }
+}
+
+/// How waiting for one service to stop ended.
+enum Waited {
+    Stopped,
+    /// It is draining a channel and waiting on senders: the sequence goes on
+    /// so that those stop next.
+    Parked,
+    TimedOut,
+}
+
+async fn stopped_or_parked(
+    host: &HostHandle,
+    service: &mut RunningService,
+    deadline: Instant,
+) -> Waited {
+    loop {
+        let progress = host.shared.progress.notified();
+        tokio::pin!(progress);
+        progress.as_mut().enable();
+        if service.slot.parked.load(Ordering::SeqCst) > 0 {
+            return Waited::Parked;
+        }
+        tokio::select! {
+            joined = tokio::time::timeout_at(deadline, &mut service.handle) => {
+                let Ok(joined) = joined else {
+                    return Waited::TimedOut;
+                };
+                service.joined = true;
+                if let Err(err) = joined {
+                    // The supervisor catches the service's panics; this is a bug in it.
+                    tracing::error!(service = %service.name, error = %err, "service supervisor crashed");
+                }
+                return Waited::Stopped;
+            }
+            _ = &mut progress => {}
+        }
+    }
+}
+
+/// Every service has been asked; waits for the consumers still draining.
+/// When all that is left waits on senders nobody will stop (a cycle, or a
+/// sender held outside every service), closes the channels so their drains
+/// end. False if the deadline came first.
+async fn drains_finished(
+    host: &HostHandle,
+    running: &mut [RunningService],
+    deadline: Instant,
+) -> bool {
+    loop {
+        let mut left: Vec<&mut RunningService> = running.iter_mut().filter(|s| !s.joined).collect();
+        if left.is_empty() {
+            return true;
+        }
+        let progress = host.shared.progress.notified();
+        tokio::pin!(progress);
+        progress.as_mut().enable();
+        if left
+            .iter()
+            .all(|s| s.slot.parked.load(Ordering::SeqCst) > 0)
+        {
+            for channel in &host.shared.channels {
+                if !channel.closing.is_cancelled() {
+                    tracing::debug!(channel = %channel.name, "closing: its consumer waits on senders no service will drop");
+                    channel.closing.cancel();
+                }
             }
         }
-        tokio::task::yield_now().await;
-        for (i, service) in running.iter_mut().enumerate() {
-            if finished[i] || service.handle.is_finished() {
-                continue;
+        let joins = futures::future::select_all(left.iter_mut().map(|s| &mut s.handle));
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return false,
+            _ = &mut progress => {}
+            (joined, i, _) = joins => {
+                left[i].joined = true;
+                if let Err(err) = joined {
+                    tracing::error!(service = %left[i].name, error = %err, "service supervisor crashed");
+                }
             }
-            let waited = asked_at[i].map_or(Duration::ZERO, |at| at.elapsed());
-            if late[i] {
-                tracing::error!(
-                    service = %service.name,
-                    shutdown_timeout = ?timeout,
-                    "service not stopped: the shutdown timeout ran out before its turn to stop (services stop in reverse order of registration); aborting it"
-                );
-            } else {
+        }
+    }
+}
+
+/// The budget is spent: tell everyone left, then cut off whoever is still
+/// running and say who, and how long they really had.
+async fn abort_the_rest(
+    host: &HostHandle,
+    running: &mut [RunningService],
+    deadline: Instant,
+    timeout: Duration,
+) {
+    for service in running.iter() {
+        ask_to_stop(service);
+    }
+    tokio::task::yield_now().await;
+    let blame_after = BLAME_AFTER.min(timeout / 2);
+    let mut aborted = Vec::new();
+    for (i, service) in running.iter_mut().enumerate() {
+        if service.joined || service.handle.is_finished() {
+            continue;
+        }
+        let had = service
+            .asked_at
+            .map(|at| deadline.saturating_duration_since(at));
+        let message = match had {
+            Some(had) if had >= blame_after => {
+                let waited = service.asked_at.map_or(Duration::ZERO, |at| at.elapsed());
                 tracing::error!(
                     service = %service.name,
                     waited = ?waited,
@@ -77,35 +252,52 @@ pub(crate) async fn stop_all(host: &HostHandle, mut running: Vec<RunningService>
                     "service ignored cancellation: still running {:.1} s after it was asked to stop; aborting it",
                     waited.as_secs_f64()
                 );
-            }
-            abort(&mut service.handle, &service.name).await;
-            service.slot.fault(if late[i] {
-                format!(
-                    "did not stop within the shutdown timeout ({timeout:?}): the timeout ran out before its turn to stop; aborted"
-                )
-            } else {
                 format!(
                     "did not stop within the shutdown timeout ({timeout:?}): still running {:.1} s after it was asked to stop; aborted",
                     waited.as_secs_f64()
                 )
-            });
-            aborted.push(service.name.to_string());
+            }
+            Some(had) => {
+                tracing::error!(
+                    service = %service.name,
+                    shutdown_timeout = ?timeout,
+                    "service not stopped: its turn to stop came {:.1} s before the shutdown timeout ran out (services stop in reverse order of registration); aborting it",
+                    had.as_secs_f64()
+                );
+                format!(
+                    "did not stop within the shutdown timeout ({timeout:?}): its turn came {:.1} s before the timeout ran out; aborted",
+                    had.as_secs_f64()
+                )
+            }
+            None => {
+                tracing::error!(
+                    service = %service.name,
+                    shutdown_timeout = ?timeout,
+                    "service not stopped: the shutdown timeout ran out before its turn to stop (services stop in reverse order of registration); aborting it"
+                );
+                format!(
+                    "did not stop within the shutdown timeout ({timeout:?}): the timeout ran out before its turn to stop; aborted"
+                )
+            }
+        };
+        service.handle.abort();
+        service.slot.fault(message.clone());
+        host.record_failure(&service.name, FailureKind::TimedOut, message);
+        aborted.push(i);
+    }
+    // One grace for all of them: aborts take effect concurrently.
+    let grace_ends = Instant::now() + ABORT_GRACE;
+    for i in aborted {
+        let service = &mut running[i];
+        if tokio::time::timeout_at(grace_ends, &mut service.handle)
+            .await
+            .is_ok()
+        {
+            service.joined = true;
+        } else {
+            tracing::error!(service = %service.name, "service could not be aborted (is it blocking its thread?); leaving it behind");
         }
     }
-
-    let failure = host
-        .shared
-        .failure
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let status = match failure {
-        Some(failure) => failure,
-        None if !aborted.is_empty() => ExitStatus::ShutdownTimedOut { services: aborted },
-        None => ExitStatus::Clean,
-    };
-    tracing::info!(code = status.code(), "host stopped");
-    status
 }
 
 fn ask_to_stop(service: &RunningService) {
@@ -118,9 +310,18 @@ fn ask_to_stop(service: &RunningService) {
     service.token.cancel();
 }
 
-async fn abort(handle: &mut JoinHandle<()>, name: &str) {
-    handle.abort();
-    if tokio::time::timeout(ABORT_GRACE, handle).await.is_err() {
-        tracing::error!(service = %name, "service could not be aborted (is it blocking its thread?); leaving it behind");
+/// Names every channel that still holds items (or lost them with a dropped
+/// receiver) now that every service has stopped.
+fn report_items_left(host: &HostHandle) {
+    for channel in &host.shared.channels {
+        let left = channel.left();
+        if left > 0 {
+            tracing::error!(channel = %channel.name, left, "{left} items were never received: they are lost");
+            host.record_failure(
+                &channel.name,
+                FailureKind::ItemsLeft,
+                format!("{left} items were still queued or dropped with the receiver when the host stopped"),
+            );
+        }
     }
 }

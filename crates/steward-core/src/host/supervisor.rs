@@ -1,6 +1,7 @@
-//! One supervisor task per service: init (bounded by its timeout), run, and
-//! the failure policy. Every error and panic ends here, is logged at ERROR with
-//! the service's name, and shows in the service's status.
+//! One supervisor task per service: init (bounded by its timeout), run, the
+//! failure policy, the stop hook and the drop. Every error and panic ends
+//! here, is logged at ERROR with the service's name, shows in the service's
+//! status, and is kept for the exit status when the host cannot recover it.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -12,12 +13,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::HostHandle;
 use super::builder::Registered;
+use super::current::{self, Current};
+use super::{FailureKind, HostHandle};
 use crate::error::{error_chain, panic_message};
 use crate::policy::RestartBudget;
 use crate::status::Slot;
 use crate::{BoxError, Cancelled, Context, FailurePolicy, ServiceState, TaskError};
+
+/// Identical failures within this window after a logged one are counted
+/// instead of logged, so a crash loop cannot flood the logs.
+const REPEAT_WINDOW: Duration = Duration::from_secs(10);
 
 /// A started service as the shutdown sequence sees it.
 pub(crate) struct RunningService {
@@ -25,6 +31,11 @@ pub(crate) struct RunningService {
     pub(crate) token: CancellationToken,
     pub(crate) handle: JoinHandle<()>,
     pub(crate) slot: Arc<Slot>,
+    /// Its task was awaited to the end (a `JoinHandle` must not be polled
+    /// again after that).
+    pub(crate) joined: bool,
+    /// When the shutdown sequence asked it to stop.
+    pub(crate) asked_at: Option<Instant>,
 }
 
 /// Starts every service at once; none waits for another's init.
@@ -32,18 +43,23 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
     services
         .into_iter()
         .zip(host.shared.slots.iter())
-        .map(|(registered, slot)| {
+        .enumerate()
+        .map(|(index, (registered, slot))| {
             let token = CancellationToken::new();
             let ctx = Context::new(token.clone(), slot.clone(), host.clone());
             let span = ctx.span().clone();
             let name = registered.name.clone();
+            let current = Current {
+                index,
+                slot: slot.clone(),
+            };
             let handle = tokio::spawn(
-                async move {
-                    // The service (and any task group it holds) is dropped
-                    // when `supervise` returns; then wait for the children.
-                    supervise(registered, ctx.clone()).await;
+                current::scope(current, async move {
+                    supervise(registered, &ctx).await;
+                    // The service (and any task group it held) is dropped
+                    // by now; wait for the children to be gone too.
                     ctx.children_ended().await;
-                }
+                })
                 .instrument(span),
             );
             RunningService {
@@ -51,6 +67,8 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
                 token,
                 handle,
                 slot: slot.clone(),
+                joined: false,
+                asked_at: None,
             }
         })
         .collect()
@@ -58,15 +76,30 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
 
 /// How one start (init + run) of a service ended.
 enum Ended {
-    /// Returned after being asked to stop, or by itself.
-    Finished,
+    /// Asked to stop (during init or run), and it did.
+    Stopped,
+    /// `run` returned `Ok(())` while the host was not shutting down.
+    Returned,
     /// Failed: error chain or panic message.
     Failed(String),
 }
 
-async fn supervise(mut reg: Registered, ctx: Context) {
-    let name = reg.name.clone();
+/// What the supervisor remembers of the current start.
+struct Start {
+    /// The most recent init finished, so the service's state is its own and
+    /// `on_stop` may save it; after an init cut short it must not.
+    init_done: bool,
+    /// It is faulted and stays so until the host stops it.
+    faulted: bool,
+}
+
+async fn supervise(mut reg: Registered, ctx: &Context) {
+    let mut start = Start {
+        init_done: false,
+        faulted: false,
+    };
     let mut budget = RestartBudget::default();
+    let mut log = FailureLog::default();
     let mut attempt: u32 = 0;
     loop {
         if ctx.is_cancelled() {
@@ -74,43 +107,69 @@ async fn supervise(mut reg: Registered, ctx: Context) {
         }
         ctx.slot().set_state(ServiceState::Starting);
         let started = Instant::now();
-        let message = match start_once(&mut reg, &ctx).await {
-            Ended::Finished => break,
+        let message = match start_once(&mut reg, ctx, &mut start.init_done).await {
+            Ended::Stopped => break,
+            Ended::Returned if reg.may_finish => {
+                tracing::info!(service = ctx.name(), "service finished by itself");
+                break;
+            }
+            Ended::Returned => "ended by itself while the host was running: `run` returned Ok(()) \
+                before it was asked to stop (register it with `.may_finish()` if that is expected)"
+                .to_string(),
             Ended::Failed(message) => message,
         };
         if ctx.is_cancelled() {
-            // Failed while stopping: visible, but it was stopping anyway.
-            tracing::error!(service = %name, error = %message, "service failed while stopping");
-            ctx.slot().record_error(message);
+            // Asked to stop, and the drain failed: its work may be lost.
+            tracing::error!(service = ctx.name(), error = %message, "service failed while stopping");
+            ctx.slot().record_error(message.clone());
+            ctx.host()
+                .record_failure(ctx.name(), FailureKind::DrainFailed, message);
             break;
         }
-        tracing::error!(service = %name, error = %message, "service failed");
+        let logged = log.failed(ctx.name(), &message);
         ctx.slot().fault(message.clone());
         match &reg.policy {
             FailurePolicy::Ignore => {
-                tracing::warn!(service = %name, "failure policy is Ignore: the service stays faulted");
-                return stay_faulted(&ctx).await;
+                tracing::warn!(
+                    service = ctx.name(),
+                    "failure policy is Ignore: the service stays faulted"
+                );
+                ctx.host()
+                    .record_failure(ctx.name(), FailureKind::Faulted, message);
+                start.faulted = true;
+                break;
             }
             FailurePolicy::StopHost => {
-                tracing::error!(service = %name, "failure policy is StopHost: shutting the host down");
-                ctx.host().fail(&name, &message);
-                return stay_faulted(&ctx).await;
+                tracing::error!(
+                    service = ctx.name(),
+                    "failure policy is StopHost: shutting the host down"
+                );
+                ctx.host().fail(ctx.name(), &message);
+                start.faulted = true;
+                break;
             }
             FailurePolicy::Restart(policy) => {
                 if ctx.host().is_shutting_down() {
-                    return stay_faulted(&ctx).await;
+                    // No restart into a stopping host.
+                    ctx.host()
+                        .record_failure(ctx.name(), FailureKind::Faulted, message);
+                    start.faulted = true;
+                    break;
                 }
                 if started.elapsed() >= policy.max_backoff {
                     attempt = 0; // it ran stably for a while: start the backoff over
                 }
                 if !budget.try_take(policy) {
                     tracing::error!(
-                        service = %name,
+                        service = ctx.name(),
                         max_restarts = policy.max_restarts,
                         window = ?policy.window,
                         "service keeps failing: restart limit reached, it stays faulted"
                     );
-                    return stay_faulted(&ctx).await;
+                    ctx.host()
+                        .record_failure(ctx.name(), FailureKind::RestartsExhausted, message);
+                    start.faulted = true;
+                    break;
                 }
                 attempt = attempt.saturating_add(1);
                 let delay = policy.backoff(attempt);
@@ -120,29 +179,33 @@ async fn supervise(mut reg: Registered, ctx: Context) {
                     .and_then(|d| chrono::Utc::now().checked_add_signed(d))
                     .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
                 ctx.slot().restarting(attempt, next_at);
-                tracing::warn!(service = %name, attempt, delay = ?delay, "restarting after failure");
+                if logged {
+                    tracing::warn!(service = ctx.name(), attempt, delay = ?delay, "restarting after failure");
+                }
                 if ctx.sleep(delay).await.is_err() {
                     break;
                 }
             }
         }
     }
-    stop(&mut reg, &ctx).await;
-}
-
-/// Keeps a faulted service's status until the host stops it.
-async fn stay_faulted(ctx: &Context) {
-    ctx.cancelled().await;
+    if start.faulted {
+        // Keeps its Faulted status (and its resources) until the host stops it.
+        ctx.cancelled().await;
+    }
+    stop(&mut reg, ctx, &start).await;
+    drop_service(reg, ctx);
 }
 
 /// Runs init (bounded by its timeout) then run, catching errors and panics.
-async fn start_once(reg: &mut Registered, ctx: &Context) -> Ended {
+/// Sets `init_done` once init finished.
+async fn start_once(reg: &mut Registered, ctx: &Context, init_done: &mut bool) -> Ended {
+    *init_done = false;
     let timeout = reg.init_timeout.unwrap_or(Duration::from_secs(60));
     let init = AssertUnwindSafe(reg.service.init(ctx)).catch_unwind();
     let init = tokio::select! {
         biased;
         // Asked to stop during init: not a failure.
-        _ = ctx.cancelled() => return Ended::Finished,
+        _ = ctx.cancelled() => return Ended::Stopped,
         init = tokio::time::timeout(timeout, init) => init,
     };
     match init {
@@ -155,26 +218,25 @@ async fn start_once(reg: &mut Registered, ctx: &Context) -> Ended {
         }
         Ok(Ok(Err(err))) => {
             if is_cancellation(ctx, &err) {
-                return Ended::Finished;
+                return Ended::Stopped;
             }
             return Ended::Failed(format!("init failed: {}", error_chain(err.as_ref())));
         }
         Ok(Ok(Ok(()))) => {}
     }
+    *init_done = true;
     if ctx.is_cancelled() {
-        return Ended::Finished;
+        return Ended::Stopped;
     }
     ctx.slot().set_running();
     tracing::debug!(service = ctx.name(), "service running");
     let run = AssertUnwindSafe(reg.service.run(ctx)).catch_unwind().await;
     match run {
-        Ok(Ok(())) => {
-            if !ctx.is_cancelled() {
-                tracing::info!(service = ctx.name(), "service finished by itself");
-            }
-            Ended::Finished
-        }
-        Ok(Err(err)) if is_cancellation(ctx, &err) => Ended::Finished,
+        // Returning while the host shuts down (but before this service's
+        // turn) is how a service that watches the host's shutdown stops.
+        Ok(Ok(())) if ctx.is_cancelled() || ctx.host().is_shutting_down() => Ended::Stopped,
+        Ok(Ok(())) => Ended::Returned,
+        Ok(Err(err)) if is_cancellation(ctx, &err) => Ended::Stopped,
         Ok(Err(err)) => Ended::Failed(error_chain(err.as_ref())),
         Err(payload) => Ended::Failed(format!("panicked: {}", panic_message(payload.as_ref()))),
     }
@@ -188,23 +250,93 @@ fn is_cancellation(ctx: &Context, err: &BoxError) -> bool {
             || matches!(err.downcast_ref::<TaskError>(), Some(TaskError::Cancelled)))
 }
 
-/// The stop hook, then `Stopped`.
-async fn stop(reg: &mut Registered, ctx: &Context) {
-    ctx.slot().set_state(ServiceState::Stopping);
-    let hook = AssertUnwindSafe(reg.service.on_stop(ctx))
-        .catch_unwind()
-        .await;
-    let failure = match hook {
-        Ok(Ok(())) => None,
-        Ok(Err(err)) => Some(format!("stop hook failed: {}", error_chain(err.as_ref()))),
-        Err(payload) => Some(format!(
-            "stop hook panicked: {}",
-            panic_message(payload.as_ref())
-        )),
-    };
-    if let Some(message) = failure {
+/// The stop hook, if the last init finished, then `Stopped` (a faulted
+/// service keeps its `Faulted` state).
+async fn stop(reg: &mut Registered, ctx: &Context, start: &Start) {
+    if !start.faulted {
+        ctx.slot().set_state(ServiceState::Stopping);
+    }
+    if start.init_done {
+        let hook = AssertUnwindSafe(reg.service.on_stop(ctx))
+            .catch_unwind()
+            .await;
+        let failure = match hook {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => Some(("stop hook failed", error_chain(err.as_ref()))),
+            Err(payload) => Some(("stop hook panicked", panic_message(payload.as_ref()))),
+        };
+        if let Some((what, error)) = failure {
+            let message = format!("{what}: {error}");
+            tracing::error!(service = ctx.name(), error = %message, "service failed while stopping");
+            ctx.slot().record_error(message);
+            let error = if what == "stop hook panicked" {
+                format!("panicked: {error}")
+            } else {
+                error
+            };
+            ctx.host()
+                .record_failure(ctx.name(), FailureKind::StopFailed, error);
+        }
+    } else {
+        tracing::debug!(
+            service = ctx.name(),
+            "init did not finish: on_stop skipped so it cannot save state init never restored"
+        );
+    }
+    if !start.faulted {
+        ctx.slot().set_state(ServiceState::Stopped);
+    }
+}
+
+/// Drops the service (closing the channel ends it holds) and reports a
+/// panic in its `Drop`.
+fn drop_service(reg: Registered, ctx: &Context) {
+    let Registered { service, .. } = reg;
+    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(service))) {
+        let panic = panic_message(payload.as_ref());
+        let message = format!("panicked when dropped: {panic}");
         tracing::error!(service = ctx.name(), error = %message, "service failed while stopping");
         ctx.slot().record_error(message);
+        ctx.host()
+            .record_failure(ctx.name(), FailureKind::DropPanicked, panic);
     }
-    ctx.slot().set_state(ServiceState::Stopped);
+}
+
+/// Logs failures at ERROR, but counts an identical failure that comes within
+/// [`REPEAT_WINDOW`] of the last logged one instead of logging it again.
+#[derive(Default)]
+struct FailureLog {
+    last: Option<(String, Instant)>,
+    repeated: u32,
+}
+
+impl FailureLog {
+    /// Logs `message` unless it repeats; true if it was logged.
+    fn failed(&mut self, service: &str, message: &str) -> bool {
+        let now = Instant::now();
+        if let Some((last, at)) = &self.last {
+            if last == message && now.duration_since(*at) < REPEAT_WINDOW {
+                self.repeated += 1;
+                return false;
+            }
+            if last != message && self.repeated > 0 {
+                tracing::error!(
+                    service,
+                    error = %last,
+                    repeated = self.repeated,
+                    "service failed {} more times with this error",
+                    self.repeated
+                );
+                self.repeated = 0;
+            }
+        }
+        if self.repeated > 0 {
+            tracing::error!(service, error = %message, repeated = self.repeated, "service failed (the same error again, {} times since the last line)", self.repeated);
+        } else {
+            tracing::error!(service, error = %message, "service failed");
+        }
+        self.repeated = 0;
+        self.last = Some((message.to_string(), now));
+        true
+    }
 }

@@ -1,0 +1,31 @@
+//! Which service the running task belongs to: set around every supervised
+//! service task, so that helpers used inside it (channel ends) can tell the
+//! host who uses them without being handed a [`Context`](crate::Context).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::status::Slot;
+
+tokio::task_local! {
+    static CURRENT: Current;
+}
+
+/// A service as seen from inside its own task.
+#[derive(Clone)]
+pub(crate) struct Current {
+    /// Its registration index.
+    pub(crate) index: usize,
+    /// Its status record.
+    pub(crate) slot: Arc<Slot>,
+}
+
+/// The service whose task is running now, if any.
+pub(crate) fn current() -> Option<Current> {
+    CURRENT.try_with(Current::clone).ok()
+}
+
+/// Runs `fut` as part of service `current`.
+pub(crate) fn scope<F: Future>(current: Current, fut: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(current, fut)
+}

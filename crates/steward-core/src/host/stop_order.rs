@@ -1,0 +1,129 @@
+//! The order services stop in: a channel's producers before its consumer,
+//! whatever the registration order; otherwise reverse order of registration.
+//!
+//! Who sends to and who receives from each channel is known from the
+//! builder (`sends_to` / `receives_from`) and from use: a channel end used
+//! inside a service's task records that service.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::channel::ChannelShared;
+
+/// Producer → consumer edges between services (by registration index).
+pub(crate) type Edges = BTreeSet<(usize, usize)>;
+
+/// Every producer → consumer edge the channels know of now.
+pub(crate) fn edges(channels: &[Arc<ChannelShared>]) -> Edges {
+    let mut edges = Edges::new();
+    for channel in channels {
+        let roles = channel.roles.lock().unwrap_or_else(|p| p.into_inner());
+        for &p in &roles.senders {
+            for &c in &roles.receivers {
+                edges.insert((p, c));
+            }
+        }
+    }
+    edges
+}
+
+/// The order to ask `n` services to stop in. Among the services whose
+/// producers have all been asked, the one registered last goes first; a
+/// cycle (only possible from channel ends used in unexpected places, since
+/// declared cycles are refused at build time) is broken the same way.
+pub(crate) fn stop_order(n: usize, edges: &Edges) -> Vec<usize> {
+    let mut done = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let free = (0..n)
+            .rev()
+            .find(|&c| !done[c] && !edges.iter().any(|&(p, to)| to == c && !done[p] && p != c));
+        let next = free.unwrap_or_else(|| {
+            (0..n)
+                .rev()
+                .find(|&i| !done[i])
+                .expect("fewer services ordered than exist, so one is left")
+        });
+        done[next] = true;
+        order.push(next);
+    }
+    order
+}
+
+/// A cycle among `edges`, as the services' indices in order, if there is one.
+pub(crate) fn find_cycle(n: usize, edges: &Edges) -> Option<Vec<usize>> {
+    // Depth-first search with colours: 0 unseen, 1 on the path, 2 finished.
+    fn visit(
+        node: usize,
+        edges: &Edges,
+        colour: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        colour[node] = 1;
+        path.push(node);
+        for &(_, next) in edges
+            .iter()
+            .filter(|&&(from, to)| from == node && to != node)
+        {
+            if colour[next] == 1 {
+                let start = path.iter().position(|&p| p == next).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(next);
+                return Some(cycle);
+            }
+            if colour[next] == 0 {
+                if let Some(cycle) = visit(next, edges, colour, path) {
+                    return Some(cycle);
+                }
+            }
+        }
+        path.pop();
+        colour[node] = 2;
+        None
+    }
+    let mut colour = vec![0u8; n];
+    for start in 0..n {
+        if colour[start] == 0 {
+            if let Some(cycle) = visit(start, edges, &mut colour, &mut Vec::new()) {
+                return Some(cycle);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edges(list: &[(usize, usize)]) -> Edges {
+        list.iter().copied().collect()
+    }
+
+    #[test]
+    fn without_channels_services_stop_in_reverse_order_of_registration() {
+        assert_eq!(stop_order(3, &Edges::new()), [2, 1, 0]);
+    }
+
+    #[test]
+    fn producers_stop_before_their_consumer_whatever_the_registration_order() {
+        // 0 produces for 1: 0 must stop first although it was registered first.
+        assert_eq!(stop_order(3, &edges(&[(0, 1)])), [2, 0, 1]);
+        // A pipeline registered backwards: 0 → 1 → 2.
+        assert_eq!(stop_order(3, &edges(&[(0, 1), (1, 2)])), [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_cycle_is_found_and_still_ordered() {
+        let cycle = edges(&[(0, 1), (1, 2), (2, 0)]);
+        assert_eq!(find_cycle(3, &cycle), Some(vec![0, 1, 2, 0]));
+        assert_eq!(find_cycle(3, &edges(&[(0, 1), (1, 2)])), None);
+        assert_eq!(stop_order(3, &cycle).len(), 3);
+    }
+
+    #[test]
+    fn a_service_feeding_itself_is_not_a_cycle() {
+        assert_eq!(find_cycle(2, &edges(&[(1, 1)])), None);
+        assert_eq!(stop_order(2, &edges(&[(1, 1)])), [1, 0]);
+    }
+}
