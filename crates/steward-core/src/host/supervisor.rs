@@ -39,6 +39,8 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
             let name = registered.name.clone();
             let handle = tokio::spawn(
                 async move {
+                    // ctx.spawn children die with this task, even when the host aborts it.
+                    let _children = ctx.abort_children_on_drop();
                     // The service (and any task group it holds) is dropped
                     // when `supervise` returns; then wait for the children.
                     supervise(registered, ctx.clone()).await;
@@ -166,7 +168,12 @@ async fn start_once(reg: &mut Registered, ctx: &Context) -> Ended {
     }
     ctx.slot().set_running();
     tracing::debug!(service = ctx.name(), "service running");
-    let run = AssertUnwindSafe(reg.service.run(ctx)).catch_unwind().await;
+    let run = AssertUnwindSafe(reg.service.run(ctx)).catch_unwind();
+    // A failed ctx.spawn child fails the service; dropping `child_failed` ends this start's children.
+    let run = tokio::select! {
+        run = run => run,
+        message = ctx.child_failed() => return Ended::Failed(format!("child task failed: {message}")),
+    };
     match run {
         Ok(Ok(())) => {
             if !ctx.is_cancelled() {
