@@ -1,15 +1,16 @@
 //! The [`Context`] every service receives.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Span;
 
+use crate::children::{AbortChildren, Children};
 use crate::host::HostHandle;
 use crate::status::Slot;
-use crate::{Cancelled, ConfigError, TaskError, TaskGroup, Ticker};
+use crate::{BoxError, Cancelled, ConfigError, TaskError, TaskGroup, Ticker, task_group};
 
 /// A service's handle on the host: its name, its cancellation token,
 /// cancel-aware waits, readiness, its tracing span and bounded helpers.
@@ -41,19 +42,20 @@ struct ContextInner {
     slot: Arc<Slot>,
     host: HostHandle,
     span: Span,
-    children: TaskTracker,
+    children: Arc<Children>,
 }
 
 impl Context {
     pub(crate) fn new(token: CancellationToken, slot: Arc<Slot>, host: HostHandle) -> Self {
         let span = tracing::info_span!("service", name = %slot.name);
+        let children = Arc::new(Children::new(&token, span.clone(), slot.clone()));
         Context {
             inner: Arc::new(ContextInner {
                 token,
                 slot,
                 host,
                 span,
-                children: TaskTracker::new(),
+                children,
             }),
         }
     }
@@ -181,19 +183,84 @@ impl Context {
         &self.inner.host
     }
 
-    /// A task group whose children are cancelled when this service is asked
-    /// to stop, with at most `limit` children running at once.
+    /// Starts a supervised child task, for work that runs beside the
+    /// service's own loop (a listener, a watcher): the child gets a token
+    /// that is cancelled when the service is asked to stop or its `run`
+    /// ends, and runs in the service's span.
+    ///
+    /// There is no handle to lose: a child's error or panic is logged at
+    /// ERROR with the service's name and fails the service, whose
+    /// [`FailurePolicy`](crate::FailurePolicy) then applies (restart, stop
+    /// the host, or stay faulted). An `Err(Cancelled)` after the token fired
+    /// is a clean stop. The service does not count as stopped until every
+    /// child has ended, and if the host aborts the service at the shutdown
+    /// timeout, its children are aborted with it. For many short tasks with
+    /// a limit and results to collect, use [`task_group`](Context::task_group).
     ///
     /// ```
     /// # async fn demo(ctx: steward_core::Context) -> Result<(), steward_core::BoxError> {
+    /// let watcher = ctx.clone();
+    /// ctx.spawn(move |token| async move {
+    ///     while !token.is_cancelled() {
+    ///         watcher.sleep(std::time::Duration::from_secs(5)).await?; // Err(Cancelled): a clean stop
+    ///         tracing::info!("config unchanged");
+    ///     }
+    ///     Ok(())
+    /// });
+    /// ctx.cancelled().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn<F, Fut>(&self, child: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.inner.children.spawn(child);
+    }
+
+    /// A task group whose children are cancelled when this service is asked
+    /// to stop, with at most `limit` children running at once. The children
+    /// run in the service's span and the service does not count as stopped
+    /// until they have ended. A zero limit is an error.
+    ///
+    /// ```
+    /// # async fn demo(ctx: steward_core::Context) -> Result<(), steward_core::BoxError> {
+    /// assert!(ctx.task_group(0).is_err());
     /// let mut group = ctx.task_group(4)?;
     /// group.spawn(|_token| async { Ok(()) }).await?;
     /// group.join().await?;
     /// # Ok(()) }
     /// ```
     pub fn task_group(&self, limit: usize) -> Result<TaskGroup, ConfigError> {
-        Ok(TaskGroup::new(self.name(), limit, &self.inner.token)?
-            .tracked_by(self.inner.children.clone()))
+        TaskGroup::new(self, limit)
+    }
+
+    /// Runs `f` on every item with at most `limit` running at once, each in
+    /// its own child task of this service (see
+    /// [`task_group`](Context::task_group)). Stops taking new items when the
+    /// service is asked to stop or a child fails, waits for those in flight,
+    /// and returns the first error or panic.
+    ///
+    /// ```
+    /// # async fn demo(ctx: steward_core::Context) -> Result<(), steward_core::BoxError> {
+    /// ctx.for_each_concurrent(1..=100u32, 4, |n, _token| async move {
+    ///     let _ = n * 2;
+    ///     Ok(())
+    /// }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn for_each_concurrent<I, F, Fut>(
+        &self,
+        items: I,
+        limit: usize,
+        f: F,
+    ) -> Result<(), TaskError>
+    where
+        I: IntoIterator,
+        F: FnMut(I::Item, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        task_group::for_each_concurrent(self.task_group(limit)?, items, f).await
     }
 
     /// Runs CPU-bound or blocking work on the host's bounded blocking pool,
@@ -217,11 +284,31 @@ impl Context {
         &self.inner.slot
     }
 
-    /// Completes once every child of this service's task groups has ended
-    /// (a dropped group aborts its children, but they end a moment later).
+    pub(crate) fn children(&self) -> &Children {
+        &self.inner.children
+    }
+
+    /// Completes once every child of this service (spawned or in a task
+    /// group) has ended (a dropped group aborts its children, but they end a
+    /// moment later).
     pub(crate) async fn children_ended(&self) {
-        self.inner.children.close();
-        self.inner.children.wait().await;
+        self.inner.children.ended().await;
+    }
+
+    /// Completes with the message of the first failed child spawned with
+    /// [`spawn`](Context::spawn) during the current start (init and run).
+    /// The supervisor races it against `run`; dropping it ends the start:
+    /// that start's children are cancelled, and a later failure belongs to
+    /// the next start.
+    pub(crate) fn child_failed(&self) -> impl Future<Output = String> + Send + 'static {
+        self.inner.children.failed()
+    }
+
+    /// Aborts the children spawned with [`spawn`](Context::spawn) when the
+    /// returned guard is dropped; the supervisor holds it in the service's
+    /// task, so that a host abort of the service reaches them too.
+    pub(crate) fn abort_children_on_drop(&self) -> AbortChildren {
+        AbortChildren(self.inner.children.clone())
     }
 }
 

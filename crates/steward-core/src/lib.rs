@@ -42,6 +42,7 @@
 
 mod blocking;
 mod channel;
+mod children;
 mod context;
 mod error;
 mod host;
@@ -64,6 +65,6 @@ pub use policy::{FailurePolicy, RestartPolicy};
 pub use scope::{Scope, ScopeFactory, UnitOutcome};
 pub use service::Service;
 pub use status::{ChannelStatus, ErrorRecord, HostStatus, ServiceState, ServiceStatus};
-pub use task_group::{TaskGroup, for_each_concurrent};
+pub use task_group::TaskGroup;
 pub use ticker::{MissedTick, Ticker};
 pub use tokio_util::sync::CancellationToken;

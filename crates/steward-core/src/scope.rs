@@ -11,6 +11,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Span;
 
 use crate::error::panic_message;
 use crate::{BoxError, CancelSignal, TaskError};
@@ -69,9 +70,20 @@ pub trait ScopeFactory: Send + Sync {
     type Resource: Send;
 
     /// Gets a fresh resource for one unit of work.
+    ///
+    /// Must be cancel-safe: [`Scope::run_until_cancelled`] drops this future
+    /// when cancellation fires during the wait (an exhausted pool), so
+    /// anything it holds at that point must give itself back in its own
+    /// `Drop`. A resource it has already returned is released by the scope.
+    /// A panic here is caught and returned as [`TaskError::Panicked`].
     fn acquire(&self) -> impl Future<Output = Result<Self::Resource, BoxError>> + Send;
 
     /// Takes the resource back after the unit ended with `outcome`.
+    ///
+    /// A panic here is caught: after a successful unit it becomes the unit's
+    /// result ([`TaskError::Panicked`], since a commit that panicked may not
+    /// have happened); after a failed one the unit's own error is returned
+    /// and the panic is logged at ERROR.
     fn release(
         &self,
         resource: Self::Resource,
@@ -82,6 +94,9 @@ pub trait ScopeFactory: Send + Sync {
     /// unit is dropped mid-way (its task was aborted), where nothing async can
     /// run. The default drops the resource, which for pooled connections and
     /// `sqlx` transactions means "return to the pool" and "roll back".
+    ///
+    /// It runs inside a destructor, so it must be quick and must not block;
+    /// a panic here is caught and logged at ERROR in the caller's span.
     fn release_dropped(&self, resource: Self::Resource) {
         drop(resource);
     }
@@ -156,6 +171,9 @@ impl<F: ScopeFactory> Scope<F> {
 
     /// Runs one unit with a fresh resource, abandoning it (and releasing the
     /// resource as [`UnitOutcome::Cancelled`]) if `cancel` fires first.
+    /// Cancellation also ends the wait in `acquire`: the result is then
+    /// [`TaskError::Cancelled`] at once, and nothing is released because
+    /// nothing was acquired.
     ///
     /// ```
     /// # async fn demo<F: steward_core::ScopeFactory<Resource = Vec<u8>>>(scope: steward_core::Scope<F>, ctx: steward_core::Context) {
@@ -171,22 +189,39 @@ impl<F: ScopeFactory> Scope<F> {
         if token.is_cancelled() {
             return Err(TaskError::Cancelled);
         }
-        let resource = self
-            .factory
-            .acquire()
-            .await
-            .map_err(|source| TaskError::Failed { source })?;
+        // Waiting for an exhausted pool is a wait like any other: cancellation
+        // ends it, or the service is blamed for ignoring its token. Dropping
+        // the acquire is safe only because `acquire` is documented to be
+        // cancel-safe; a resource it already returned is handled below.
+        let acquired = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Err(TaskError::Cancelled),
+            acquired = AssertUnwindSafe(self.factory.acquire()).catch_unwind() => acquired,
+        };
+        let resource = match acquired {
+            Ok(Ok(resource)) => resource,
+            Ok(Err(source)) => return Err(TaskError::Failed { source }),
+            Err(payload) => {
+                return Err(TaskError::Panicked {
+                    message: format!("acquire panicked: {}", panic_message(payload.as_ref())),
+                });
+            }
+        };
         // The guard owns the resource; if this future is dropped mid-unit the
         // guard hands it to `release_dropped`, so even an abort releases it.
         let mut guard = Guard {
             factory: &self.factory,
             resource: Some(resource),
+            span: Span::current(),
         };
         let (result, outcome) = {
             let Some(resource) = guard.resource.as_mut() else {
                 return Err(TaskError::Cancelled);
             };
             let unit = AssertUnwindSafe(unit(resource)).catch_unwind();
+            // Biased: if cancellation fired while the acquire was finishing,
+            // the unit never starts and the fresh resource goes back as
+            // `Cancelled` below instead of leaking.
             tokio::select! {
                 biased;
                 _ = token.cancelled() => (Err(TaskError::Cancelled), UnitOutcome::Cancelled),
@@ -200,22 +235,54 @@ impl<F: ScopeFactory> Scope<F> {
                 },
             }
         };
-        if let Some(resource) = guard.resource.take() {
-            self.factory.release(resource, outcome).await;
+        let Some(resource) = guard.resource.take() else {
+            return result;
+        };
+        let released = AssertUnwindSafe(self.factory.release(resource, outcome))
+            .catch_unwind()
+            .await;
+        let Err(payload) = released else {
+            return result;
+        };
+        let message = format!("release panicked: {}", panic_message(payload.as_ref()));
+        match result {
+            // Release is where a unit commits: a success whose release
+            // panicked may not have happened, so the caller must not see Ok.
+            Ok(_) => Err(TaskError::Panicked { message }),
+            // The unit's own failure is the news; the release panic is logged
+            // so it is not lost.
+            Err(err) => {
+                tracing::error!(error = %message, unit_error = %err, outcome = ?outcome, "scope release panicked");
+                Err(err)
+            }
         }
-        result
     }
 }
 
 struct Guard<'a, F: ScopeFactory> {
     factory: &'a F,
     resource: Option<F::Resource>,
+    // Drop may run outside any span (a task aborted by the host), so the
+    // caller's span (the service's) is kept to log a panic under its name.
+    span: Span,
 }
 
 impl<F: ScopeFactory> Drop for Guard<'_, F> {
     fn drop(&mut self) {
-        if let Some(resource) = self.resource.take() {
+        let Some(resource) = self.resource.take() else {
+            return;
+        };
+        // A panic escaping a destructor would surface, if at all, as an
+        // anonymous JoinError on an aborted task; catch it and say whose it was.
+        let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.factory.release_dropped(resource);
+        }));
+        if let Err(payload) = dropped {
+            let _entered = self.span.enter();
+            tracing::error!(
+                error = %format!("release_dropped panicked: {}", panic_message(payload.as_ref())),
+                "scope release panicked"
+            );
         }
     }
 }

@@ -12,28 +12,61 @@ use crate::{BoxError, Context};
 /// timeout), then [`run`](Service::run) until it returns or the service is
 /// asked to stop through [`Context::token`], then [`on_stop`](Service::on_stop).
 /// After a failure and a restart, the same value goes through `init` and `run`
-/// again, so keep state that must survive restarts in `self`.
+/// again, so keep state that must survive restarts in `self`: configuration,
+/// counters, a connection *pool*. Do not keep a connection or transaction
+/// in `self` across units of work (failure 1 in `docs/seven-failures.md`):
+/// one bad unit would poison every later one. Take one per unit from a
+/// [`Scope`](crate::Scope) instead.
 ///
 /// ```
 /// use std::time::Duration;
-/// use steward_core::{BoxError, Context, Service};
+/// use steward_core::{BoxError, Context, Scope, ScopeFactory, Service, UnitOutcome};
 ///
-/// struct Heartbeat;
+/// /// Stands for a pool of database connections.
+/// struct Pool;
+/// impl ScopeFactory for Pool {
+///     type Resource = Vec<String>; // stands for a transaction
+///     async fn acquire(&self) -> Result<Self::Resource, BoxError> { Ok(Vec::new()) }
+///     async fn release(&self, tx: Self::Resource, outcome: UnitOutcome) {
+///         // commit if outcome.is_success(), roll back otherwise
+///         let _ = (tx, outcome);
+///     }
+/// }
 ///
-/// impl Service for Heartbeat {
+/// struct Reporter {
+///     scope: Scope<Pool>,
+/// }
+///
+/// impl Service for Reporter {
+///     async fn init(&mut self, _ctx: &Context) -> Result<(), BoxError> {
+///         // Check the dependency is reachable once, then give the connection back.
+///         self.scope.run(async |_tx: &mut Vec<String>| Ok(())).await?;
+///         Ok(())
+///     }
+///
 ///     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
-///         let mut ticker = ctx.every(Duration::from_secs(1))?;
+///         let mut ticker = ctx.every(Duration::from_secs(60))?;
 ///         while ticker.tick().await.is_some() {
-///             tracing::info!("still here");
+///             // One transaction per report, released however the unit ends.
+///             self.scope
+///                 .run_until_cancelled(ctx, async |tx: &mut Vec<String>| {
+///                     tx.push("INSERT INTO reports ...".into());
+///                     Ok(())
+///                 })
+///                 .await?;
 ///         }
 ///         Ok(()) // the ticker ended: we were asked to stop
 ///     }
 /// }
 /// ```
 pub trait Service: Send + 'static {
-    /// Prepares the service (connects, warms caches). Runs concurrently with
-    /// every other service's init and never delays them; the host is not
-    /// ready until every init has finished. The default does nothing.
+    /// Makes sure the service can start: checks its configuration, validates
+    /// that a dependency is reachable (one short unit of work through a
+    /// [`Scope`](crate::Scope), released at once), warms a cache. It is not
+    /// the place to open a connection to keep for the life of the service;
+    /// `run` takes one per unit of work. Runs concurrently with every other
+    /// service's init and never delays them; the host is not ready until
+    /// every init has finished. The default does nothing.
     fn init(&mut self, ctx: &Context) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = ctx;
         async { Ok(()) }

@@ -1,8 +1,11 @@
 //! Bounded, structured parallelism: task groups and `for_each_concurrent`.
 //!
-//! Every child is owned by its group: a group waits for its children in
-//! [`TaskGroup::join`], and aborts whatever is left when it is dropped, so no
-//! child outlives the service that started it.
+//! A group only comes from a service's [`Context`] ([`Context::task_group`],
+//! [`Context::for_each_concurrent`]), so its children are the service's:
+//! they run in its span, are cancelled with it, and its supervisor waits for
+//! them before the service counts as stopped. Every child is owned by its
+//! group: a group waits for its children in [`TaskGroup::join`], and aborts
+//! whatever is left when it is dropped, saying so in a WARN line.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,9 +14,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 
+use crate::children::run_child;
 use crate::error::panic_message;
-use crate::{BoxError, Cancelled, ConfigError, TaskError};
+use crate::{BoxError, Cancelled, ConfigError, Context, TaskError};
 
 /// A set of child tasks with at most `limit` running at once, cancelled
 /// together, whose errors and panics reach the parent.
@@ -34,7 +39,8 @@ use crate::{BoxError, Cancelled, ConfigError, TaskError};
 /// ```
 pub struct TaskGroup {
     name: Arc<str>,
-    set: JoinSet<Result<(), BoxError>>,
+    span: Span,
+    set: JoinSet<Result<(), TaskError>>,
     limit: Arc<Semaphore>,
     token: CancellationToken,
     first_error: Option<TaskError>,
@@ -45,18 +51,10 @@ pub struct TaskGroup {
 }
 
 impl TaskGroup {
-    /// A group named `name` (for logs) allowing `limit` children at once,
-    /// cancelled when `parent` is. A zero limit is an error.
-    ///
-    /// ```
-    /// use steward_core::TaskGroup;
-    /// # fn main() -> Result<(), steward_core::ConfigError> {
-    /// let parent = tokio_util::sync::CancellationToken::new();
-    /// assert!(TaskGroup::new("resize", 0, &parent).is_err());
-    /// let group = TaskGroup::new("resize", 4, &parent)?;
-    /// # Ok(()) }
-    /// ```
-    pub fn new(name: &str, limit: usize, parent: &CancellationToken) -> Result<Self, ConfigError> {
+    /// A group of `ctx`'s service allowing `limit` children at once,
+    /// cancelled when the service is. A zero limit is an error.
+    pub(crate) fn new(ctx: &Context, limit: usize) -> Result<Self, ConfigError> {
+        let name = ctx.name();
         if limit == 0 {
             return Err(ConfigError::ZeroConcurrency {
                 what: format!("task group `{name}`"),
@@ -64,19 +62,13 @@ impl TaskGroup {
         }
         Ok(TaskGroup {
             name: Arc::from(name),
+            span: ctx.span().clone(),
             set: JoinSet::new(),
             limit: Arc::new(Semaphore::new(limit)),
-            token: parent.child_token(),
+            token: ctx.token().child_token(),
             first_error: None,
-            tracker: TaskTracker::new(),
+            tracker: ctx.children().tracker().clone(),
         })
-    }
-
-    /// Tracks the children in `tracker` (the service's), so its supervisor
-    /// can wait for them to end.
-    pub(crate) fn tracked_by(mut self, tracker: TaskTracker) -> Self {
-        self.tracker = tracker;
-        self
     }
 
     /// Starts a child once fewer than `limit` are running. The child gets the
@@ -106,11 +98,17 @@ impl TaskGroup {
             permit = self.limit.clone().acquire_owned() => permit,
         };
         let permit: OwnedSemaphorePermit = permit.map_err(|_| TaskError::Cancelled)?;
-        let fut = child(self.token.clone());
-        self.set.spawn(self.tracker.track_future(async move {
+        let token = self.token.clone();
+        let fut = child(token.clone());
+        let service = self.name.clone();
+        let task = async move {
             let _permit = permit; // released when the child ends, however it ends
-            fut.await
-        }));
+            run_child(fut, &token, &service).await
+        };
+        self.set.spawn(
+            self.tracker
+                .track_future(crate::host::current::inherit(task).instrument(self.span.clone())),
+        );
         Ok(())
     }
 
@@ -174,13 +172,13 @@ impl TaskGroup {
         }
     }
 
-    fn record(&mut self, result: Result<Result<(), BoxError>, JoinError>) {
+    fn record(&mut self, result: Result<Result<(), TaskError>, JoinError>) {
+        // The child logged its own failure when it happened (`run_child`).
         let err = match result {
             Ok(Ok(())) => return,
-            Ok(Err(source)) => TaskError::Failed { source },
+            Ok(Err(err)) => err,
             Err(join) => join_error(join),
         };
-        tracing::error!(group = %self.name, error = %err, "child task failed");
         if self.first_error.is_none() {
             self.first_error = Some(err);
         }
@@ -192,6 +190,17 @@ impl Drop for TaskGroup {
         // Structured: children never outlive their group. JoinSet aborts its
         // tasks on drop too; cancelling first lets them see why.
         self.token.cancel();
+        self.reap();
+        let running = self.set.len();
+        if running > 0 {
+            // Dropped outside the service's span when its task is aborted.
+            let _entered = self.span.enter();
+            tracing::warn!(
+                service = %self.name,
+                running,
+                "task group dropped without join: its children still running were aborted"
+            );
+        }
         self.set.abort_all();
     }
 }
@@ -206,22 +215,10 @@ pub(crate) fn join_error(err: JoinError) -> TaskError {
     }
 }
 
-/// Runs `f` on every item with at most `limit` running at once, each in its
-/// own task. Stops taking new items when `cancel` fires, waits for those in
-/// flight, and returns the first error or panic.
-///
-/// ```
-/// # async fn demo(ctx: steward_core::Context) -> Result<(), steward_core::BoxError> {
-/// steward_core::for_each_concurrent(ctx.token(), 1..=100u32, 4, |n, _token| async move {
-///     let _ = n * 2;
-///     Ok(())
-/// }).await?;
-/// # Ok(()) }
-/// ```
-pub async fn for_each_concurrent<I, F, Fut>(
-    cancel: &CancellationToken,
+/// The body of [`Context::for_each_concurrent`], on a group made for it.
+pub(crate) async fn for_each_concurrent<I, F, Fut>(
+    mut group: TaskGroup,
     items: I,
-    limit: usize,
     mut f: F,
 ) -> Result<(), TaskError>
 where
@@ -229,7 +226,6 @@ where
     F: FnMut(I::Item, CancellationToken) -> Fut,
     Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
 {
-    let mut group = TaskGroup::new("for_each_concurrent", limit, cancel)?;
     let mut stopped = None;
     for item in items {
         if group.token().is_cancelled() {

@@ -8,9 +8,8 @@ use std::time::Duration;
 use common::{Idle, Journal, state_of, wait_for};
 use steward_core::{
     BoxError, ConfigError, Context, FailurePolicy, Host, HostBuilder, RestartPolicy, Service,
-    ServiceState, TaskError, TaskGroup, for_each_concurrent,
+    ServiceState, TaskError,
 };
-use tokio_util::sync::CancellationToken;
 
 fn builder() -> HostBuilder {
     let mut builder = Host::builder();
@@ -104,35 +103,6 @@ fn duplicate_and_empty_channel_names_are_refused() {
 }
 
 #[test]
-fn zero_task_group_limit_is_refused() {
-    let err = TaskGroup::new("resize", 0, &CancellationToken::new()).unwrap_err();
-    assert!(
-        matches!(&err, ConfigError::ZeroConcurrency { what } if what.contains("resize")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn zero_for_each_concurrent_limit_is_an_error_not_a_hang() {
-    let result = tokio::time::timeout(
-        Duration::from_secs(60),
-        for_each_concurrent(&CancellationToken::new(), 0..10, 0, |_, _| async { Ok(()) }),
-    )
-    .await
-    .expect("a zero limit must be refused, not wait forever for a slot");
-    match result {
-        Err(TaskError::Failed { source }) => {
-            let config = source.downcast_ref::<ConfigError>().expect("a ConfigError");
-            assert!(
-                matches!(config, ConfigError::ZeroConcurrency { .. }),
-                "{config:?}"
-            );
-        }
-        other => panic!("expected a ZeroConcurrency error, got {other:?}"),
-    }
-}
-
-#[test]
 fn zero_blocking_limit_is_refused() {
     let mut builder = builder();
     let err = builder.blocking_limit(0).err().unwrap();
@@ -184,6 +154,17 @@ impl Service for AsksForZero {
             Err(other) => self.journal.push(format!("unexpected: {other:?}")),
             Ok(_) => self.journal.push("a zero-limit group was made"),
         }
+        let each = ctx.for_each_concurrent(0..10, 0, |_, _| async { Ok(()) });
+        match tokio::time::timeout(Duration::from_secs(60), each).await {
+            Ok(Err(TaskError::Failed { source })) => match source.downcast_ref::<ConfigError>() {
+                Some(ConfigError::ZeroConcurrency { what }) => {
+                    self.journal.push(format!("for_each: {what}"))
+                }
+                other => self.journal.push(format!("unexpected: {other:?}")),
+            },
+            Ok(other) => self.journal.push(format!("unexpected: {other:?}")),
+            Err(_) => self.journal.push("a zero limit waited for a slot forever"),
+        }
         ctx.cancelled().await;
         Ok(())
     }
@@ -204,15 +185,16 @@ async fn zero_period_ticker_and_zero_limit_group_from_a_context_are_errors() {
     let host = builder.build().unwrap();
     let handle = host.handle();
     let run = tokio::spawn(host.run());
-    wait_for(&handle, Duration::from_secs(10), "both answers", |_| {
-        journal.events().len() == 2
+    wait_for(&handle, Duration::from_secs(10), "all answers", |_| {
+        journal.events().len() == 3
     })
     .await;
     assert_eq!(
         journal.events(),
         [
             "period: ticker of service `reports`",
-            "group: task group `reports`"
+            "group: task group `reports`",
+            "for_each: task group `reports`"
         ]
     );
     assert!(state_of(&handle.status(), "reports").is_running());

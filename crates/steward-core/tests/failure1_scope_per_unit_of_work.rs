@@ -7,7 +7,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use common::capture_logs;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use steward_core::{
     BoxError, Context, ExitStatus, Host, Scope, ScopeFactory, Service, TaskError, UnitOutcome,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// A fake pooled connection. `poisoned` stands for a connection left in a
 /// bad state (an aborted transaction) by the unit that used it.
@@ -29,6 +32,14 @@ struct Conn {
 struct Pool {
     next: AtomicUsize,
     fail_acquire: AtomicBool,
+    /// How long `acquire` waits for a free connection (an exhausted pool).
+    acquire_wait_ms: AtomicU64,
+    /// Cancelled by `acquire` just as it hands out a connection: the race
+    /// between a finished acquire and cancellation.
+    cancel_on_acquire: Mutex<Option<CancellationToken>>,
+    panic_in_acquire: AtomicBool,
+    panic_in_release: AtomicBool,
+    panic_in_release_dropped: AtomicBool,
     acquired: Mutex<Vec<usize>>,
     released: Mutex<Vec<(usize, UnitOutcome)>>,
     dropped: Mutex<Vec<usize>>,
@@ -67,11 +78,21 @@ impl ScopeFactory for Factory {
     type Resource = Conn;
 
     async fn acquire(&self) -> Result<Conn, BoxError> {
+        let wait = self.0.acquire_wait_ms.load(Ordering::SeqCst);
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        if self.0.panic_in_acquire.load(Ordering::SeqCst) {
+            panic!("pool mutex poisoned");
+        }
         if self.0.fail_acquire.load(Ordering::SeqCst) {
             return Err("pool exhausted".into());
         }
         let id = self.0.next.fetch_add(1, Ordering::SeqCst);
         self.0.acquired.lock().unwrap().push(id);
+        if let Some(token) = self.0.cancel_on_acquire.lock().unwrap().as_ref() {
+            token.cancel();
+        }
         Ok(Conn {
             id,
             poisoned: false,
@@ -82,10 +103,16 @@ impl ScopeFactory for Factory {
         // An await inside release, as a real rollback would have.
         tokio::task::yield_now().await;
         self.0.released.lock().unwrap().push((conn.id, outcome));
+        if self.0.panic_in_release.load(Ordering::SeqCst) {
+            panic!("commit lost the connection");
+        }
     }
 
     fn release_dropped(&self, conn: Conn) {
         self.0.dropped.lock().unwrap().push(conn.id);
+        if self.0.panic_in_release_dropped.load(Ordering::SeqCst) {
+            panic!("rollback on drop failed");
+        }
     }
 }
 
@@ -347,4 +374,217 @@ async fn service_releases_every_unit_resource_on_every_exit_path() {
         ]
     );
     factory.0.assert_balanced();
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_during_acquire_returns_cancelled_at_once() {
+    let factory = Factory::default();
+    factory.0.acquire_wait_ms.store(10_000, Ordering::SeqCst); // exhausted pool
+    let scope = Scope::new(factory.clone());
+    let token = CancellationToken::new();
+    let canceller = {
+        let token = token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            token.cancel();
+        })
+    };
+    let ran = AtomicBool::new(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        scope.run_until_cancelled(&token, async |_conn: &mut Conn| {
+            ran.store(true, Ordering::SeqCst);
+            Ok(())
+        }),
+    )
+    .await
+    .expect("cancellation must end the acquire, not wait it out");
+    canceller.await.unwrap();
+    assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
+    assert!(!ran.load(Ordering::SeqCst));
+    assert!(factory.0.acquired().is_empty(), "the acquire was abandoned");
+    factory.0.assert_balanced();
+}
+
+#[tokio::test]
+async fn resource_acquired_as_cancellation_fires_is_released_not_leaked() {
+    let factory = Factory::default();
+    let token = CancellationToken::new();
+    *factory.0.cancel_on_acquire.lock().unwrap() = Some(token.clone());
+    let scope = Scope::new(factory.clone());
+    let ran = AtomicBool::new(false);
+    let result = scope
+        .run_until_cancelled(&token, async |_conn: &mut Conn| {
+            ran.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+    assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a cancelled unit does not start"
+    );
+    assert_eq!(factory.0.released(), vec![(0, UnitOutcome::Cancelled)]);
+    factory.0.assert_balanced();
+}
+
+/// Runs units until cancelled; each waits 10 s for a connection.
+struct Starved {
+    scope: Scope<Factory>,
+}
+
+impl Service for Starved {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        loop {
+            match self.scope.run_until_cancelled(ctx, async |_c| Ok(())).await {
+                Err(TaskError::Cancelled) => return Ok(()),
+                other => other?,
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_waiting_for_a_resource_stops_in_time_and_is_not_blamed() {
+    let factory = Factory::default();
+    factory.0.acquire_wait_ms.store(10_000, Ordering::SeqCst);
+    let mut builder = Host::builder();
+    builder
+        .handle_signals(false)
+        .shutdown_timeout(Duration::from_secs(2));
+    builder
+        .service(
+            "starved",
+            Starved {
+                scope: Scope::new(factory.clone()),
+            },
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    tokio::time::sleep(Duration::from_secs(1)).await; // inside the first acquire
+    handle.shutdown();
+    assert_eq!(run.await.unwrap(), ExitStatus::Clean);
+    assert_eq!(
+        common::state_of(&handle.status(), "starved"),
+        steward_core::ServiceState::Stopped
+    );
+}
+
+#[tokio::test]
+async fn panic_in_acquire_is_returned_as_an_error() {
+    let factory = Factory::default();
+    factory.0.panic_in_acquire.store(true, Ordering::SeqCst);
+    let scope = Scope::new(factory.clone());
+    let err = scope
+        .run(async |_conn: &mut Conn| Ok(()))
+        .await
+        .unwrap_err();
+    match err {
+        TaskError::Panicked { message } => {
+            assert_eq!(message, "acquire panicked: pool mutex poisoned")
+        }
+        other => panic!("expected TaskError::Panicked, got {other:?}"),
+    }
+    factory.0.assert_balanced();
+}
+
+#[tokio::test]
+async fn panic_in_release_after_a_successful_unit_is_returned_as_an_error() {
+    let factory = Factory::default();
+    factory.0.panic_in_release.store(true, Ordering::SeqCst);
+    let scope = Scope::new(factory.clone());
+    let err = scope
+        .run(async |conn: &mut Conn| Ok(conn.id))
+        .await
+        .expect_err("a unit whose commit panicked must not look successful");
+    match err {
+        TaskError::Panicked { message } => {
+            assert_eq!(message, "release panicked: commit lost the connection")
+        }
+        other => panic!("expected TaskError::Panicked, got {other:?}"),
+    }
+    assert_eq!(factory.0.released(), vec![(0, UnitOutcome::Succeeded)]);
+    factory.0.assert_balanced();
+}
+
+#[tokio::test]
+async fn panic_in_release_after_a_failed_unit_keeps_the_unit_error_and_is_logged() {
+    let (logs, _guard) = capture_logs();
+    let factory = Factory::default();
+    factory.0.panic_in_release.store(true, Ordering::SeqCst);
+    let scope = Scope::new(factory.clone());
+    let err = scope
+        .run(async |_conn: &mut Conn| -> Result<(), BoxError> { Err("deadlock detected".into()) })
+        .instrument(tracing::info_span!("service", name = %"ledger"))
+        .await
+        .unwrap_err();
+    match err {
+        TaskError::Failed { source } => assert_eq!(source.to_string(), "deadlock detected"),
+        other => panic!("the unit's own error comes first, got {other:?}"),
+    }
+    let line = logs
+        .errors()
+        .into_iter()
+        .find(|l| l.contains("release panicked") && l.contains("commit lost the connection"))
+        .unwrap_or_else(|| panic!("the release panic must be logged: {}", logs.text()));
+    assert!(line.contains("service{name=ledger}"), "{line}");
+    factory.0.assert_balanced();
+}
+
+/// Runs one unit that ignores cancellation, so the host has to abort it.
+struct Stuck {
+    scope: Scope<Factory>,
+}
+
+impl Service for Stuck {
+    async fn run(&mut self, _ctx: &Context) -> Result<(), BoxError> {
+        self.scope
+            .run(async |_conn: &mut Conn| {
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn panic_in_release_dropped_is_logged_with_the_service_name() {
+    let (logs, _guard) = capture_logs();
+    let factory = Factory::default();
+    factory
+        .0
+        .panic_in_release_dropped
+        .store(true, Ordering::SeqCst);
+    let mut builder = Host::builder();
+    builder
+        .handle_signals(false)
+        .shutdown_timeout(Duration::from_secs(1));
+    builder
+        .service(
+            "stuck",
+            Stuck {
+                scope: Scope::new(factory.clone()),
+            },
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    handle.shutdown();
+    let status = run.await.unwrap();
+    assert!(
+        matches!(status, ExitStatus::ShutdownTimedOut { .. }),
+        "{status:?}"
+    );
+    assert_eq!(factory.0.dropped(), vec![0]);
+    let line = logs
+        .errors()
+        .into_iter()
+        .find(|l| l.contains("release_dropped panicked") && l.contains("rollback on drop failed"))
+        .unwrap_or_else(|| panic!("the panic must be logged: {}", logs.text()));
+    assert!(line.contains("service{name=stuck}"), "{line}");
 }

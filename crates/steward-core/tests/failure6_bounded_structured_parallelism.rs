@@ -7,16 +7,16 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Journal, state_of, wait_for};
+use common::{Journal, capture_logs, state_of, wait_for};
 use steward_core::{
-    BoxError, Context, ExitStatus, Host, HostBuilder, Service, ServiceState, TaskError, TaskGroup,
-    for_each_concurrent,
+    BoxError, Context, ExitStatus, Host, HostBuilder, Service, ServiceState, TaskError,
 };
-use tokio_util::sync::CancellationToken;
+use tokio::sync::oneshot;
 
 /// Tracks how many children run at once, and the most ever seen.
 #[derive(Clone, Default)]
@@ -57,41 +57,86 @@ fn builder() -> HostBuilder {
     builder
 }
 
+/// The body of a one-off service: runs once, hands its result back, then
+/// waits to be stopped.
+struct Body<F, T>(Option<(F, oneshot::Sender<T>)>);
+
+impl<F, Fut, T> Service for Body<F, T>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        if let Some((body, tx)) = self.0.take() {
+            let _ = tx.send(body(ctx.clone()).await);
+        }
+        ctx.cancelled().await;
+        Ok(())
+    }
+}
+
+/// Runs `body` in a service named `name` (groups only exist inside a
+/// service) and returns its result once the host stopped cleanly.
+async fn in_service<F, Fut, T>(name: &str, body: F) -> T
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let mut builder = builder();
+    builder.service(name, Body(Some((body, tx)))).unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    let out = rx.await.expect("the service body ran");
+    handle.shutdown();
+    assert_eq!(run.await.unwrap(), ExitStatus::Clean);
+    out
+}
+
 #[tokio::test(start_paused = true)]
 async fn task_group_never_runs_more_children_than_its_limit() {
-    let parent = CancellationToken::new();
-    let mut group = TaskGroup::new("resize", 3, &parent).unwrap();
     let in_flight = InFlight::default();
-    for i in 0..20u64 {
-        let in_flight = in_flight.clone();
-        group
-            .spawn(move |_token| async move {
-                let _guard = in_flight.enter();
-                tokio::time::sleep(Duration::from_millis(10 + i % 7)).await;
-                Ok(())
-            })
-            .await
-            .unwrap();
-    }
-    group.join().await.unwrap();
+    let counted = in_flight.clone();
+    in_service("resize", |ctx| async move {
+        let mut group = ctx.task_group(3)?;
+        for i in 0..20u64 {
+            let in_flight = counted.clone();
+            group
+                .spawn(move |_token| async move {
+                    let _guard = in_flight.enter();
+                    tokio::time::sleep(Duration::from_millis(10 + i % 7)).await;
+                    Ok(())
+                })
+                .await?;
+        }
+        group.join().await
+    })
+    .await
+    .unwrap();
     assert_eq!(in_flight.done(), 20);
     assert_eq!(in_flight.max(), 3, "at most 3 at once, and 3 were used");
 }
 
 #[tokio::test(start_paused = true)]
 async fn for_each_concurrent_never_runs_more_than_its_limit() {
-    let parent = CancellationToken::new();
     let in_flight = InFlight::default();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    for_each_concurrent(&parent, 0..50u64, 4, |n, _token| {
-        let in_flight = in_flight.clone();
-        let seen = seen.clone();
-        async move {
-            let _guard = in_flight.enter();
-            tokio::time::sleep(Duration::from_millis(5 + n % 3)).await;
-            seen.lock().unwrap().push(n);
-            Ok(())
-        }
+    let (counted, recorded) = (in_flight.clone(), seen.clone());
+    in_service("resize", |ctx| async move {
+        ctx.for_each_concurrent(0..50u64, 4, |n, _token| {
+            let in_flight = counted.clone();
+            let seen = recorded.clone();
+            async move {
+                let _guard = in_flight.enter();
+                tokio::time::sleep(Duration::from_millis(5 + n % 3)).await;
+                seen.lock().unwrap().push(n);
+                Ok(())
+            }
+        })
+        .await
     })
     .await
     .unwrap();
@@ -107,17 +152,19 @@ async fn for_each_concurrent_never_runs_more_than_its_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn child_error_reaches_the_parent_through_join() {
-    let parent = CancellationToken::new();
-    let mut group = TaskGroup::new("import", 2, &parent).unwrap();
-    group.spawn(|_| async { Ok(()) }).await.unwrap();
-    group
-        .spawn(|_| async {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            Err::<(), BoxError>("row 17: invalid date".into())
-        })
-        .await
-        .unwrap();
-    match group.join().await {
+    let joined = in_service("import", |ctx| async move {
+        let mut group = ctx.task_group(2)?;
+        group.spawn(|_| async { Ok(()) }).await?;
+        group
+            .spawn(|_| async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Err::<(), BoxError>("row 17: invalid date".into())
+            })
+            .await?;
+        group.join().await
+    })
+    .await;
+    match joined {
         Err(TaskError::Failed { source }) => assert_eq!(source.to_string(), "row 17: invalid date"),
         other => panic!("expected the child's error, got {other:?}"),
     }
@@ -125,23 +172,24 @@ async fn child_error_reaches_the_parent_through_join() {
 
 #[tokio::test(start_paused = true)]
 async fn child_panic_reaches_the_parent_through_join() {
-    let parent = CancellationToken::new();
-    let mut group = TaskGroup::new("import", 2, &parent).unwrap();
-    group
-        .spawn(|_| async {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            panic!("attempt to divide by zero");
-        })
-        .await
-        .unwrap();
-    group
-        .spawn(|_| async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Ok(())
-        })
-        .await
-        .unwrap();
-    match group.join().await {
+    let joined = in_service("import", |ctx| async move {
+        let mut group = ctx.task_group(2)?;
+        group
+            .spawn(|_| async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                panic!("attempt to divide by zero");
+            })
+            .await?;
+        group
+            .spawn(|_| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(())
+            })
+            .await?;
+        group.join().await
+    })
+    .await;
+    match joined {
         Err(TaskError::Panicked { message }) => assert_eq!(message, "attempt to divide by zero"),
         other => panic!("expected the child's panic, got {other:?}"),
     }
@@ -149,21 +197,22 @@ async fn child_panic_reaches_the_parent_through_join() {
 
 #[tokio::test(start_paused = true)]
 async fn spawn_refuses_new_children_once_a_child_failed() {
-    let parent = CancellationToken::new();
-    let mut group = TaskGroup::new("import", 4, &parent).unwrap();
-    group
-        .spawn(|_| async { Err::<(), BoxError>("disk full".into()) })
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1)).await; // the child has ended
     let spawned = Arc::new(AtomicUsize::new(0));
     let s = spawned.clone();
-    let refused = group
-        .spawn(move |_| {
-            s.fetch_add(1, Ordering::SeqCst);
-            async { Ok(()) }
-        })
-        .await;
+    let refused = in_service("import", |ctx| async move {
+        let mut group = ctx.task_group(4)?;
+        group
+            .spawn(|_| async { Err::<(), BoxError>("disk full".into()) })
+            .await?;
+        tokio::time::sleep(Duration::from_millis(1)).await; // the child has ended
+        group
+            .spawn(move |_| {
+                s.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            })
+            .await
+    })
+    .await;
     match refused {
         Err(TaskError::Failed { source }) => assert_eq!(source.to_string(), "disk full"),
         other => panic!("spawn must report the earlier failure, got {other:?}"),
@@ -173,18 +222,20 @@ async fn spawn_refuses_new_children_once_a_child_failed() {
 
 #[tokio::test(start_paused = true)]
 async fn for_each_concurrent_stops_taking_items_after_a_failure_and_returns_it() {
-    let parent = CancellationToken::new();
     let started = Arc::new(AtomicUsize::new(0));
     let s = started.clone();
-    let result = for_each_concurrent(&parent, 0..1000u64, 2, move |n, _token| {
-        s.fetch_add(1, Ordering::SeqCst);
-        async move {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            if n == 5 {
-                panic!("item {n} is corrupt");
+    let result = in_service("import", |ctx| async move {
+        ctx.for_each_concurrent(0..1000u64, 2, move |n, _token| {
+            s.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if n == 5 {
+                    panic!("item {n} is corrupt");
+                }
+                Ok(())
             }
-            Ok(())
-        }
+        })
+        .await
     })
     .await;
     match result {
@@ -196,6 +247,70 @@ async fn for_each_concurrent_stops_taking_items_after_a_failure_and_returns_it()
         "stopped taking items soon after the failure: {}",
         started.load(Ordering::SeqCst)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn task_group_children_log_inside_the_service_span() {
+    let (logs, _guard) = capture_logs();
+    in_service("resizer", |ctx| async move {
+        let mut group = ctx.task_group(2)?;
+        group
+            .spawn(|_| async {
+                tracing::warn!("image 7 is larger than expected");
+                Ok(())
+            })
+            .await?;
+        group.join().await
+    })
+    .await
+    .unwrap();
+    let line = logs
+        .text()
+        .lines()
+        .find(|l| l.contains("image 7 is larger than expected"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("the child's line is missing: {}", logs.text()));
+    assert!(line.contains("service{name=resizer}"), "{line}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropped_group_logs_its_children_errors_and_how_many_it_aborted() {
+    let (logs, _guard) = capture_logs();
+    in_service("importer", |ctx| async move {
+        let mut group = ctx.task_group(4)?;
+        group
+            .spawn(|_| async { Err::<(), BoxError>("row 3: bad checksum".into()) })
+            .await?;
+        group
+            .spawn(|_| async { panic!("row 9: out of range") })
+            .await?;
+        for _ in 0..2 {
+            group
+                .spawn(|_| std::future::pending::<Result<(), BoxError>>())
+                .await?;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await; // two have ended
+        drop(group); // without join
+        Ok::<(), TaskError>(())
+    })
+    .await
+    .unwrap();
+    for needle in ["row 3: bad checksum", "row 9: out of range"] {
+        let line = logs
+            .errors()
+            .into_iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("`{needle}` must be logged: {}", logs.text()));
+        assert!(line.contains("service{name=importer}"), "{line}");
+    }
+    let warn = logs
+        .text()
+        .lines()
+        .find(|l| l.contains(" WARN ") && l.contains("aborted"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("a WARN for the aborted children: {}", logs.text()));
+    assert!(warn.contains("service{name=importer}"), "{warn}");
+    assert!(warn.contains("running=2"), "{warn}");
 }
 
 /// Starts `children` children that run until cancelled, then spend a while
@@ -431,5 +546,249 @@ async fn spawn_blocking_panic_comes_back_to_the_caller() {
                 message: "checksum mismatch".into()
             })
         )]
+    );
+}
+
+/// Runs `body` (a closure over its context) as a service's `run`.
+struct Runs<F>(F);
+
+impl<F, Fut> Service for Runs<F>
+where
+    F: FnMut(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        (self.0)(ctx.clone()).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawned_child_logs_inside_the_service_span() {
+    let (logs, _guard) = capture_logs();
+    in_service("mailer", |ctx| async move {
+        ctx.spawn(|_token| async {
+            tracing::warn!("smtp server greeted slowly");
+            Ok(())
+        });
+    })
+    .await;
+    let line = logs
+        .text()
+        .lines()
+        .find(|l| l.contains("smtp server greeted slowly"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("the child's line is missing: {}", logs.text()));
+    assert!(line.contains("service{name=mailer}"), "{line}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawned_child_error_is_logged_and_fails_the_service() {
+    let (logs, _guard) = capture_logs();
+    let mut builder = builder();
+    builder
+        .service(
+            "leases",
+            Runs(|ctx: Context| async move {
+                ctx.spawn(|_token| async {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Err::<(), BoxError>("lost the lease".into())
+                });
+                ctx.cancelled().await;
+                Ok(())
+            }),
+        )
+        .unwrap()
+        .policy(steward_core::FailurePolicy::StopHost);
+    let host = builder.build().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), host.run())
+        .await
+        .expect("the child's failure must stop the host (policy StopHost)");
+    assert!(
+        matches!(&status, ExitStatus::ServiceFailed { service, error, .. }
+            if service == "leases" && error == "child task failed: lost the lease"),
+        "{status:?}"
+    );
+    let line = logs
+        .errors()
+        .into_iter()
+        .find(|l| l.contains("lost the lease"))
+        .unwrap_or_else(|| panic!("the child's error must be logged: {}", logs.text()));
+    assert!(line.contains("service{name=leases}"), "{line}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawned_child_panic_fails_the_service_which_is_restarted() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let s = starts.clone();
+    let mut builder = builder();
+    builder
+        .service(
+            "indexer",
+            Runs(move |ctx: Context| {
+                let start = s.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if start == 0 {
+                        ctx.spawn(|_token| async { panic!("shard 4 missing") });
+                    }
+                    ctx.cancelled().await;
+                    Ok(())
+                }
+            }),
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    let status = wait_for(&handle, Duration::from_secs(60), "a restart", |_| {
+        starts.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    let last_error = status.services[0].last_error.clone().expect("recorded");
+    assert_eq!(
+        last_error.message,
+        "child task failed: panicked: shard 4 missing"
+    );
+    handle.shutdown();
+    assert_eq!(run.await.unwrap(), ExitStatus::Clean);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_run_cancels_its_spawned_children_before_the_restart() {
+    let journal = Journal::default();
+    let starts = Arc::new(AtomicUsize::new(0));
+    let (j, s) = (journal.clone(), starts.clone());
+    let mut builder = builder();
+    builder
+        .service(
+            "sync",
+            Runs(move |ctx: Context| {
+                let start = s.fetch_add(1, Ordering::SeqCst);
+                let j = j.clone();
+                async move {
+                    if start > 0 {
+                        ctx.cancelled().await;
+                        return Ok(());
+                    }
+                    ctx.spawn(move |token| async move {
+                        token.cancelled().await;
+                        j.push("child of the first run cancelled");
+                        Ok(())
+                    });
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Err("upstream went away".into())
+                }
+            }),
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(60), "the restart", |_| {
+        starts.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    let j = journal.clone();
+    wait_for(
+        &handle,
+        Duration::from_secs(60),
+        "the old child",
+        move |_| !j.events().is_empty(),
+    )
+    .await;
+    assert_eq!(journal.events(), ["child of the first run cancelled"]);
+    handle.shutdown();
+    assert_eq!(run.await.unwrap(), ExitStatus::Clean);
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawned_children_are_cancelled_with_the_service_and_awaited() {
+    let journal = Journal::default();
+    let j = journal.clone();
+    let mut builder = builder();
+    builder
+        .service(
+            "uploader",
+            Runs(move |ctx: Context| {
+                let j = j.clone();
+                async move {
+                    ctx.spawn(move |token| async move {
+                        token.cancelled().await;
+                        tokio::time::sleep(Duration::from_millis(100)).await; // flushes
+                        j.push("child flushed");
+                        Ok(())
+                    });
+                    ctx.cancelled().await;
+                    Ok(())
+                }
+            }),
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(10), "running", |s| {
+        s.services[0].state.is_running()
+    })
+    .await;
+    handle.shutdown();
+    assert_eq!(run.await.unwrap(), ExitStatus::Clean);
+    assert_eq!(
+        journal.events(),
+        ["child flushed"],
+        "awaited before the end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_children_are_aborted_when_the_host_aborts_the_service() {
+    let ended = Arc::new(AtomicUsize::new(0));
+    let e = ended.clone();
+    let mut builder = Host::builder();
+    builder
+        .handle_signals(false)
+        .shutdown_timeout(Duration::from_millis(300));
+    builder
+        .service(
+            "orphan-maker",
+            Runs(move |ctx: Context| {
+                let ended = e.clone();
+                async move {
+                    // The child keeps a context clone, as real children do.
+                    let held = ctx.clone();
+                    ctx.spawn(move |_token| async move {
+                        let _ctx = held;
+                        let _ended = SetOnDrop(ended, Duration::ZERO);
+                        std::future::pending::<Result<(), BoxError>>().await // ignores its token
+                    });
+                    ctx.cancelled().await;
+                    Ok(())
+                }
+            }),
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(10), "running", |s| {
+        s.services[0].state.is_running()
+    })
+    .await;
+    handle.shutdown();
+    let exit = run.await.unwrap();
+    assert!(
+        matches!(&exit, ExitStatus::ShutdownTimedOut { services, .. } if services == &["orphan-maker"]),
+        "a child ignoring its token keeps its service from stopping: {exit:?}"
+    );
+    // Aborting is asynchronous: give the runtime a (generous) moment.
+    for _ in 0..1000 {
+        if ended.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        ended.load(Ordering::SeqCst),
+        1,
+        "the child must be aborted with its service"
     );
 }

@@ -29,3 +29,16 @@ pub(crate) fn current() -> Option<Current> {
 pub(crate) fn scope<F: Future>(current: Current, fut: F) -> impl Future<Output = F::Output> {
     CURRENT.scope(current, fut)
 }
+
+/// Runs `fut` as part of the service whose task calls this (if any), for a
+/// child task spawned from it: the child's channel use counts as the
+/// service's.
+pub(crate) fn inherit<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    let current = current();
+    async move {
+        match current {
+            Some(current) => CURRENT.scope(current, fut).await,
+            None => fut.await,
+        }
+    }
+}

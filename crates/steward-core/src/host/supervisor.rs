@@ -55,6 +55,8 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
             };
             let handle = tokio::spawn(
                 current::scope(current, async move {
+                    // ctx.spawn children die with this task, even when the host aborts it.
+                    let _children = ctx.abort_children_on_drop();
                     supervise(registered, &ctx).await;
                     // The service (and any task group it held) is dropped
                     // by now; wait for the children to be gone too.
@@ -230,7 +232,12 @@ async fn start_once(reg: &mut Registered, ctx: &Context, init_done: &mut bool) -
     }
     ctx.slot().set_running();
     tracing::debug!(service = ctx.name(), "service running");
-    let run = AssertUnwindSafe(reg.service.run(ctx)).catch_unwind().await;
+    let run = AssertUnwindSafe(reg.service.run(ctx)).catch_unwind();
+    // A failed ctx.spawn child fails the service; dropping `child_failed` ends this start's children.
+    let run = tokio::select! {
+        run = run => run,
+        message = ctx.child_failed() => return Ended::Failed(format!("child task failed: {message}")),
+    };
     match run {
         // Returning while the host shuts down (but before this service's
         // turn) is how a service that watches the host's shutdown stops.
