@@ -147,6 +147,22 @@ impl Context {
         ))
     }
 
+    /// Tells the host this service is alive and making progress. A service
+    /// registered with a liveness interval
+    /// ([`ServiceConfig::liveness`](crate::ServiceConfig::liveness)) calls
+    /// it from its loop; ticks of its tickers count as beats too.
+    ///
+    /// ```
+    /// # async fn demo(ctx: steward_core::Context, mut rx: steward_core::Receiver<u64>) {
+    /// while let Some(_item) = rx.recv(&ctx).await {
+    ///     ctx.heartbeat();
+    /// }
+    /// # }
+    /// ```
+    pub fn heartbeat(&self) {
+        self.inner.slot.record_beat();
+    }
+
     /// Reports whether this service is ready to serve. A service is ready by
     /// default once its init finished; it can say otherwise (for example
     /// while a dependency is down) and back.

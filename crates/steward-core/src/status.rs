@@ -5,11 +5,15 @@
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::channel::ChannelShared;
+use crate::health::{self, Health, Vitals};
 
 /// Where a service is in its life.
 ///
@@ -110,6 +114,11 @@ pub struct ServiceStatus {
     pub restarts: u32,
     /// When its ticker last fired, for periodic services.
     pub last_tick: Option<DateTime<Utc>>,
+    /// Healthy, degraded (crash-looping) or unhealthy (faulted, or silent
+    /// past its liveness interval).
+    pub health: Health,
+    /// Why it is not healthy, when it is not.
+    pub problem: Option<String>,
 }
 
 /// A snapshot of one bounded channel.
@@ -140,8 +149,11 @@ pub struct ChannelStatus {
 /// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct HostStatus {
-    /// False if any service is faulted.
+    /// False if any service is unhealthy (faulted, or silent past its
+    /// liveness interval).
     pub live: bool,
+    /// The worst health of any service.
+    pub health: Health,
     /// True when every service finished its init, reports ready, and the
     /// host is not shutting down.
     pub ready: bool,
@@ -163,6 +175,19 @@ impl HostStatus {
     /// ```
     pub fn faulted(&self) -> impl Iterator<Item = &ServiceStatus> {
         self.services.iter().filter(|s| s.state.is_faulted())
+    }
+
+    /// The services whose health is `health`.
+    ///
+    /// ```
+    /// # fn demo(status: steward_core::HostStatus) {
+    /// for s in status.with_health(steward_core::Health::Degraded) {
+    ///     eprintln!("{} is degraded: {:?}", s.name, s.problem);
+    /// }
+    /// # }
+    /// ```
+    pub fn with_health(&self, health: Health) -> impl Iterator<Item = &ServiceStatus> {
+        self.services.iter().filter(move |s| s.health == health)
     }
 
     /// The services that are not ready (including those still starting).
@@ -199,10 +224,16 @@ pub(crate) fn snapshot(
     shutting_down: bool,
 ) -> HostStatus {
     let services: Vec<ServiceStatus> = slots.iter().map(|s| s.snapshot()).collect();
-    let live = !services.iter().any(|s| s.state.is_faulted());
+    let health = services
+        .iter()
+        .map(|s| s.health)
+        .max()
+        .unwrap_or(Health::Healthy);
+    let live = health != Health::Unhealthy;
     let ready = !shutting_down && services.iter().all(service_ready);
     HostStatus {
         live,
+        health,
         ready,
         shutting_down,
         services,
@@ -230,10 +261,13 @@ struct SlotInner {
     last_error: Option<ErrorRecord>,
     restarts: u32,
     last_tick: Option<DateTime<Utc>>,
+    vitals: Vitals,
 }
 
 impl Slot {
-    pub(crate) fn new(name: Arc<str>) -> Self {
+    /// A slot for service `name`, expected to beat every `liveness` (if
+    /// set) and counted stable again `stable_after` a restart.
+    pub(crate) fn new(name: Arc<str>, liveness: Option<Duration>, stable_after: Duration) -> Self {
         Slot {
             name,
             parked: AtomicUsize::new(0),
@@ -244,6 +278,12 @@ impl Slot {
                 last_error: None,
                 restarts: 0,
                 last_tick: None,
+                vitals: Vitals {
+                    liveness,
+                    stable_after,
+                    running_since: None,
+                    last_beat: None,
+                },
             }),
         }
     }
@@ -274,6 +314,8 @@ impl Slot {
         let mut inner = self.lock();
         inner.state = ServiceState::Running;
         inner.ready = inner.reported.unwrap_or(true);
+        inner.vitals.running_since = Some(Instant::now());
+        inner.vitals.last_beat = None;
     }
 
     pub(crate) fn set_ready(&self, ready: bool) {
@@ -311,11 +353,18 @@ impl Slot {
     }
 
     pub(crate) fn record_tick(&self) {
-        self.lock().last_tick = Some(Utc::now());
+        let mut inner = self.lock();
+        inner.last_tick = Some(Utc::now());
+        inner.vitals.last_beat = Some(Instant::now());
+    }
+
+    pub(crate) fn record_beat(&self) {
+        self.lock().vitals.last_beat = Some(Instant::now());
     }
 
     pub(crate) fn snapshot(&self) -> ServiceStatus {
         let inner = self.lock();
+        let (health, problem) = health::judge(&inner.state, inner.restarts, &inner.vitals);
         ServiceStatus {
             name: self.name.to_string(),
             state: inner.state.clone(),
@@ -323,6 +372,8 @@ impl Slot {
             last_error: inner.last_error.clone(),
             restarts: inner.restarts,
             last_tick: inner.last_tick,
+            health,
+            problem,
         }
     }
 }

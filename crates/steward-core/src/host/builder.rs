@@ -55,6 +55,8 @@ pub(crate) struct Registered {
     pub(crate) init_timeout: Option<Duration>,
     /// `run` may return `Ok(())` by itself without that being a failure.
     pub(crate) may_finish: bool,
+    /// How often it promises to beat (tick or heartbeat), if at all.
+    pub(crate) liveness: Option<Duration>,
     /// Channels it declared it sends to / receives from, by name.
     pub(crate) sends_to: Vec<String>,
     pub(crate) receives_from: Vec<String>,
@@ -120,6 +122,25 @@ impl ServiceConfig<'_> {
     /// ```
     pub fn may_finish(self) -> Self {
         self.entry.may_finish = true;
+        self
+    }
+
+    /// Declares that this service beats (a tick of one of its
+    /// [`Context::every`](crate::Context::every) tickers, or a
+    /// [`Context::heartbeat`](crate::Context::heartbeat)) at least every
+    /// `interval` while it runs. After three intervals without a beat it is
+    /// `Unhealthy` and named by `/healthz`, although its state still says
+    /// running: a loop stuck on a wait that never ends. Periodic services
+    /// get their period as liveness interval unless they set another. A
+    /// zero interval is refused by [`build`](HostBuilder::build).
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder, svc: impl steward_core::Service) -> Result<(), steward_core::ConfigError> {
+    /// builder.service("poller", svc)?.liveness(std::time::Duration::from_secs(30));
+    /// # Ok(()) }
+    /// ```
+    pub fn liveness(self, interval: Duration) -> Self {
+        self.entry.liveness = Some(interval);
         self
     }
 
@@ -237,6 +258,7 @@ impl HostBuilder {
             policy: FailurePolicy::default(),
             init_timeout: None,
             may_finish: false,
+            liveness: None,
             sends_to: Vec::new(),
             receives_from: Vec::new(),
         });
@@ -272,7 +294,9 @@ impl HostBuilder {
                 what: format!("periodic service `{name}`"),
             });
         }
-        self.service(name, Periodic::new(period, f))
+        Ok(self
+            .service(name, Periodic::new(period, f))?
+            .liveness(period))
     }
 
     /// Creates a typed bounded channel named `name` holding up to `capacity`
@@ -372,10 +396,25 @@ impl HostBuilder {
             }
         }
         self.declare_channel_roles()?;
+        if let Some(entry) = self
+            .services
+            .iter()
+            .find(|s| s.liveness == Some(Duration::ZERO))
+        {
+            return Err(ConfigError::ZeroPeriod {
+                what: format!("liveness interval of service `{}`", entry.name),
+            });
+        }
         let slots = self
             .services
             .iter()
-            .map(|s| Arc::new(Slot::new(s.name.clone())))
+            .map(|s| {
+                let stable_after = match &s.policy {
+                    FailurePolicy::Restart(policy) => policy.max_backoff,
+                    _ => Duration::ZERO,
+                };
+                Arc::new(Slot::new(s.name.clone(), s.liveness, stable_after))
+            })
             .collect();
         let default_init = self.default_init_timeout;
         let services = self
