@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::poll_mark::{Blocked, PollMark};
+
 /// Where a service is in its life.
 ///
 /// ```text
@@ -108,6 +110,9 @@ pub struct ServiceStatus {
     pub restarts: u32,
     /// When its ticker last fired, for periodic services.
     pub last_tick: Option<DateTime<Utc>>,
+    /// Set while the service holds its runtime thread without yielding
+    /// (see [`Blocked`]); the host is not live meanwhile.
+    pub blocked: Option<Blocked>,
 }
 
 /// A snapshot of one bounded channel.
@@ -138,7 +143,7 @@ pub struct ChannelStatus {
 /// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct HostStatus {
-    /// False if any service is faulted.
+    /// False if any service is faulted or blocking its runtime thread.
     pub live: bool,
     /// True when every service finished its init, reports ready, and the
     /// host is not shutting down.
@@ -149,6 +154,9 @@ pub struct HostStatus {
     pub services: Vec<ServiceStatus>,
     /// Every channel, in creation order.
     pub channels: Vec<ChannelStatus>,
+    /// Panics in tasks nobody supervises (a plain `tokio::spawn`), counted
+    /// for the whole process since the panic hook was installed.
+    pub unsupervised_panics: u64,
 }
 
 impl HostStatus {
@@ -197,7 +205,9 @@ pub(crate) fn snapshot(
     shutting_down: bool,
 ) -> HostStatus {
     let services: Vec<ServiceStatus> = slots.iter().map(|s| s.snapshot()).collect();
-    let live = !services.iter().any(|s| s.state.is_faulted());
+    let live = !services
+        .iter()
+        .any(|s| s.state.is_faulted() || s.blocked.is_some());
     let ready = !shutting_down && services.iter().all(service_ready);
     HostStatus {
         live,
@@ -205,6 +215,7 @@ pub(crate) fn snapshot(
         shutting_down,
         services,
         channels: channels.iter().map(|c| c.snapshot()).collect(),
+        unsupervised_panics: crate::panics::unsupervised_panics(),
     }
 }
 
@@ -213,6 +224,8 @@ pub(crate) fn snapshot(
 pub(crate) struct Slot {
     pub(crate) name: Arc<str>,
     inner: Mutex<SlotInner>,
+    /// Written on every poll of the service (see `poll_mark.rs`).
+    pub(crate) poll: PollMark,
 }
 
 struct SlotInner {
@@ -238,6 +251,7 @@ impl Slot {
                 restarts: 0,
                 last_tick: None,
             }),
+            poll: PollMark::default(),
         }
     }
 
@@ -316,6 +330,7 @@ impl Slot {
             last_error: inner.last_error.clone(),
             restarts: inner.restarts,
             last_tick: inner.last_tick,
+            blocked: self.poll.blocked(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct HostBuilder {
     default_init_timeout: Duration,
     blocking_limit: usize,
     handle_signals: bool,
+    /// Set through the setters in watchdog.rs.
+    pub(super) watch: super::watchdog::WatchConfig,
 }
 
 /// A service as registered, before the host starts it.
@@ -116,6 +118,7 @@ impl HostBuilder {
             default_init_timeout: DEFAULT_INIT_TIMEOUT,
             blocking_limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
             handle_signals: true,
+            watch: Default::default(),
         }
     }
 
@@ -315,6 +318,7 @@ impl HostBuilder {
             }),
             services,
             handle_signals: self.handle_signals,
+            watch: self.watch,
         })
     }
 }

@@ -8,6 +8,7 @@ mod builder;
 mod shutdown;
 mod signals;
 mod supervisor;
+mod watchdog;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -97,6 +98,7 @@ pub struct Host {
     shared: Arc<HostShared>,
     services: Vec<builder::Registered>,
     handle_signals: bool,
+    watch: watchdog::WatchConfig,
 }
 
 impl Host {
@@ -135,18 +137,15 @@ impl Host {
     /// ```
     pub async fn run(self) -> ExitStatus {
         let handle = self.handle();
+        // Signals, blocked services and the exit bound are watched from a
+        // thread of their own (see watchdog.rs).
+        let watchdog = watchdog::arm(&handle, &self.watch, self.handle_signals);
         let running = supervisor::start_all(self.services, &handle);
         tracing::info!(services = running.len(), "host started");
-        let signals = if self.handle_signals {
-            Some(signals::watch_signals(handle.clone()))
-        } else {
-            None
-        };
         handle.shared.shutdown.cancelled().await;
-        if let Some(signals) = signals {
-            signals.abort();
-        }
-        shutdown::stop_all(&handle, running).await
+        let status = shutdown::stop_all(&handle, running).await;
+        watchdog.host_returned();
+        status
     }
 }
 

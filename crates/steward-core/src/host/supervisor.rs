@@ -37,15 +37,20 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
             let ctx = Context::new(token.clone(), slot.clone(), host.clone());
             let span = ctx.span().clone();
             let name = registered.name.clone();
-            let handle = tokio::spawn(
-                async move {
-                    // The service (and any task group it holds) is dropped
-                    // when `supervise` returns; then wait for the children.
-                    supervise(registered, ctx.clone()).await;
-                    ctx.children_ended().await;
-                }
-                .instrument(span),
-            );
+            let init_timeout = registered.init_timeout;
+            let supervised = async move {
+                // The service (and any task group it holds) is dropped
+                // when `supervise` returns; then wait for the children.
+                supervise(registered, ctx.clone()).await;
+                ctx.children_ended().await;
+            }
+            .instrument(span);
+            // Every poll marked for the watchdog (see poll_mark.rs).
+            let handle = tokio::spawn(crate::poll_mark::record(
+                slot.clone(),
+                init_timeout,
+                supervised,
+            ));
             RunningService {
                 name,
                 token,
