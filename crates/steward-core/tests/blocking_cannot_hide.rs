@@ -11,60 +11,11 @@
 mod common;
 mod process;
 
-use std::io;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::wait_for;
-use process::{Child, init_child_logs, is_child, runtime};
+use process::{Child, GlobalLogs, init_child_logs, is_child, runtime};
 use steward_core::{BoxError, Context, Host, HostBuilder, Service};
-use tracing_subscriber::fmt::MakeWriter;
-
-/// Everything logged in this test binary, by any thread: the watchdog logs
-/// from a thread of its own, which a thread-local capture would miss.
-#[derive(Clone, Default)]
-struct GlobalLogs(Arc<Mutex<Vec<u8>>>);
-
-impl GlobalLogs {
-    fn get() -> GlobalLogs {
-        static LOGS: OnceLock<GlobalLogs> = OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = GlobalLogs::default();
-            tracing_subscriber::fmt()
-                .with_writer(logs.clone())
-                .with_ansi(false)
-                .init();
-            logs
-        })
-        .clone()
-    }
-
-    fn error_naming(&self, service: &str, needle: &str) -> Option<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
-        text.lines()
-            .find(|l| {
-                l.contains(" ERROR ") && common::names_service(l, service) && l.contains(needle)
-            })
-            .map(str::to_owned)
-    }
-}
-
-impl io::Write for GlobalLogs {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for GlobalLogs {
-    type Writer = GlobalLogs;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 fn builder() -> HostBuilder {
     let mut builder = Host::builder();

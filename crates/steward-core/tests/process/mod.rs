@@ -1,13 +1,79 @@
+//! Process-wide test helpers: logs from every thread, and child processes.
+//!
 //! Process-level tests: the test binary re-runs itself with `CHILD_ENV` set
 //! and one test selected; in that mode the test body is the child (a real
 //! process with a real runtime), and the parent watches its output and exit.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Everything logged in this test binary, by any thread: the watchdog logs
+/// from a thread of its own, which a thread-local capture would miss.
+#[derive(Clone, Default)]
+pub struct GlobalLogs(Arc<Mutex<Vec<u8>>>);
+
+impl GlobalLogs {
+    pub fn get() -> GlobalLogs {
+        static LOGS: OnceLock<GlobalLogs> = OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = GlobalLogs::default();
+            tracing_subscriber::fmt()
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .init();
+            logs
+        })
+        .clone()
+    }
+
+    pub fn error_naming(&self, service: &str, needle: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .find(|l| l.contains(" ERROR ") && names_service(l, service) && l.contains(needle))
+            .map(str::to_owned)
+    }
+
+    /// The first ERROR line containing every one of `needles`.
+    pub fn error_with(&self, needles: &[&str]) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .find(|l| l.contains(" ERROR ") && needles.iter().all(|n| l.contains(n)))
+            .map(str::to_owned)
+    }
+}
+
+impl io::Write for GlobalLogs {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for GlobalLogs {
+    type Writer = GlobalLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// True if a log line's `service` field is `name` (`service=name` or
+/// `service="name"`).
+fn names_service(line: &str, name: &str) -> bool {
+    let bare = format!("service={name}");
+    line.contains(&format!("service=\"{name}\""))
+        || line
+            .match_indices(&bare)
+            .any(|(at, _)| matches!(line[at + bare.len()..].chars().next(), None | Some(' ')))
+}
 
 /// Set in the child's environment.
 pub const CHILD_ENV: &str = "STEWARD_TEST_PROCESS_CHILD";
@@ -78,6 +144,15 @@ impl Child {
 
     /// Waits for a stdout line equal to `line`, or panics with the output.
     pub fn wait_for_line(&mut self, line: &str, limit: Duration) {
+        self.wait_for(line, limit, |l| l == line)
+    }
+
+    /// Waits for a stdout line containing `needle`, or panics with the output.
+    pub fn wait_for_line_containing(&mut self, needle: &str, limit: Duration) {
+        self.wait_for(needle, limit, |l| l.contains(needle))
+    }
+
+    fn wait_for(&mut self, line: &str, limit: Duration, matches: impl Fn(&str) -> bool) {
         let start = Instant::now();
         loop {
             match self
@@ -85,7 +160,7 @@ impl Child {
                 .recv_timeout(limit.saturating_sub(start.elapsed()))
             {
                 Ok(l) => {
-                    let found = l == line;
+                    let found = matches(&l);
                     self.seen.push(l);
                     if found {
                         return;
