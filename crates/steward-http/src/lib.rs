@@ -28,9 +28,13 @@
 //! Every body is JSON, errors included. Services in the lists carry the same
 //! fields `/status` gives them (`name`, `state` and its details, `ready`).
 //!
-//! - `GET /healthz`, liveness: 200 `{"status":"ok","faulted":[]}` unless a
-//!   service is faulted, then 503
-//!   `{"status":"faulted","faulted":[{"name":"flaky","state":"faulted","error":"database unreachable","at":"2025-01-01T12:00:00Z","ready":false}]}`.
+//! - `GET /healthz`, liveness: 200 `{"status":"ok","faulted":[],"blocked":[]}`
+//!   unless a service is faulted, then 503
+//!   `{"status":"faulted","faulted":[{"name":"flaky","state":"faulted","error":"database unreachable","at":"2025-01-01T12:00:00Z","ready":false}],"blocked":[]}`,
+//!   or blocking its runtime thread (seen by the host's watchdog), then 503
+//!   `{"status":"blocked","faulted":[],"blocked":[{"name":"hog","since":"2025-01-01T12:00:00Z","message":"blocking its runtime thread"}]}`.
+//!   It is served from the server's own thread, so it answers while the
+//!   host's runtime is blocked.
 //! - `GET /readyz`, readiness: 200
 //!   `{"status":"ready","shutting_down":false,"not_ready":[]}` when every
 //!   service finished its init and reports ready, else 503 with `"status"`
@@ -54,6 +58,7 @@ mod error;
 mod routes;
 mod serve;
 mod server;
+mod thread;
 
 pub use error::Error;
 pub use routes::routes;

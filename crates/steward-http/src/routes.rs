@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
-use steward_core::{HostHandle, HostStatus, ServiceState, ServiceStatus};
+use steward_core::{Blocked, HostHandle, HostStatus, ServiceState, ServiceStatus};
 
 /// The built-in routes, `GET /healthz`, `GET /readyz` and `GET /status`, as a
 /// router whose state is the [`HostHandle`] they report on.
@@ -34,11 +34,22 @@ pub fn routes() -> Router<HostHandle> {
         .route("/status", get(status))
 }
 
-/// `{"status":"ok"|"faulted","faulted":[{"name","state":"faulted","error","at"}]}`
+/// `{"status":"ok"|"faulted"|"blocked","faulted":[{"name","state":"faulted","error","at"}],
+/// "blocked":[{"name","since","message"}]}`
 #[derive(Serialize)]
 struct Health<'a> {
     status: &'static str,
     faulted: Vec<NamedState<'a>>,
+    blocked: Vec<NamedBlocked<'a>>,
+}
+
+/// A service holding its runtime thread, as the host's watchdog saw it:
+/// `{"name":"hog","since":"...","message":"blocking its runtime thread"}`.
+#[derive(Serialize)]
+struct NamedBlocked<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    blocked: &'a Blocked,
 }
 
 /// `{"status":"ready"|"not_ready"|"shutting_down","shutting_down":bool,"not_ready":[...]}`
@@ -70,19 +81,34 @@ impl<'a> From<&'a ServiceStatus> for NamedState<'a> {
     }
 }
 
-/// Liveness: 200 unless a service is faulted, 503 naming every faulted
-/// service and its error otherwise.
+/// Liveness: 200 unless a service is faulted or blocking its runtime thread,
+/// 503 naming every faulted service with its error and every blocked one
+/// otherwise. Served from the server's own thread, so it answers while the
+/// host's runtime is blocked.
 async fn healthz(State(host): State<HostHandle>) -> Response {
     let status = host.status();
-    let faulted = status.faulted().map(NamedState::from).collect();
+    let faulted: Vec<_> = status.faulted().map(NamedState::from).collect();
+    let blocked = status
+        .services
+        .iter()
+        .filter_map(|s| {
+            s.blocked.as_ref().map(|blocked| NamedBlocked {
+                name: &s.name,
+                blocked,
+            })
+        })
+        .collect();
     let (code, label) = if status.live {
         (StatusCode::OK, "ok")
-    } else {
+    } else if !faulted.is_empty() {
         (StatusCode::SERVICE_UNAVAILABLE, "faulted")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "blocked")
     };
     let body = Health {
         status: label,
         faulted,
+        blocked,
     };
     (code, Json(body)).into_response()
 }
