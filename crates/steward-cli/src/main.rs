@@ -164,20 +164,8 @@ fn init_logging(default: &str) {
         .with_ansi(colour)
         .compact()
         .init();
-    // One log line per panic instead of the default hook's stderr dump: the
-    // supervisor that catches the panic logs what it does about it.
-    std::panic::set_hook(Box::new(|info| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic payload".to_string());
-        let location = info
-            .location()
-            .map_or_else(String::new, |l| format!("{}:{}", l.file(), l.line()));
-        tracing::error!(%location, "panic: {message}");
-    }));
+    // Panics: `Host::run` installs Steward's hook, one ERROR line per panic
+    // inside the span it happened in (see HostBuilder::panic_hook).
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds.

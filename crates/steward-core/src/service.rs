@@ -60,6 +60,24 @@ use crate::{BoxError, Context};
 /// }
 /// ```
 pub trait Service: Send + 'static {
+    /// Whether the host stops this service after every other one, whatever
+    /// the registration order. For services that report on the others, such
+    /// as the HTTP server behind `/healthz` and `/readyz`: they keep
+    /// answering (readiness 503 `shutting_down`) while the rest drains.
+    ///
+    /// ```
+    /// # use steward_core::{BoxError, Context, Service};
+    /// struct Probe;
+    /// impl Service for Probe {
+    ///     const STOPS_LAST: bool = true;
+    ///     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+    ///         ctx.cancelled().await;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    const STOPS_LAST: bool = false;
+
     /// Makes sure the service can start: checks its configuration, validates
     /// that a dependency is reachable (one short unit of work through a
     /// [`Scope`](crate::Scope), released at once), warms a cache. It is not

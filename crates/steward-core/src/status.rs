@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::channel::ChannelShared;
 use crate::health::{self, Health, Vitals};
+use crate::poll_mark::{Blocked, PollMark};
 
 /// Where a service is in its life.
 ///
@@ -119,6 +120,9 @@ pub struct ServiceStatus {
     pub health: Health,
     /// Why it is not healthy, when it is not.
     pub problem: Option<String>,
+    /// Set while the service holds its runtime thread without yielding
+    /// (see [`Blocked`]); the host is not live meanwhile.
+    pub blocked: Option<Blocked>,
 }
 
 /// A snapshot of one bounded channel.
@@ -149,8 +153,8 @@ pub struct ChannelStatus {
 /// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct HostStatus {
-    /// False if any service is unhealthy (faulted, or silent past its
-    /// liveness interval).
+    /// False if any service is unhealthy: faulted, blocking its runtime
+    /// thread, or silent past its liveness interval.
     pub live: bool,
     /// The worst health of any service.
     pub health: Health,
@@ -163,6 +167,9 @@ pub struct HostStatus {
     pub services: Vec<ServiceStatus>,
     /// Every channel, in creation order.
     pub channels: Vec<ChannelStatus>,
+    /// Panics in tasks nobody supervises (a plain `tokio::spawn`), counted
+    /// for the whole process since the panic hook was installed.
+    pub unsupervised_panics: u64,
 }
 
 impl HostStatus {
@@ -238,6 +245,7 @@ pub(crate) fn snapshot(
         shutting_down,
         services,
         channels: channels.iter().map(|c| c.snapshot()).collect(),
+        unsupervised_panics: crate::panics::unsupervised_panics(),
     }
 }
 
@@ -250,6 +258,8 @@ pub(crate) struct Slot {
     /// senders (see `channel.rs`): the shutdown sequence moves on to the
     /// producers instead of waiting for it.
     pub(crate) parked: AtomicUsize,
+    /// Written on every poll of the service (see `poll_mark.rs`).
+    pub(crate) poll: PollMark,
 }
 
 struct SlotInner {
@@ -285,6 +295,7 @@ impl Slot {
                     last_beat: None,
                 },
             }),
+            poll: PollMark::default(),
         }
     }
 
@@ -364,7 +375,11 @@ impl Slot {
 
     pub(crate) fn snapshot(&self) -> ServiceStatus {
         let inner = self.lock();
-        let (health, problem) = health::judge(&inner.state, inner.restarts, &inner.vitals);
+        let blocked = self.poll.blocked();
+        let (health, problem) = match &blocked {
+            Some(b) => (Health::Unhealthy, Some(b.message.clone())),
+            None => health::judge(&inner.state, inner.restarts, &inner.vitals),
+        };
         ServiceStatus {
             name: self.name.to_string(),
             state: inner.state.clone(),
@@ -374,6 +389,7 @@ impl Slot {
             last_tick: inner.last_tick,
             health,
             problem,
+            blocked,
         }
     }
 }

@@ -29,4 +29,18 @@ pub enum Error {
         /// What the operating system or runtime said.
         source: std::io::Error,
     },
+    /// The server's own thread, or its runtime, could not be started.
+    #[error("cannot serve HTTP on {addr}: cannot start the server's thread: {source}")]
+    Thread {
+        /// The address the socket is bound to.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The server's thread ended by a panic.
+    #[error("HTTP server on {addr} crashed: its thread panicked")]
+    Crashed {
+        /// The address the socket is bound to.
+        addr: SocketAddr,
+    },
 }

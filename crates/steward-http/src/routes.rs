@@ -10,7 +10,9 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
-use steward_core::{HostHandle, HostStatus, ServiceState, ServiceStatus};
+use steward_core::{
+    Blocked, Health as HealthLevel, HostHandle, HostStatus, ServiceState, ServiceStatus,
+};
 
 /// The built-in routes, `GET /healthz`, `GET /readyz` and `GET /status`, as a
 /// router whose state is the [`HostHandle`] they report on.
@@ -34,11 +36,44 @@ pub fn routes() -> Router<HostHandle> {
         .route("/status", get(status))
 }
 
-/// `{"status":"ok"|"faulted","faulted":[{"name","state":"faulted","error","at"}]}`
+/// `{"status":"ok"|"degraded"|"faulted"|"blocked"|"unhealthy",
+/// "faulted":[{"name","state":"faulted","error","at"}],
+/// "blocked":[{"name","since","message"}],
+/// "unhealthy":[{"name","problem"}], "degraded":[{"name","problem"}]}`
 #[derive(Serialize)]
 struct Health<'a> {
     status: &'static str,
     faulted: Vec<NamedState<'a>>,
+    blocked: Vec<NamedBlocked<'a>>,
+    unhealthy: Vec<NamedProblem<'a>>,
+    degraded: Vec<NamedProblem<'a>>,
+}
+
+/// A service that is not healthy and why:
+/// `{"name":"flaky","problem":"crash-looping: restarted 3 times, ..."}`.
+#[derive(Serialize)]
+struct NamedProblem<'a> {
+    name: &'a str,
+    problem: &'a str,
+}
+
+fn problems(status: &HostStatus, health: HealthLevel) -> Vec<NamedProblem<'_>> {
+    status
+        .with_health(health)
+        .map(|s| NamedProblem {
+            name: &s.name,
+            problem: s.problem.as_deref().unwrap_or(""),
+        })
+        .collect()
+}
+
+/// A service holding its runtime thread, as the host's watchdog saw it:
+/// `{"name":"hog","since":"...","message":"blocking its runtime thread"}`.
+#[derive(Serialize)]
+struct NamedBlocked<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    blocked: &'a Blocked,
 }
 
 /// `{"status":"ready"|"not_ready"|"shutting_down","shutting_down":bool,"not_ready":[...]}`
@@ -70,19 +105,47 @@ impl<'a> From<&'a ServiceStatus> for NamedState<'a> {
     }
 }
 
-/// Liveness: 200 unless a service is faulted, 503 naming every faulted
-/// service and its error otherwise.
+/// Liveness: 200 unless a service is unhealthy (faulted, blocking its
+/// runtime thread, or silent past its liveness interval), 503 naming each
+/// with why otherwise. A crash-looping service makes the body say
+/// `degraded` but keeps the 200: restarting is the host doing its job.
+/// Served from the server's own thread, so it answers while the host's
+/// runtime is blocked.
 async fn healthz(State(host): State<HostHandle>) -> Response {
     let status = host.status();
-    let faulted = status.faulted().map(NamedState::from).collect();
+    let faulted: Vec<_> = status.faulted().map(NamedState::from).collect();
+    let blocked: Vec<_> = status
+        .services
+        .iter()
+        .filter_map(|s| {
+            s.blocked.as_ref().map(|blocked| NamedBlocked {
+                name: &s.name,
+                blocked,
+            })
+        })
+        .collect();
+    let unhealthy = problems(&status, HealthLevel::Unhealthy);
+    let degraded = problems(&status, HealthLevel::Degraded);
     let (code, label) = if status.live {
-        (StatusCode::OK, "ok")
-    } else {
+        let label = if degraded.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        };
+        (StatusCode::OK, label)
+    } else if !faulted.is_empty() {
         (StatusCode::SERVICE_UNAVAILABLE, "faulted")
+    } else if !blocked.is_empty() {
+        (StatusCode::SERVICE_UNAVAILABLE, "blocked")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
     };
     let body = Health {
         status: label,
         faulted,
+        blocked,
+        unhealthy,
+        degraded,
     };
     (code, Json(body)).into_response()
 }

@@ -17,9 +17,10 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use steward_core::{CancellationToken, Context};
+use steward_core::CancellationToken;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinError, JoinSet};
+use tracing::Instrument;
 
 /// How long to wait before accepting again after the listener failed for a
 /// reason other than one connection going wrong (for example, out of file
@@ -27,16 +28,23 @@ use tokio::task::{JoinError, JoinSet};
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Limits the accept loop works within.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     pub(crate) drain_timeout: Duration,
 }
 
-/// Serves `app` on `listener` until `ctx` is cancelled, then lets open
+/// Serves `app` on `listener` until `stop` is cancelled, then lets open
 /// connections finish their current request for up to `limits.drain_timeout`
-/// and aborts the rest. Returns once no connection task is left.
-pub(crate) async fn serve(listener: TcpListener, app: Router, ctx: &Context, limits: &Limits) {
+/// and aborts the rest. Returns once no connection task is left. Runs inside
+/// the HTTP service's span; every connection task carries it too.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    stop: &CancellationToken,
+    limits: &Limits,
+) {
+    let span = tracing::Span::current();
     let mut builder = http1::Builder::new();
     // With a timer, hyper closes connections whose request headers do not
     // arrive within its header read timeout (30 s), so idle half-open
@@ -54,7 +62,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, ctx: &Context, lim
             // until a connection closes.
             tokio::select! {
                 biased;
-                _ = ctx.cancelled() => break,
+                _ = stop.cancelled() => break,
                 joined = connections.join_next() => {
                     if let Some(joined) = joined {
                         log_join(joined);
@@ -65,23 +73,23 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, ctx: &Context, lim
         }
         let accepted = tokio::select! {
             biased;
-            _ = ctx.cancelled() => break,
+            _ = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
             Ok((stream, _peer)) => stream,
             Err(err) if is_connection_error(&err) => continue,
             Err(err) => {
-                tracing::error!(service = ctx.name(), error = %err, "cannot accept HTTP connections; retrying in {ACCEPT_BACKOFF:?}");
-                if ctx.sleep(ACCEPT_BACKOFF).await.is_err() {
-                    break;
+                tracing::error!(error = %err, "cannot accept HTTP connections; retrying in {ACCEPT_BACKOFF:?}");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
                 }
-                continue;
             }
         };
         let conn =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        connections.spawn(drive(conn, ctx.token().clone()));
+        connections.spawn(drive(conn, stop.clone()).instrument(span.clone()));
     }
     // Stop accepting now; clients get "connection refused" rather than
     // waiting in a queue nobody reads.
@@ -91,7 +99,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, ctx: &Context, lim
     if open == 0 {
         return;
     }
-    tracing::debug!(service = ctx.name(), open, "draining HTTP connections");
+    tracing::debug!(open, "draining HTTP connections");
     let drained = tokio::time::timeout(limits.drain_timeout, async {
         while let Some(joined) = connections.join_next().await {
             log_join(joined);
@@ -100,7 +108,6 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, ctx: &Context, lim
     .await;
     if drained.is_err() {
         tracing::warn!(
-            service = ctx.name(),
             left = connections.len(),
             drain_timeout = ?limits.drain_timeout,
             "HTTP connections still open after the drain timeout; closing them"

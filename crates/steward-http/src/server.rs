@@ -9,7 +9,8 @@ use steward_core::{BoxError, ConfigError, Context, HostHandle, Service};
 
 use crate::Error;
 use crate::routes::{method_not_allowed, not_found, routes};
-use crate::serve::{Limits, serve};
+use crate::serve::Limits;
+use crate::thread;
 
 /// Connections served at once unless [`HttpServer::max_connections`] says
 /// otherwise. Probes and dashboards need a handful; the bound is there so a
@@ -22,6 +23,10 @@ const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// stop look like a timed-out one.
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How much longer than the drain timeout the service waits for its thread
+/// to end after being asked to stop.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
 /// A host [`Service`] serving `GET /healthz`, `GET /readyz` and `GET /status`
 /// (plus any routes added with [`with_router`](HttpServer::with_router)) over
 /// HTTP/1.1, until the host stops it.
@@ -30,9 +35,9 @@ const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// so a bad or busy address is a [`ConfigError`] at start-up and the
 /// service's init has nothing left to do.
 ///
-/// Register it *first*: the host stops services in reverse order of
-/// registration, so the server then stops last and `/readyz` answers
-/// `503 shutting_down` while the other services drain.
+/// The host stops it after every other service, whatever the registration
+/// order ([`Service::STOPS_LAST`]), so `/readyz` answers `503 shutting_down`
+/// and `/healthz` keeps telling the truth while the other services drain.
 ///
 /// ```
 /// use steward_core::{ExitStatus, Host};
@@ -55,7 +60,7 @@ const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// let mut response = String::new();
 /// conn.read_to_string(&mut response).await?;
 /// assert!(response.starts_with("HTTP/1.1 200"));
-/// assert!(response.ends_with(r#"{"status":"ok","faulted":[]}"#));
+/// assert!(response.ends_with(r#"{"status":"ok","faulted":[],"blocked":[],"unhealthy":[],"degraded":[]}"#));
 ///
 /// handle.shutdown();
 /// assert_eq!(running.await?, ExitStatus::Clean);
@@ -223,7 +228,15 @@ impl HttpServer {
     }
 }
 
+/// Serving happens on the server's own thread (see thread.rs), so that
+/// `/healthz` answers while the host's runtime is blocked; this future only
+/// waits for the thread, and stops it when the service is asked to stop or
+/// dropped.
 impl Service for HttpServer {
+    // It answers /readyz (503 `shutting_down`) and /healthz while the
+    // other services drain, whatever order they were registered in.
+    const STOPS_LAST: bool = true;
+
     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let addr = self.addr;
         // A duplicate of the socket, so that the bound port survives a
@@ -231,10 +244,40 @@ impl Service for HttpServer {
         let listener = self
             .listener
             .try_clone()
-            .and_then(tokio::net::TcpListener::from_std)
             .map_err(|source| Error::Listener { addr, source })?;
+        let stop = ctx.token().child_token();
+        // Aborted rather than cancelled (the host's shutdown timeout): the
+        // thread must stop all the same.
+        let _stop_on_drop = stop.clone().drop_guard();
+        let mut done = thread::start(
+            addr,
+            listener,
+            self.app(ctx.host()),
+            stop,
+            self.limits.clone(),
+            ctx.span().clone(),
+        )?;
         tracing::info!(service = ctx.name(), %addr, "serving HTTP");
-        serve(listener, self.app(ctx.host()), ctx, &self.limits).await;
+        let ended = tokio::select! {
+            biased;
+            ended = &mut done => Some(ended),
+            _ = ctx.cancelled() => None,
+        };
+        let ended = match ended {
+            Some(ended) => ended,
+            // The drain is bounded by the drain timeout; the extra second
+            // covers closing the aborted connections.
+            None => {
+                match tokio::time::timeout(self.limits.drain_timeout + STOP_GRACE, done).await {
+                    Ok(ended) => ended,
+                    Err(_) => {
+                        tracing::warn!(service = ctx.name(), %addr, "the HTTP server's thread did not stop in time; leaving it behind");
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        ended.map_err(|_| Error::Crashed { addr })??;
         tracing::info!(service = ctx.name(), %addr, "stopped serving HTTP");
         Ok(())
     }

@@ -73,8 +73,10 @@ async fn faulted_service_makes_healthz_unavailable_and_names_it() {
     let error = faulted[0]["error"].as_str().expect("error is a string");
     assert!(error.contains("database unreachable"), "{error}");
 
-    // A faulted service under Ignore does not stop the host from stopping cleanly.
-    assert_eq!(host.stop().await, ExitStatus::Clean);
+    // The host stops, and its exit status names the service left faulted.
+    let exit = host.stop().await;
+    assert_eq!(exit.code(), 4, "{exit:?}");
+    assert_eq!(exit.failures()[0].name, "flaky");
 }
 
 #[tokio::test]
@@ -121,8 +123,8 @@ async fn readyz_says_shutting_down_while_the_host_stops() {
     let addr = server.local_addr();
     let (release, release_rx) = oneshot::channel();
     let mut b = builder();
-    // Registered first, so stopped last: it still answers while `draining` stops.
-    b.service("http", server).expect("register http");
+    // Registered last, and stopped last all the same (HttpServer::STOPS_LAST):
+    // it still answers while `draining` stops.
     b.service(
         "draining",
         SlowStop {
@@ -130,6 +132,7 @@ async fn readyz_says_shutting_down_while_the_host_stops() {
         },
     )
     .expect("register draining");
+    b.service("http", server).expect("register http");
     let host = Running::start(b.build().expect("build"));
     common::wait_for_status(addr, "/readyz", 200).await;
 
@@ -180,6 +183,16 @@ async fn status_shows_services_and_channels() {
     .await;
 
     assert_eq!(status["live"], true);
+    // Restarted and not yet stable: still live, but the body says degraded.
+    let health = get(addr, "/healthz").await;
+    assert_eq!(health.status, 200, "{:?}", health.body);
+    assert_eq!(health.body["status"], "degraded", "{:?}", health.body);
+    assert_eq!(health.body["degraded"][0]["name"], "bouncy");
+    let problem = health.body["degraded"][0]["problem"]
+        .as_str()
+        .expect("problem");
+    assert!(problem.contains("crash-looping"), "{problem}");
+    assert_eq!(status["health"], "degraded");
     let services = status["services"].as_array().expect("services");
     let names: Vec<&str> = services.iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["http", "bouncy"]);
@@ -194,7 +207,10 @@ async fn status_shows_services_and_channels() {
         serde_json::json!([{ "name": "work", "capacity": 8, "depth": 3 }])
     );
 
-    assert_eq!(host.stop().await, ExitStatus::Clean);
+    // Nobody received the three items: the exit status says so.
+    let exit = host.stop().await;
+    assert_eq!(exit.code(), 5, "{exit:?}");
+    assert_eq!(exit.failures()[0].name, "work");
 }
 
 #[tokio::test]

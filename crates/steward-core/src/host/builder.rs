@@ -45,6 +45,8 @@ pub struct HostBuilder {
     default_init_timeout: Duration,
     blocking_limit: usize,
     handle_signals: bool,
+    /// Set through the setters in watchdog.rs.
+    pub(super) watch: super::watchdog::WatchConfig,
 }
 
 /// A service as registered, before the host starts it.
@@ -55,6 +57,8 @@ pub(crate) struct Registered {
     pub(crate) init_timeout: Option<Duration>,
     /// `run` may return `Ok(())` by itself without that being a failure.
     pub(crate) may_finish: bool,
+    /// Stopped after every other service (see `Service::STOPS_LAST`).
+    pub(crate) stops_last: bool,
     /// How often it promises to beat (tick or heartbeat), if at all.
     pub(crate) liveness: Option<Duration>,
     /// Channels it declared it sends to / receives from, by name.
@@ -216,6 +220,7 @@ impl HostBuilder {
             default_init_timeout: DEFAULT_INIT_TIMEOUT,
             blocking_limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
             handle_signals: true,
+            watch: Default::default(),
         }
     }
 
@@ -258,6 +263,7 @@ impl HostBuilder {
             policy: FailurePolicy::default(),
             init_timeout: None,
             may_finish: false,
+            stops_last: S::STOPS_LAST,
             liveness: None,
             sends_to: Vec::new(),
             receives_from: Vec::new(),
@@ -438,6 +444,7 @@ impl HostBuilder {
             }),
             services,
             handle_signals: self.handle_signals,
+            watch: self.watch,
         })
     }
 }

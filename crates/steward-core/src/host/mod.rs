@@ -11,6 +11,7 @@ mod shutdown;
 mod signals;
 mod stop_order;
 mod supervisor;
+mod watchdog;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,7 @@ pub struct Host {
     shared: Arc<HostShared>,
     services: Vec<builder::Registered>,
     handle_signals: bool,
+    watch: watchdog::WatchConfig,
 }
 
 impl Host {
@@ -82,21 +84,18 @@ impl Host {
     /// ```
     pub async fn run(self) -> ExitStatus {
         let handle = self.handle();
+        // Signals, blocked services and the exit bound are watched from a
+        // thread of their own (see watchdog.rs).
+        let watchdog = watchdog::arm(&handle, &self.watch, self.handle_signals);
         let running = supervisor::start_all(self.services, &handle);
         tracing::info!(services = running.len(), "host started");
         // Owns the services from here on: if this future is dropped (a
         // `select!` in main took another branch), its drop still stops them.
         let stopper = shutdown::Stopper::new(handle.clone(), running);
-        let signals = if self.handle_signals {
-            Some(signals::watch_signals(handle.clone()))
-        } else {
-            None
-        };
         handle.shared.shutdown.cancelled().await;
-        if let Some(signals) = signals {
-            signals.abort();
-        }
-        stopper.stop().await
+        let status = stopper.stop().await;
+        watchdog.host_returned();
+        status
     }
 }
 

@@ -116,7 +116,10 @@ async fn stop_all(
         Instant::now() + timeout
     });
 
-    let order = stop_order::stop_order(running.len(), &stop_order::edges(&host.shared.channels));
+    let mut order =
+        stop_order::stop_order(running.len(), &stop_order::edges(&host.shared.channels));
+    // Services that report on the others (the HTTP server) go last.
+    order.sort_by_key(|&i| running[i].stops_last);
     let mut timed_out = false;
     for i in order {
         let service = &mut running[i];

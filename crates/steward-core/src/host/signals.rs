@@ -1,37 +1,103 @@
-//! SIGINT and SIGTERM: the operator's way to stop the host.
-
-use tokio::task::JoinHandle;
+//! SIGINT and SIGTERM: the operator's way to stop the host, and to stop it
+//! *now* when a graceful shutdown hangs.
+//!
+//! Listened for on the watchdog's own thread (see `watchdog.rs`), so that a
+//! signal is seen even while every runtime thread is blocked.
+//!
+//! - First signal: graceful shutdown, bounded by the shutdown timeout.
+//! - Any signal while the host is already shutting down: the process exits at
+//!   once, without waiting for services, with the shell's code for death by
+//!   that signal: 130 for SIGINT, 143 for SIGTERM.
 
 use super::HostHandle;
 
-/// Starts shutdown on SIGINT or SIGTERM.
-pub(crate) fn watch_signals(host: HostHandle) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let name = wait_for_signal().await;
-        match name {
-            Ok(name) => tracing::info!(signal = name, "received {name}, shutting down"),
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for signals; stop the host with its handle");
-                return;
-            }
-        }
-        host.shutdown();
-    })
+/// Exit code after a second SIGINT (128 + 2, the shell convention).
+pub(crate) const EXIT_SECOND_SIGINT: i32 = 130;
+/// Exit code after a second SIGTERM (128 + 15, the shell convention).
+pub(crate) const EXIT_SECOND_SIGTERM: i32 = 143;
+
+/// A received signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    Interrupt,
+    Terminate,
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        _ = int.recv() => Ok("SIGINT"),
+impl Received {
+    fn name(self) -> &'static str {
+        match self {
+            Received::Interrupt => "SIGINT",
+            Received::Terminate => "SIGTERM",
+        }
+    }
+
+    fn exit_code(self) -> i32 {
+        match self {
+            Received::Interrupt => EXIT_SECOND_SIGINT,
+            Received::Terminate => EXIT_SECOND_SIGTERM,
+        }
     }
 }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() -> std::io::Result<&'static str> {
-    tokio::signal::ctrl_c().await?;
-    Ok("Ctrl-C")
+/// Registered listeners. Registering before the host's services start means
+/// no signal can arrive unheard and kill the process by its default action.
+pub(crate) struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers the listeners; needs a runtime with IO enabled.
+    pub(crate) fn listen() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
+        }
+    }
+
+    /// The next signal; pending forever if the listeners closed.
+    pub(crate) async fn recv(&mut self) -> Received {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                Some(()) = self.term.recv() => Received::Terminate,
+                Some(()) = self.int.recv() => Received::Interrupt,
+                else => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => Received::Interrupt,
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+}
+
+/// Acts on a signal: starts the graceful shutdown, or ends the process if
+/// one is already under way.
+pub(crate) fn on_signal(signal: Received, host: &HostHandle) {
+    let name = signal.name();
+    if host.is_shutting_down() {
+        let code = signal.exit_code();
+        tracing::error!(
+            signal = name,
+            code,
+            "received {name} again during shutdown: exiting now with code {code}, without waiting for services to stop"
+        );
+        std::process::exit(code);
+    }
+    tracing::info!(signal = name, "received {name}, shutting down");
+    host.shutdown();
 }

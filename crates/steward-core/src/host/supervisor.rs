@@ -36,6 +36,8 @@ pub(crate) struct RunningService {
     pub(crate) joined: bool,
     /// When the shutdown sequence asked it to stop.
     pub(crate) asked_at: Option<Instant>,
+    /// Stopped after every other service.
+    pub(crate) stops_last: bool,
 }
 
 /// Starts every service at once; none waits for another's init.
@@ -49,21 +51,27 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
             let ctx = Context::new(token.clone(), slot.clone(), host.clone());
             let span = ctx.span().clone();
             let name = registered.name.clone();
+            let stops_last = registered.stops_last;
             let current = Current {
                 index,
                 slot: slot.clone(),
             };
-            let handle = tokio::spawn(
-                current::scope(current, async move {
-                    // ctx.spawn children die with this task, even when the host aborts it.
-                    let _children = ctx.abort_children_on_drop();
-                    supervise(registered, &ctx).await;
-                    // The service (and any task group it held) is dropped
-                    // by now; wait for the children to be gone too.
-                    ctx.children_ended().await;
-                })
-                .instrument(span),
-            );
+            let init_timeout = registered.init_timeout;
+            let supervised = current::scope(current, async move {
+                // ctx.spawn children die with this task, even when the host aborts it.
+                let _children = ctx.abort_children_on_drop();
+                supervise(registered, &ctx).await;
+                // The service (and any task group it held) is dropped
+                // by now; wait for the children to be gone too.
+                ctx.children_ended().await;
+            })
+            .instrument(span);
+            // Every poll marked for the watchdog (see poll_mark.rs).
+            let handle = tokio::spawn(crate::poll_mark::record(
+                slot.clone(),
+                init_timeout,
+                supervised,
+            ));
             RunningService {
                 name,
                 token,
@@ -71,6 +79,7 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
                 slot: slot.clone(),
                 joined: false,
                 asked_at: None,
+                stops_last,
             }
         })
         .collect()

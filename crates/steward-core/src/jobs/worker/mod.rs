@@ -534,7 +534,9 @@ fn start_buffered(
             let lease = job.lease;
             let deps = deps.clone();
             let started = tokio::time::Instant::now();
-            jobs.spawn(async move {
+            // Inherits the worker service, so a panicking job is known to be
+            // caught (by its attempt) rather than counted as unsupervised.
+            jobs.spawn(crate::host::current::inherit(async move {
                 let end = attempt::run_attempt(job, stopper, deps).await;
                 (
                     Slot {
@@ -544,7 +546,7 @@ fn start_buffered(
                     },
                     end,
                 )
-            });
+            }));
         }
     }
 }

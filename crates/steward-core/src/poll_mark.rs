@@ -1,0 +1,237 @@
+//! Cheap marks that let an OS thread outside the runtime see who is stuck.
+//!
+//! A service's supervised future is wrapped in [`Recorded`]: on every poll it
+//! writes "polled since tick T" into the service's [`PollMark`] and clears it
+//! when the poll returns. The host's watchdog thread (see
+//! `host/watchdog.rs`) advances the coarse [`clock`] and reads the marks: a
+//! mark that stays set for longer than the blocked threshold means the
+//! service is holding its runtime thread (`std::thread::sleep`, a long
+//! synchronous loop, a blocking lock) and cannot be cancelled or timed out
+//! by anything async.
+//!
+//! A poll costs two relaxed stores, one relaxed load and a thread-local
+//! counter: no clock read, no reference counting, no lock.
+//!
+//! The same thread-local counter tells the panic hook (`panics.rs`) whether
+//! a panic happens where something catches and reports it or
+//! in a task nobody supervises.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use pin_project_lite::pin_project;
+use serde::Serialize;
+
+use crate::status::Slot;
+
+/// One tick of the coarse clock: the resolution of "blocked since".
+pub(crate) const TICK: Duration = Duration::from_millis(50);
+
+/// Ticks since [`epoch`], plus one so that 0 can mean "not being polled".
+/// Advanced only by watchdog threads; polls just read it.
+static CLOCK: AtomicU64 = AtomicU64::new(1);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Brings the clock up to date. Several hosts' watchdogs may call this at
+/// once: the clock is derived from one epoch and only moves forward.
+pub(crate) fn advance_clock() -> u64 {
+    let ticks = epoch().elapsed().as_millis() / TICK.as_millis();
+    let now = u64::try_from(ticks).unwrap_or(u64::MAX - 1) + 1;
+    CLOCK.fetch_max(now, Ordering::Relaxed).max(now)
+}
+
+/// Converts a number of ticks into a duration.
+pub(crate) fn ticks_to_duration(ticks: u64) -> Duration {
+    TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX))
+}
+
+thread_local! {
+    /// How many polls of code whose panics Steward catches are on this
+    /// thread's stack right now.
+    static HANDLED_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The service whose supervised future this thread is polling.
+    static CURRENT: Cell<Option<ServiceKey>> = const { Cell::new(None) };
+}
+
+/// Identifies a service's [`Slot`] by its address: free to copy into a
+/// thread-local on every poll (an `Arc` would cost two atomic updates), and
+/// turned back into a name only by whoever holds the slots
+/// ([`ServiceKey::of`]), never dereferenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ServiceKey(usize);
+
+impl ServiceKey {
+    pub(crate) fn of(slot: &Arc<Slot>) -> ServiceKey {
+        ServiceKey(Arc::as_ptr(slot) as usize)
+    }
+}
+
+/// The service whose future this thread is polling right now, if any.
+pub(crate) fn current_service() -> Option<ServiceKey> {
+    CURRENT.with(Cell::get)
+}
+
+/// True while this thread polls a future whose panics are caught and
+/// reported by Steward (a service, a task-group child, a blocking call).
+pub(crate) fn in_handled_code() -> bool {
+    HANDLED_DEPTH.with(Cell::get) > 0
+}
+
+/// Restores the depth even when the poll unwinds: the hook runs before the
+/// unwind, so it still sees the mark set.
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter() -> DepthGuard {
+        HANDLED_DEPTH.with(|d| d.set(d.get().saturating_add(1)));
+        DepthGuard
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        HANDLED_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Runs `f` as code whose panics Steward catches and reports (a blocking
+/// call's closure, for example).
+pub(crate) fn handled<R>(f: impl FnOnce() -> R) -> R {
+    let _depth = DepthGuard::enter();
+    f()
+}
+
+/// Why a service shows as blocked in its status: its future has been inside
+/// one poll, holding a runtime thread, for longer than the host's blocked
+/// threshold ([`HostBuilder::blocked_after`](crate::HostBuilder::blocked_after)).
+///
+/// ```
+/// # fn demo(status: steward_core::HostStatus) {
+/// for s in status.blocked() {
+///     let b = s.blocked.as_ref().expect("blocked() only yields blocked services");
+///     eprintln!("{} is blocking its thread since {}: {}", s.name, b.since, b.message);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocked {
+    /// When the poll that does not return began (to the watchdog's tick).
+    pub since: DateTime<Utc>,
+    /// What the watchdog concluded, e.g. `blocking its runtime thread` or
+    /// `init did not finish within 1s: blocking its runtime thread`.
+    pub message: String,
+}
+
+impl crate::HostStatus {
+    /// The services blocking their runtime thread right now.
+    ///
+    /// ```
+    /// # fn demo(status: steward_core::HostStatus) {
+    /// let names: Vec<_> = status.blocked().map(|s| s.name.as_str()).collect();
+    /// # }
+    /// ```
+    pub fn blocked(&self) -> impl Iterator<Item = &crate::ServiceStatus> {
+        self.services.iter().filter(|s| s.blocked.is_some())
+    }
+}
+
+/// Where a service's supervised future is being polled, written by
+/// [`Recorded`] and read by the watchdog thread.
+#[derive(Default)]
+pub(crate) struct PollMark {
+    /// The clock's tick when the current poll began; 0 between polls.
+    since: AtomicU64,
+    /// The service's init timeout, in milliseconds, for the watchdog to
+    /// enforce when init blocks its thread (the async timer cannot fire).
+    init_timeout_ms: AtomicU64,
+    /// Set and cleared by the watchdog; shown in the service's status.
+    blocked: Mutex<Option<Blocked>>,
+}
+
+impl PollMark {
+    /// The tick the current poll began at, or `None` between polls.
+    pub(crate) fn polled_since(&self) -> Option<u64> {
+        match self.since.load(Ordering::Relaxed) {
+            0 => None,
+            tick => Some(tick),
+        }
+    }
+
+    pub(crate) fn set_init_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.init_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn init_timeout(&self) -> Duration {
+        Duration::from_millis(self.init_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn blocked(&self) -> Option<Blocked> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_blocked(&self, blocked: Option<Blocked>) {
+        *self.blocked.lock().unwrap_or_else(|p| p.into_inner()) = blocked;
+    }
+}
+
+pin_project! {
+    /// Marks every poll of a service's supervised future in its [`PollMark`].
+    pub(crate) struct Recorded<F> {
+        #[pin]
+        inner: F,
+        slot: Arc<Slot>,
+    }
+}
+
+/// Wraps a service's supervised future so the watchdog can see it poll.
+pub(crate) fn record<F: Future>(
+    slot: Arc<Slot>,
+    init_timeout: Option<Duration>,
+    inner: F,
+) -> Recorded<F> {
+    if let Some(timeout) = init_timeout {
+        slot.poll.set_init_timeout(timeout);
+    }
+    Recorded { inner, slot }
+}
+
+/// Clears the mark, and restores the thread's current service, when the
+/// poll returns or unwinds.
+struct SinceGuard<'a> {
+    since: &'a AtomicU64,
+    outer: Option<ServiceKey>,
+}
+
+impl Drop for SinceGuard<'_> {
+    fn drop(&mut self) {
+        self.since.store(0, Ordering::Relaxed);
+        CURRENT.with(|c| c.set(self.outer));
+    }
+}
+
+impl<F: Future> Future for Recorded<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let since = &this.slot.poll.since;
+        since.store(CLOCK.load(Ordering::Relaxed), Ordering::Relaxed);
+        let outer = CURRENT.with(|c| c.replace(Some(ServiceKey::of(this.slot))));
+        let _since = SinceGuard { since, outer };
+        let _depth = DepthGuard::enter();
+        this.inner.poll(cx)
+    }
+}
