@@ -262,5 +262,5 @@ fn print_summary(handle: &HostHandle, status: &ExitStatus, handled: u64) {
         println!("  {}: {state}, restarts {}{last_error}", s.name, s.restarts);
     }
     println!("orders handled: {handled}");
-    println!("exit: {status:?}");
+    println!("exit: {status}");
 }

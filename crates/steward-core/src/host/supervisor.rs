@@ -161,10 +161,10 @@ async fn supervise(mut reg: Registered, ctx: &Context) {
             }
             FailurePolicy::Restart(policy) => {
                 if ctx.host().is_shutting_down() {
-                    // No restart into a stopping host.
-                    ctx.host()
-                        .record_failure(ctx.name(), FailureKind::Faulted, message);
-                    start.faulted = true;
+                    // No restart into a stopping host. Its policy would
+                    // have restarted it, as it would a failure a moment
+                    // before shutdown began: the error is recorded and
+                    // logged, and it stops like a service waiting to restart.
                     break;
                 }
                 if started.elapsed() >= policy.max_backoff {
