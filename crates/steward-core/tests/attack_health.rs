@@ -1,0 +1,109 @@
+//! Attack: health (Degraded / Unhealthy) from the status snapshot.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{capture_logs, wait_for};
+use steward_core::{
+    BoxError, Context, FailurePolicy, Health, Host, HostBuilder, RestartPolicy, Service,
+    ServiceState,
+};
+
+fn builder() -> HostBuilder {
+    let mut b = Host::builder();
+    b.handle_signals(false)
+        .panic_hook(false)
+        .shutdown_timeout(Duration::from_secs(5));
+    b
+}
+
+/// Its init takes 1 s (connecting, with a timeout) and then fails, every time.
+struct SlowInitFails;
+
+impl Service for SlowInitFails {
+    async fn init(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        ctx.sleep(Duration::from_secs(1)).await?;
+        Err("connect timed out".into())
+    }
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        ctx.cancelled().await;
+        Ok(())
+    }
+}
+
+/// A crash loop whose failures happen in init spends most of its time in
+/// `Starting`, which is judged Healthy: `/healthz` says "ok" for a service
+/// that has restarted 3+ times and never ran.
+#[ignore = "reproduces: a service crash-looping in init is Healthy whenever it is in Starting (most of the loop), not Degraded"]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn crash_loop_in_init_is_degraded_while_starting_again() {
+    let (_logs, _guard) = capture_logs();
+    let mut b = builder();
+    b.service("db", SlowInitFails)
+        .unwrap()
+        .policy(FailurePolicy::Restart(RestartPolicy {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            jitter: 0.0,
+            ..RestartPolicy::default()
+        }));
+    let host = b.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    let status = wait_for(&handle, Duration::from_secs(30), "restarted 3 times, starting again", |s| {
+        let db = s.service("db").unwrap();
+        db.restarts >= 3 && db.state == ServiceState::Starting
+    })
+    .await;
+    // Most of the loop is spent here: sample 10 times over the next 900 ms.
+    let mut healthy = 0;
+    for _ in 0..10 {
+        if handle.status().service("db").unwrap().health == Health::Healthy {
+            healthy += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(90)).await;
+    }
+    handle.shutdown();
+    let _ = run.await;
+    assert_eq!(
+        healthy, 0,
+        "crash-looping service judged Healthy in {healthy}/10 samples: {:#?}",
+        status.service("db")
+    );
+}
+
+/// A periodic report every 100 ms whose work takes 450 ms (async, making
+/// progress, every run succeeds) is judged Unhealthy, so `/healthz` answers
+/// 503 and an orchestrator kills a working process.
+#[ignore = "reproduces: a periodic service whose (successful, progressing) work takes > 3 periods is Unhealthy (503)"]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn slow_but_working_periodic_service_is_not_unhealthy() {
+    let (_logs, _guard) = capture_logs();
+    let mut b = builder();
+    b.periodic("report", Duration::from_millis(100), |ctx| async move {
+        for _ in 0..9 {
+            ctx.sleep(Duration::from_millis(50)).await?; // steady progress
+        }
+        Ok(())
+    })
+    .unwrap();
+    let host = b.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    let mut worst = Health::Healthy;
+    let mut problem = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let s = handle.status();
+        let r = s.service("report").unwrap();
+        if r.health > worst {
+            worst = r.health;
+            problem = r.problem.clone();
+        }
+    }
+    handle.shutdown();
+    let exit = run.await.unwrap();
+    assert!(exit.is_success(), "{exit}");
+    assert_ne!(worst, Health::Unhealthy, "{problem:?}");
+}

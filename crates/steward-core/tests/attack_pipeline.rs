@@ -1,0 +1,184 @@
+//! Attack: channels in a pipeline A -> B -> C, and senders held outside
+//! services.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{capture_logs, wait_for};
+use steward_core::{BoxError, Context, Host, HostBuilder, Receiver, Sender, Service};
+
+fn builder() -> HostBuilder {
+    let mut b = Host::builder();
+    b.handle_signals(false).panic_hook(false)
+        .shutdown_timeout(Duration::from_secs(30));
+    b
+}
+
+/// Sends `n` items as fast as it can, then waits to be stopped.
+struct Source {
+    tx: Sender<u64>,
+    n: u64,
+    sent: Arc<AtomicUsize>,
+}
+
+impl Service for Source {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        for i in 0..self.n {
+            self.tx.send(i, ctx).await?;
+            self.sent.fetch_add(1, Ordering::SeqCst);
+        }
+        ctx.cancelled().await;
+        Ok(())
+    }
+}
+
+/// A pipeline stage: receives from A, forwards to C. The natural code.
+struct Stage {
+    rx: Receiver<u64>,
+    tx: Sender<u64>,
+}
+
+impl Service for Stage {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        while let Some(item) = self.rx.recv(ctx).await {
+            self.tx.send(item, ctx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A slow sink.
+struct Sink {
+    rx: Receiver<u64>,
+    got: Arc<AtomicUsize>,
+    work: Duration,
+}
+
+impl Service for Sink {
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        while let Some(_item) = self.rx.recv(ctx).await {
+            tokio::time::sleep(self.work).await;
+            self.got.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A -> B -> C, C slow, B -> C channel small. Shutdown comes once A has sent
+/// everything: B's drain must hand every item on to C (C is still running,
+/// it is stopped after B), and the run must be clean.
+#[ignore = "reproduces: a pipeline stage's drain fails with SendError::Cancelled when the downstream channel is momentarily full, losing items although the downstream consumer is still running"]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn pipeline_stage_drain_loses_items_when_downstream_is_full() {
+    let (_logs, _guard) = capture_logs();
+    let mut b = builder();
+    let (tx_ab, rx_ab) = b.channel::<u64>("a-to-b", 64).unwrap();
+    let (tx_bc, rx_bc) = b.channel::<u64>("b-to-c", 1).unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let got = Arc::new(AtomicUsize::new(0));
+    b.service("a", Source { tx: tx_ab, n: 20, sent: sent.clone() })
+        .unwrap()
+        .sends_to("a-to-b");
+    b.service("b", Stage { rx: rx_ab, tx: tx_bc })
+        .unwrap()
+        .receives_from("a-to-b")
+        .sends_to("b-to-c");
+    b.service("c", Sink { rx: rx_bc, got: got.clone(), work: Duration::from_millis(20) })
+        .unwrap()
+        .receives_from("b-to-c");
+    let host = b.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(5), "a sent all", |_| {
+        sent.load(Ordering::SeqCst) == 20
+    })
+    .await;
+    handle.shutdown();
+    let exit = run.await.unwrap();
+    assert_eq!(got.load(Ordering::SeqCst), 20, "C got only some items; exit: {exit}");
+    assert!(exit.is_success(), "{exit}");
+}
+
+/// Same pipeline, but B is registered first and nothing is declared: the
+/// roles must be learnt from use.
+#[ignore = "reproduces: same loss with roles learnt from use (no declarations, reverse registration)"]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn pipeline_stage_drain_loses_items_learnt_roles() {
+    let (_logs, _guard) = capture_logs();
+    let mut b = builder();
+    let (tx_ab, rx_ab) = b.channel::<u64>("a-to-b", 64).unwrap();
+    let (tx_bc, rx_bc) = b.channel::<u64>("b-to-c", 1).unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let got = Arc::new(AtomicUsize::new(0));
+    b.service("c", Sink { rx: rx_bc, got: got.clone(), work: Duration::from_millis(20) })
+        .unwrap();
+    b.service("b", Stage { rx: rx_ab, tx: tx_bc }).unwrap();
+    b.service("a", Source { tx: tx_ab, n: 20, sent: sent.clone() }).unwrap();
+    let host = b.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(5), "a sent all", |_| {
+        sent.load(Ordering::SeqCst) == 20
+    })
+    .await;
+    handle.shutdown();
+    let exit = run.await.unwrap();
+    assert_eq!(got.load(Ordering::SeqCst), 20, "C got only some items; exit: {exit}");
+    assert!(exit.is_success(), "{exit}");
+}
+
+/// Held: a sender clone kept in main; the consumer drains and the host
+/// closes the channel instead of waiting for the timeout.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn sender_kept_in_main_does_not_hang_the_drain() {
+    let (_logs, _guard) = capture_logs();
+    let mut b = builder();
+    let (tx, rx) = b.channel::<u64>("jobs", 8).unwrap();
+    let got = Arc::new(AtomicUsize::new(0));
+    b.service("sink", Sink { rx, got: got.clone(), work: Duration::from_millis(5) }).unwrap();
+    let host = b.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(5), "running", |s| {
+        s.services.iter().all(|s| s.state.is_running())
+    })
+    .await;
+    for i in 0..5 {
+        tx.try_send(i).unwrap();
+    }
+    handle.shutdown();
+    let started = tokio::time::Instant::now();
+    let exit = run.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(got.load(Ordering::SeqCst), 5);
+    assert!(exit.is_success(), "{exit}");
+    // And a send after the close is refused.
+    assert!(tx.try_send(9).is_err());
+}
+
+/// Items queued before the host started (or while it starts) and a shutdown
+/// that comes before the consumer's first poll: the consumer never runs, so
+/// it never drains.
+#[ignore = "reproduces: a consumer asked to stop before it ever ran does not drain what is queued (items lost, exit 5)"]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn shutdown_before_consumer_started_loses_queued_items() {
+    let (_logs, _guard) = capture_logs();
+    let mut b = builder();
+    let (tx, rx) = b.channel::<u64>("jobs", 8).unwrap();
+    let got = Arc::new(AtomicUsize::new(0));
+    b.service("sink", Sink { rx, got: got.clone(), work: Duration::from_millis(5) }).unwrap();
+    let host = b.build().unwrap();
+    let handle = host.handle();
+    for i in 0..5 {
+        tx.try_send(i).unwrap();
+    }
+    drop(tx);
+    let run = tokio::spawn(host.run());
+    handle.shutdown();
+    let exit = run.await.unwrap();
+    assert_eq!(got.load(Ordering::SeqCst), 5, "exit: {exit}");
+    assert!(exit.is_success(), "{exit}");
+}
