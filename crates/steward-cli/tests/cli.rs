@@ -57,7 +57,16 @@ fn demo_stops_cleanly_on_sigint_and_prints_a_summary_per_service() {
     reader.join().unwrap();
     seen.extend(lines_rx.try_iter());
     let out = seen.join("\n");
-    assert_eq!(exit.code(), Some(0), "demo did not exit cleanly:\n{out}");
+    // The demo's flaky service fails on purpose; if Ctrl-C lands while it
+    // waits to restart, the run truthfully ends 4 naming it, and only it.
+    let flaky_unrecovered = exit.code() == Some(4)
+        && seen.iter().any(|l| {
+            l.starts_with("exit: exit code 4: flaky: did not recover:") && !l.contains("; ")
+        });
+    assert!(
+        exit.code() == Some(0) || flaky_unrecovered,
+        "demo did not exit cleanly:\n{out}"
+    );
     assert!(out.contains("received SIGINT"), "{out}");
     for name in [
         "http",

@@ -40,7 +40,8 @@ use crate::{CancelSignal, ChannelStatus};
 /// ```
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SendError<T> {
-    /// The sender's service was asked to stop while waiting for room.
+    /// The sender was asked to stop while the channel was full, and the host
+    /// closed the channel because no consumer would make room.
     #[error("send cancelled: asked to stop while the channel was full")]
     Cancelled(T),
     /// Every receiver is gone.
@@ -100,7 +101,12 @@ impl<T> Clone for Sender<T> {
 
 impl<T: Send> Sender<T> {
     /// Sends `item`, waiting while the channel is full. Gives the item back
-    /// if the sender is asked to stop while waiting, or the consumer is gone.
+    /// (`Cancelled`) if the sender is asked to stop, or (`Closed`) if the
+    /// consumer is gone. Except in a pipeline stage (a service that also
+    /// receives from a channel): asked to stop, it still hands on what it
+    /// drained, waiting for room while the next stage (stopped after it)
+    /// drains, and gets the item back only if the host closes the channel
+    /// because nothing will make room.
     ///
     /// ```
     /// # async fn demo(ctx: steward_core::Context, tx: steward_core::Sender<&'static str>) {
@@ -112,27 +118,59 @@ impl<T: Send> Sender<T> {
     pub async fn send(&self, item: T, cancel: &impl CancelSignal) -> Result<(), SendError<T>> {
         self.shared.note_sender();
         let token = cancel.token();
-        if token.is_cancelled() {
-            // A producer draining its own work (a pipeline stage) may still
-            // hand it on while there is room; it never waits once asked to stop.
-            return match self.try_send(item) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(item)) => Err(SendError::Cancelled(item)),
-                Err(TrySendError::Closed(item)) => Err(SendError::Closed(item)),
+        if !token.is_cancelled() {
+            let permit = tokio::select! {
+                biased;
+                _ = token.cancelled() => None,
+                permit = self.tx.reserve() => Some(permit),
             };
-        }
-        let permit = tokio::select! {
-            biased;
-            _ = token.cancelled() => return Err(SendError::Cancelled(item)),
-            permit = self.tx.reserve() => permit,
-        };
-        match permit {
-            Ok(permit) => {
-                self.shared.depth.fetch_add(1, Ordering::Relaxed);
-                permit.send(item);
-                Ok(())
+            match permit {
+                Some(Ok(permit)) => {
+                    self.shared.depth.fetch_add(1, Ordering::Relaxed);
+                    permit.send(item);
+                    return Ok(());
+                }
+                Some(Err(_)) => return Err(SendError::Closed(item)),
+                None => {}
             }
-            Err(_) => Err(SendError::Closed(item)),
+        }
+        // Asked to stop. A service that consumes a channel too is a stage
+        // of a pipeline: what it sends now is work it drained, which must
+        // reach the next stage. A pure producer stops producing here.
+        let passes_on = current::current().is_some_and(|c| c.slot.consumes.load(Ordering::Relaxed));
+        if passes_on {
+            self.send_draining(item).await
+        } else {
+            Err(SendError::Cancelled(item))
+        }
+    }
+
+    /// Sends after the sender was asked to stop, from a pipeline stage (a
+    /// service that consumes a channel too): it hands what it drained on
+    /// while its consumer, which stops after it, makes room. While it waits, the host goes on stopping the
+    /// others; if the host closes the channel because nothing else will
+    /// make room, the item comes back as `Cancelled`.
+    async fn send_draining(&self, item: T) -> Result<(), SendError<T>> {
+        let item = match self.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(item)) => return Err(SendError::Closed(item)),
+            Err(TrySendError::Full(item)) => item,
+        };
+        if self.shared.closing.is_cancelled() {
+            return Err(SendError::Cancelled(item));
+        }
+        let _parked = Parked::new(&self.shared);
+        tokio::select! {
+            biased;
+            permit = self.tx.reserve() => match permit {
+                Ok(permit) => {
+                    self.shared.depth.fetch_add(1, Ordering::Relaxed);
+                    permit.send(item);
+                    Ok(())
+                }
+                Err(_) => Err(SendError::Closed(item)),
+            },
+            _ = self.shared.closing.cancelled() => Err(SendError::Cancelled(item)),
         }
     }
 
@@ -374,9 +412,10 @@ impl ChannelShared {
 
     /// Records the current service (if any) as the receiver.
     fn note_receiver(&self) {
-        if let Some(Current { index, .. }) = current::current() {
+        if let Some(Current { index, slot }) = current::current() {
             if !seen(&self.receivers_seen, index) {
                 self.roles().receivers.insert(index);
+                slot.consumes.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -388,7 +427,9 @@ impl ChannelShared {
     }
 }
 
-/// Marks the current service as waiting on senders while it lives.
+/// Marks the current service as waiting on the other end of a channel (a
+/// drain waiting on senders, a draining send waiting for room) while it
+/// lives, so the shutdown sequence stops the others instead of waiting.
 struct Parked {
     current: Option<Current>,
 }

@@ -124,7 +124,7 @@ impl Children {
         while spawned.try_join_next().is_some() {}
         spawned.spawn(
             self.tracker
-                .track_future(crate::host::current::inherit(task).instrument(self.span.clone())),
+                .track_future(crate::host::current::child(task).instrument(self.span.clone())),
         );
     }
 

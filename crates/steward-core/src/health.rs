@@ -67,6 +67,16 @@ pub(crate) fn judge(
             );
         }
         ServiceState::Running => {}
+        // Starting again after a failure: an init that keeps failing is a
+        // crash loop too, although it never reaches Running.
+        ServiceState::Starting if restarts > 0 => {
+            return (
+                Health::Degraded,
+                Some(format!(
+                    "crash-looping: starting again after {restarts} restarts"
+                )),
+            );
+        }
         _ => return (Health::Healthy, None),
     }
     let now = Instant::now();

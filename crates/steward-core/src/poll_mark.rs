@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -156,6 +156,10 @@ pub(crate) struct PollMark {
     init_timeout_ms: AtomicU64,
     /// Set and cleared by the watchdog; shown in the service's status.
     blocked: Mutex<Option<Blocked>>,
+    /// The marks of the service's child tasks (task-group children,
+    /// `ctx.spawn`), each written by its own [`Recorded`] wrapper; dead ones
+    /// are pruned by the watchdog.
+    children: Mutex<Vec<Weak<AtomicU64>>>,
 }
 
 impl PollMark {
@@ -165,6 +169,24 @@ impl PollMark {
             0 => None,
             tick => Some(tick),
         }
+    }
+
+    /// The earliest tick at which a poll still in progress began, the
+    /// service's own or one of its children's; prunes ended children.
+    pub(crate) fn oldest_poll(&self) -> Option<u64> {
+        let mut oldest = self.polled_since();
+        let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        children.retain(|child| {
+            let Some(child) = child.upgrade() else {
+                return false;
+            };
+            let since = child.load(Ordering::Relaxed);
+            if since != 0 {
+                oldest = Some(oldest.map_or(since, |o| o.min(since)));
+            }
+            true
+        });
+        oldest
     }
 
     pub(crate) fn set_init_timeout(&self, timeout: Duration) {
@@ -189,11 +211,15 @@ impl PollMark {
 }
 
 pin_project! {
-    /// Marks every poll of a service's supervised future in its [`PollMark`].
+    /// Marks every poll of a service's supervised future (or of one of its
+    /// child tasks) in a mark the watchdog reads.
     pub(crate) struct Recorded<F> {
         #[pin]
         inner: F,
         slot: Arc<Slot>,
+        // A child's own mark; `None` for the service's future, whose mark
+        // is the slot's.
+        child: Option<Arc<AtomicU64>>,
     }
 }
 
@@ -206,7 +232,28 @@ pub(crate) fn record<F: Future>(
     if let Some(timeout) = init_timeout {
         slot.poll.set_init_timeout(timeout);
     }
-    Recorded { inner, slot }
+    Recorded {
+        inner,
+        slot,
+        child: None,
+    }
+}
+
+/// Wraps a child task of the service (a task-group child, a `ctx.spawn`):
+/// it has a mark of its own, because it may be polled on another thread at
+/// the same time as the service, and a block in it is the service's.
+pub(crate) fn record_child<F: Future>(slot: Arc<Slot>, inner: F) -> Recorded<F> {
+    let mark = Arc::new(AtomicU64::new(0));
+    slot.poll
+        .children
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Arc::downgrade(&mark));
+    Recorded {
+        inner,
+        slot,
+        child: Some(mark),
+    }
 }
 
 /// Clears the mark, and restores the thread's current service, when the
@@ -227,7 +274,10 @@ impl<F: Future> Future for Recorded<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let since = &this.slot.poll.since;
+        let since = match this.child {
+            Some(mark) => &**mark,
+            None => &this.slot.poll.since,
+        };
         since.store(CLOCK.load(Ordering::Relaxed), Ordering::Relaxed);
         let outer = CURRENT.with(|c| c.replace(Some(ServiceKey::of(this.slot))));
         let _since = SinceGuard { since, outer };

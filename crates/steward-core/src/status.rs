@@ -3,7 +3,7 @@
 //! The supervisor writes into a [`Slot`] per service; [`HostStatus`] is a
 //! copied snapshot of all slots that health endpoints, the CLI and tests read.
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -258,6 +258,9 @@ pub(crate) struct Slot {
     /// senders (see `channel.rs`): the shutdown sequence moves on to the
     /// producers instead of waiting for it.
     pub(crate) parked: AtomicUsize,
+    /// It has received from a channel: a pipeline stage, whose sends after
+    /// it was asked to stop pass drained work on (see `channel.rs`).
+    pub(crate) consumes: AtomicBool,
     /// Written on every poll of the service (see `poll_mark.rs`).
     pub(crate) poll: PollMark,
 }
@@ -281,6 +284,7 @@ impl Slot {
         Slot {
             name,
             parked: AtomicUsize::new(0),
+            consumes: AtomicBool::new(false),
             inner: Mutex::new(SlotInner {
                 state: ServiceState::Starting,
                 ready: false,

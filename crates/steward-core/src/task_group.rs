@@ -107,7 +107,7 @@ impl TaskGroup {
         };
         self.set.spawn(
             self.tracker
-                .track_future(crate::host::current::inherit(task).instrument(self.span.clone())),
+                .track_future(crate::host::current::child(task).instrument(self.span.clone())),
         );
         Ok(())
     }

@@ -12,7 +12,7 @@
 //! | 2 | `ShutdownTimedOut` | a service did not stop within the shutdown timeout (wins over all others) |
 //! | 1 | `ServiceFailed` | a service under `FailurePolicy::StopHost` failed |
 //! | 5 | `StopFailed` | work may be lost at stop: an `on_stop` hook or a drain failed, a service panicked when dropped, items were left in a channel |
-//! | 4 | `Faulted` | a service ended faulted: `FailurePolicy::Ignore`, or out of restarts |
+//! | 4 | `Faulted` | a service ended faulted (`FailurePolicy::Ignore`, out of restarts), or was waiting to restart after a failure when the host stopped |
 
 use std::fmt;
 
@@ -33,6 +33,9 @@ pub enum FailureKind {
     Faulted,
     /// Kept failing until its restart budget ran out, and stayed faulted.
     RestartsExhausted,
+    /// Was waiting to restart after a failure when the host stopped: it
+    /// never recovered.
+    Unrecovered,
     /// Its `run` failed after it was asked to stop: the drain did not finish.
     DrainFailed,
     /// Its `on_stop` hook failed or panicked (a checkpoint may be lost).
@@ -56,7 +59,7 @@ impl FailureKind {
             | FailureKind::StopFailed
             | FailureKind::DropPanicked
             | FailureKind::ItemsLeft => 5,
-            FailureKind::Faulted | FailureKind::RestartsExhausted => 4,
+            FailureKind::Faulted | FailureKind::RestartsExhausted | FailureKind::Unrecovered => 4,
         }
     }
 
@@ -77,6 +80,7 @@ impl fmt::Display for FailureKind {
             FailureKind::StoppedHost => "failed and stopped the host",
             FailureKind::Faulted => "failed and stayed faulted",
             FailureKind::RestartsExhausted => "ran out of restarts",
+            FailureKind::Unrecovered => "did not recover",
             FailureKind::DrainFailed => "failed while draining",
             FailureKind::StopFailed => "stop hook failed",
             FailureKind::DropPanicked => "panicked when dropped",
@@ -146,7 +150,8 @@ pub enum ExitStatus {
         /// Every failure of the run, in the order they happened.
         failures: Vec<Failure>,
     },
-    /// A service ended faulted, under `Ignore` or out of restarts (exit code 4).
+    /// A service ended faulted, under `Ignore` or out of restarts, or was
+    /// waiting to restart after a failure when the host stopped (exit code 4).
     Faulted {
         /// Every failure of the run, in the order they happened.
         failures: Vec<Failure>,

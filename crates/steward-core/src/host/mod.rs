@@ -91,11 +91,11 @@ impl Host {
         tracing::info!(services = running.len(), "host started");
         // Owns the services from here on: if this future is dropped (a
         // `select!` in main took another branch), its drop still stops them.
-        let stopper = shutdown::Stopper::new(handle.clone(), running);
+        // The watchdog goes with it, so signals and the exit bound keep
+        // working during a stop that outlives this future.
+        let stopper = shutdown::Stopper::new(handle.clone(), running, watchdog);
         handle.shared.shutdown.cancelled().await;
-        let status = stopper.stop().await;
-        watchdog.host_returned();
-        status
+        stopper.stop().await
     }
 }
 

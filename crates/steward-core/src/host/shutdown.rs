@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::supervisor::RunningService;
+use super::watchdog::Watchdog;
 use super::{ExitStatus, FailureKind, HostHandle, stop_order};
 use crate::ServiceState;
 
@@ -29,15 +30,17 @@ pub(crate) struct Stopper {
     services: Vec<RunningService>,
     deadline: Option<Instant>,
     done: bool,
+    watchdog: Option<Watchdog>,
 }
 
 impl Stopper {
-    pub(crate) fn new(host: HostHandle, services: Vec<RunningService>) -> Self {
+    pub(crate) fn new(host: HostHandle, services: Vec<RunningService>, watchdog: Watchdog) -> Self {
         Stopper {
             host,
             services,
             deadline: None,
             done: false,
+            watchdog: Some(watchdog),
         }
     }
 
@@ -46,6 +49,9 @@ impl Stopper {
         stop_all(&self.host, &mut self.services, &mut self.deadline).await;
         self.done = true;
         report_items_left(&self.host);
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.host_returned();
+        }
         let status = ExitStatus::from_failures(self.host.failures());
         if status.is_success() {
             tracing::info!(code = 0, "host stopped cleanly");
@@ -79,6 +85,7 @@ impl Drop for Stopper {
         let host = self.host.clone();
         let mut services = std::mem::take(&mut self.services);
         let mut deadline = self.deadline;
+        let watchdog = self.watchdog.take();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 tracing::warn!(
@@ -87,6 +94,9 @@ impl Drop for Stopper {
                 runtime.spawn(async move {
                     stop_all(&host, &mut services, &mut deadline).await;
                     report_items_left(&host);
+                    if let Some(watchdog) = watchdog {
+                        watchdog.host_returned();
+                    }
                     let status = ExitStatus::from_failures(host.failures());
                     tracing::info!(
                         code = status.code(),

@@ -4,10 +4,12 @@
 //! Listened for on the watchdog's own thread (see `watchdog.rs`), so that a
 //! signal is seen even while every runtime thread is blocked.
 //!
-//! - First signal: graceful shutdown, bounded by the shutdown timeout.
-//! - Any signal while the host is already shutting down: the process exits at
-//!   once, without waiting for services, with the shell's code for death by
-//!   that signal: 130 for SIGINT, 143 for SIGTERM.
+//! - First signal: graceful shutdown, bounded by the shutdown timeout (also
+//!   when the host was already stopping by itself, after a `StopHost`
+//!   failure: one `docker stop` must not cut that shutdown short).
+//! - A second signal, or any signal after the host returned: the process
+//!   exits at once, without waiting for services, with the shell's code for
+//!   death by that signal: 130 for SIGINT, 143 for SIGTERM.
 
 use super::HostHandle;
 
@@ -85,11 +87,11 @@ impl Signals {
     }
 }
 
-/// Acts on a signal: starts the graceful shutdown, or ends the process if
-/// one is already under way.
-pub(crate) fn on_signal(signal: Received, host: &HostHandle) {
+/// Acts on a signal: starts the graceful shutdown, or ends the process if a
+/// signal already started one (`again`).
+pub(crate) fn on_signal(signal: Received, host: &HostHandle, again: bool) {
     let name = signal.name();
-    if host.is_shutting_down() {
+    if again {
         let code = signal.exit_code();
         tracing::error!(
             signal = name,
@@ -98,6 +100,26 @@ pub(crate) fn on_signal(signal: Received, host: &HostHandle) {
         );
         std::process::exit(code);
     }
-    tracing::info!(signal = name, "received {name}, shutting down");
+    if host.is_shutting_down() {
+        tracing::info!(
+            signal = name,
+            "received {name} while already shutting down; a second one exits at once"
+        );
+    } else {
+        tracing::info!(signal = name, "received {name}, shutting down");
+    }
     host.shutdown();
+}
+
+/// A signal after the host returned (its `main` hangs in cleanup): ends the
+/// process at once.
+pub(crate) fn on_signal_after_return(signal: Received) {
+    let name = signal.name();
+    let code = signal.exit_code();
+    tracing::error!(
+        signal = name,
+        code,
+        "received {name} after the host stopped: exiting now with code {code}"
+    );
+    std::process::exit(code);
 }

@@ -161,10 +161,8 @@ async fn supervise(mut reg: Registered, ctx: &Context) {
             }
             FailurePolicy::Restart(policy) => {
                 if ctx.host().is_shutting_down() {
-                    // No restart into a stopping host. Its policy would
-                    // have restarted it, as it would a failure a moment
-                    // before shutdown began: the error is recorded and
-                    // logged, and it stops like a service waiting to restart.
+                    // No restart into a stopping host: it ends unrecovered.
+                    unrecovered(ctx, message);
                     break;
                 }
                 if started.elapsed() >= policy.max_backoff {
@@ -194,6 +192,9 @@ async fn supervise(mut reg: Registered, ctx: &Context) {
                     tracing::warn!(service = ctx.name(), attempt, delay = ?delay, "restarting after failure");
                 }
                 if ctx.sleep(delay).await.is_err() {
+                    // Asked to stop while waiting to restart: its last
+                    // start failed and it never recovered.
+                    unrecovered(ctx, message);
                     break;
                 }
             }
@@ -205,6 +206,16 @@ async fn supervise(mut reg: Registered, ctx: &Context) {
     }
     stop(&mut reg, ctx, &start).await;
     drop_service(reg, ctx);
+}
+
+/// Records that a service under `Restart` was stopped before it recovered
+/// from its last failure.
+fn unrecovered(ctx: &Context, message: String) {
+    ctx.host().record_failure(
+        ctx.name(),
+        FailureKind::Unrecovered,
+        format!("stopped while waiting to restart after: {message}"),
+    );
 }
 
 /// Runs init (bounded by its timeout) then run, catching errors and panics.

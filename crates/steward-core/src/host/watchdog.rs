@@ -28,7 +28,7 @@ use chrono::Utc;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::signals::{Received, Signals, on_signal};
+use super::signals::{Received, Signals, on_signal, on_signal_after_return};
 use super::{HostBuilder, HostHandle};
 use crate::poll_mark::{self, Blocked, ServiceKey};
 use crate::status::Slot;
@@ -158,6 +158,7 @@ pub(crate) fn arm(host: &HostHandle, config: &WatchConfig, handle_signals: bool)
         episodes: vec![None; host.shared.slots.len()],
         shutdown_at: None,
         returned: false,
+        signaled: false,
     };
     let (returned_tx, returned_rx) = oneshot::channel();
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
@@ -214,6 +215,8 @@ struct Watch {
     episodes: Vec<Option<Episode>>,
     shutdown_at: Option<Instant>,
     returned: bool,
+    /// A signal already started the shutdown: the next one ends the process.
+    signaled: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -260,11 +263,21 @@ impl Watch {
                 tokio::select! {
                     _ = ticks.tick() => {}
                     _ = &mut returned, if !self.returned => self.returned = true,
-                    signal = next_signal(&mut signals) => on_signal(signal, &self.host),
+                    signal = next_signal(&mut signals) => {
+                        on_signal(signal, &self.host, self.signaled);
+                        self.signaled = true;
+                    }
                 }
                 if !self.tick() {
                     break;
                 }
+            }
+            // The host is done, but tokio's handlers stay installed for the
+            // life of the process and would swallow every later signal:
+            // keep listening, so an operator can still end a `main` that
+            // hangs after the host returned.
+            if signals.is_some() {
+                on_signal_after_return(next_signal(&mut signals).await);
             }
         });
     }
@@ -314,7 +327,7 @@ impl Watch {
     fn check(&mut self, i: usize, slot: &Slot, now: u64) {
         let held_since = slot
             .poll
-            .polled_since()
+            .oldest_poll()
             .filter(|since| now.saturating_sub(*since) >= self.blocked_after);
         let Some(since) = held_since else {
             if let Some(episode) = self.episodes[i].take() {

@@ -42,6 +42,10 @@ impl Logs {
 
 impl io::Write for Logs {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Echoed through libtest's capture too: shown only when the test
+        // fails, and then with the failed assertion's message, which the
+        // host's panic hook logs here instead of printing it.
+        eprint!("{}", String::from_utf8_lossy(buf));
         self.0.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }

@@ -1,4 +1,6 @@
-//! Attack: the watchdog's view of blocked runtime threads.
+//! Failure 3: a service's child task (a `ctx.spawn` child, a task-group
+//! child) that blocks its runtime thread is named as its service, like a
+//! block in the service's own `run`.
 
 mod common;
 
@@ -71,13 +73,11 @@ async fn blocked_is_reported<S: Service>(service: S) {
     );
 }
 
-#[ignore = "reproduces: a ctx.spawn child blocking its runtime thread is never reported blocked (children are not poll-marked)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawned_child_blocking_its_thread_is_reported() {
     blocked_is_reported(BlockingChild).await;
 }
 
-#[ignore = "reproduces: a task-group child blocking its runtime thread is never reported blocked"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_group_child_blocking_its_thread_is_reported() {
     blocked_is_reported(BlockingGroupChild).await;
