@@ -7,10 +7,12 @@
 mod builder;
 pub(crate) mod current;
 mod exit;
+mod service_config;
 mod shutdown;
 mod signals;
 mod stop_order;
 mod supervisor;
+mod watch_config;
 mod watchdog;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,8 +21,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use builder::{HostBuilder, ServiceConfig};
+pub use builder::HostBuilder;
 pub use exit::{ExitStatus, Failure, FailureKind};
+pub use service_config::ServiceConfig;
 
 use crate::HostStatus;
 use crate::blocking::BlockingPool;
@@ -45,7 +48,7 @@ pub struct Host {
     shared: Arc<HostShared>,
     services: Vec<builder::Registered>,
     handle_signals: bool,
-    watch: watchdog::WatchConfig,
+    watch: watch_config::WatchConfig,
 }
 
 impl Host {

@@ -32,20 +32,41 @@ pub(crate) fn edges(channels: &[Arc<ChannelShared>]) -> Edges {
 /// cycle (only possible from channel ends used in unexpected places, since
 /// declared cycles are refused at build time) is broken the same way.
 pub(crate) fn stop_order(n: usize, edges: &Edges) -> Vec<usize> {
+    // Kahn's algorithm with a max-heap, so that among the free services the
+    // one registered last goes first: O((n + e) log n), which matters for a
+    // host of thousands of services.
+    let mut waiting_on = vec![0usize; n];
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(p, c) in edges {
+        if p != c && p < n && c < n {
+            waiting_on[c] += 1;
+            consumers[p].push(c);
+        }
+    }
+    let mut free: std::collections::BinaryHeap<usize> =
+        (0..n).filter(|&i| waiting_on[i] == 0).collect();
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);
     while order.len() < n {
-        let free = (0..n)
-            .rev()
-            .find(|&c| !done[c] && !edges.iter().any(|&(p, to)| to == c && !done[p] && p != c));
-        let next = free.unwrap_or_else(|| {
-            (0..n)
-                .rev()
-                .find(|&i| !done[i])
-                .expect("fewer services ordered than exist, so one is left")
-        });
+        let next = match free.pop() {
+            Some(next) => next,
+            // Only a cycle is left: break it at the service registered last.
+            None => match (0..n).rev().find(|&i| !done[i]) {
+                Some(next) => next,
+                None => break,
+            },
+        };
+        if done[next] {
+            continue;
+        }
         done[next] = true;
         order.push(next);
+        for &c in &consumers[next] {
+            waiting_on[c] = waiting_on[c].saturating_sub(1);
+            if waiting_on[c] == 0 && !done[c] {
+                free.push(c);
+            }
+        }
     }
     order
 }

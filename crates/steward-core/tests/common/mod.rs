@@ -61,6 +61,19 @@ impl<'a> MakeWriter<'a> for Logs {
     }
 }
 
+/// Writes through libtest's output capture.
+struct TestOutput;
+
+impl io::Write for TestOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        eprint!("{}", String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// True if a log line's `service` field is `name`. The field is written
 /// `service=name` or `service="name"` depending on how it was recorded.
 pub fn names_service(line: &str, name: &str) -> bool {
@@ -75,6 +88,21 @@ pub fn names_service(line: &str, name: &str) -> bool {
 /// Sends this thread's logs (DEBUG and up, no colours) into a buffer until
 /// the guard is dropped.
 pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+    // A global subscriber interested in everything, so no log or span call
+    // site is ever cached as "never wanted" by a thread without a capture of
+    // its own while another thread is setting one up (tracing computes a
+    // call site's interest once, across dispatchers). It writes through
+    // libtest's capture: shown only for a failing test, panics included.
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_writer(|| TestOutput)
+                .with_ansi(false)
+                .with_max_level(tracing::Level::TRACE)
+                .finish(),
+        );
+    });
     let logs = Logs::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
@@ -166,5 +194,58 @@ impl Journal {
     }
     pub fn events(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
+    }
+}
+
+/// The body of a one-off service: runs once, hands its result back, then
+/// waits to be stopped.
+pub struct Body<F, T>(Option<(F, tokio::sync::oneshot::Sender<T>)>);
+
+impl<F, Fut, T> Service for Body<F, T>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        if let Some((body, tx)) = self.0.take() {
+            let _ = tx.send(body(ctx.clone()).await);
+        }
+        ctx.cancelled().await;
+        Ok(())
+    }
+}
+
+/// Runs `body` in a service named `name` (groups only exist inside a
+/// service) and returns its result once the host stopped cleanly.
+pub async fn in_service<F, Fut, T>(name: &str, body: F) -> T
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut builder = steward_core::Host::builder();
+    builder
+        .handle_signals(false)
+        .shutdown_timeout(Duration::from_secs(30));
+    builder.service(name, Body(Some((body, tx)))).unwrap();
+    let host = builder.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    let out = rx.await.expect("the service body ran");
+    handle.shutdown();
+    assert_eq!(run.await.unwrap(), steward_core::ExitStatus::Clean);
+    out
+}
+
+/// Counts a child as ended when its future is dropped, however that happens,
+/// after lingering a while (a synchronous cleanup in a destructor).
+pub struct SetOnDrop(pub Arc<AtomicUsize>, pub Duration);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(self.1);
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -26,7 +26,10 @@ impl GlobalLogs {
             tracing_subscriber::fmt()
                 .with_writer(logs.clone())
                 .with_ansi(false)
-                .init();
+                .try_init()
+                .expect(
+                    "no other global subscriber in a test binary that reads every thread's logs",
+                );
             logs
         })
         .clone()

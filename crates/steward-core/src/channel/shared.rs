@@ -1,0 +1,130 @@
+//! What the host knows of a channel beside its two ends: depth, who uses
+//! it, and the means to close it and to see a drain wait.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::ChannelStatus;
+use crate::host::current::{self, Current};
+
+/// Who sends to and receives from a channel, by service registration index.
+#[derive(Default)]
+pub(crate) struct Roles {
+    pub(crate) senders: BTreeSet<usize>,
+    pub(crate) receivers: BTreeSet<usize>,
+}
+
+/// What the host knows of a channel: its capacity, a live depth counter
+/// maintained by the channel's ends (signed because a receive may be counted
+/// a moment before the send that fed it; snapshots clamp it into range), who
+/// uses it, and the means to close it at shutdown.
+pub(crate) struct ChannelShared {
+    pub(crate) name: String,
+    pub(crate) capacity: usize,
+    pub(crate) depth: AtomicIsize,
+    pub(crate) roles: Mutex<Roles>,
+    /// Cancelled by the host to end a drain that no sender will end.
+    pub(crate) closing: CancellationToken,
+    /// Notified when a draining receiver starts waiting on senders.
+    pub(crate) progress: Arc<Notify>,
+    /// Items that died with a dropped receiver.
+    pub(crate) dropped: AtomicUsize,
+    /// Bit `i` set: service `i` is already recorded in `roles`, so the ends
+    /// skip the lock on every later send and receive.
+    senders_seen: AtomicU64,
+    receivers_seen: AtomicU64,
+}
+
+/// Marks service `index` in `mask`; true if it was marked already. Services
+/// past the 64th are always reported unseen (they take the lock).
+fn seen(mask: &AtomicU64, index: usize) -> bool {
+    let Some(bit) = u32::try_from(index).ok().and_then(|i| 1u64.checked_shl(i)) else {
+        return false;
+    };
+    mask.load(Ordering::Relaxed) & bit != 0 || mask.fetch_or(bit, Ordering::Relaxed) & bit != 0
+}
+
+impl ChannelShared {
+    pub(super) fn new(name: String, capacity: usize, progress: Arc<Notify>) -> Self {
+        ChannelShared {
+            name,
+            capacity,
+            depth: AtomicIsize::new(0),
+            roles: Mutex::new(Roles::default()),
+            closing: CancellationToken::new(),
+            progress,
+            dropped: AtomicUsize::new(0),
+            senders_seen: AtomicU64::new(0),
+            receivers_seen: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> ChannelStatus {
+        ChannelStatus {
+            name: self.name.clone(),
+            capacity: self.capacity,
+            depth: usize::try_from(self.depth.load(Ordering::Relaxed))
+                .unwrap_or(0)
+                .min(self.capacity),
+        }
+    }
+
+    fn roles(&self) -> std::sync::MutexGuard<'_, Roles> {
+        self.roles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the current service (if any) as a sender.
+    pub(super) fn note_sender(&self) {
+        if let Some(Current { index, .. }) = current::current() {
+            if !seen(&self.senders_seen, index) {
+                self.roles().senders.insert(index);
+            }
+        }
+    }
+
+    /// Records the current service (if any) as the receiver.
+    pub(super) fn note_receiver(&self) {
+        if let Some(Current { index, slot }) = current::current() {
+            if !seen(&self.receivers_seen, index) {
+                self.roles().receivers.insert(index);
+                slot.consumes.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Items queued now plus items dropped with a receiver.
+    pub(crate) fn left(&self) -> usize {
+        usize::try_from(self.depth.load(Ordering::Relaxed)).unwrap_or(0)
+            + self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Marks the current service as waiting on the other end of a channel (a
+/// drain waiting on senders, a draining send waiting for room) while it
+/// lives, so the shutdown sequence stops the others instead of waiting.
+pub(super) struct Parked {
+    current: Option<Current>,
+}
+
+impl Parked {
+    pub(super) fn new(shared: &ChannelShared) -> Self {
+        let current = current::current();
+        if let Some(c) = &current {
+            c.slot.parked.fetch_add(1, Ordering::SeqCst);
+        }
+        shared.progress.notify_waiters();
+        Parked { current }
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        if let Some(c) = &self.current {
+            c.slot.parked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
