@@ -22,75 +22,71 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::FutureExt;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::error::panic_message;
-use crate::status::Slot;
-use crate::{BoxError, Cancelled, TaskError};
+use crate::{BoxError, Cancelled, Context, TaskError};
 
 /// A service's children, shared by every clone of its context.
+///
+/// Idle services are the common case (a host may run thousands), so the
+/// parts only children need (a start's token, the set of `spawn`ed tasks)
+/// are made on the first `spawn`, not with the context.
 pub(crate) struct Children {
-    service: CancellationToken,
-    span: Span,
-    slot: Arc<Slot>,
     tracker: TaskTracker,
     // Only for aborting: each child reports its own result.
-    spawned: Mutex<JoinSet<()>>,
-    start: Mutex<Arc<Start>>,
+    spawned: Mutex<Option<JoinSet<()>>>,
+    starts: Mutex<Starts>,
+    /// Woken when a `spawn`ed child of the current start fails.
+    failed: Notify,
 }
 
-/// One start (init + run) of the service, as its `spawn`ed children see it.
+/// Which start (init + run) of the service is current, and its children's
+/// shared state once one was `spawn`ed.
+struct Starts {
+    generation: u64,
+    current: Option<Arc<Start>>,
+}
+
+/// One start of the service, as its `spawn`ed children see it.
 struct Start {
     token: CancellationToken,
-    failure: watch::Sender<Option<String>>,
-    ended: Mutex<bool>,
+    /// `(ended, first failure)`.
+    state: Mutex<(bool, Option<String>)>,
 }
 
 impl Start {
-    fn new(service: &CancellationToken) -> Arc<Self> {
-        Arc::new(Start {
-            token: service.child_token(),
-            failure: watch::Sender::new(None),
-            ended: Mutex::new(false),
-        })
-    }
-
     /// Records the first failure; false if the start already ended, so that
     /// nobody is waiting for it any more.
     fn fail(&self, message: &str) -> bool {
-        let ended = lock(&self.ended);
-        if *ended {
+        let mut state = lock(&self.state);
+        if state.0 {
             return false;
         }
-        self.failure.send_if_modified(|first| {
-            let unset = first.is_none();
-            if unset {
-                *first = Some(message.to_owned());
-            }
-            unset
-        });
+        state.1.get_or_insert_with(|| message.to_owned());
         true
     }
 
     fn end(&self) {
-        *lock(&self.ended) = true;
+        lock(&self.state).0 = true;
         self.token.cancel();
     }
 }
 
 impl Children {
-    pub(crate) fn new(service: &CancellationToken, span: Span, slot: Arc<Slot>) -> Self {
+    pub(crate) fn new() -> Self {
         Children {
-            start: Mutex::new(Start::new(service)),
-            service: service.clone(),
-            span,
-            slot,
             tracker: TaskTracker::new(),
-            spawned: Mutex::new(JoinSet::new()),
+            spawned: Mutex::new(None),
+            starts: Mutex::new(Starts {
+                generation: 0,
+                current: None,
+            }),
+            failed: Notify::new(),
         }
     }
 
@@ -98,15 +94,26 @@ impl Children {
         &self.tracker
     }
 
-    pub(crate) fn spawn<F, Fut>(&self, child: F)
+    /// Spawns a child of `ctx`'s service (whose children these are).
+    pub(crate) fn spawn<F, Fut>(&self, ctx: &Context, child: F)
     where
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
-        let start = lock(&self.start).clone();
+        let start = lock(&self.starts)
+            .current
+            .get_or_insert_with(|| {
+                Arc::new(Start {
+                    token: ctx.token().child_token(),
+                    state: Mutex::new((false, None)),
+                })
+            })
+            .clone();
         let token = start.token.child_token();
         let fut = child(token.clone());
-        let slot = self.slot.clone();
+        let slot = ctx.slot().clone();
+        // Weak: a child must not keep its service's context alive.
+        let service = ctx.downgrade();
         let task = async move {
             let Err(err) = run_child(fut, &token, &slot.name).await else {
                 return;
@@ -115,16 +122,21 @@ impl Children {
                 return;
             }
             let message = err.to_string();
-            if !start.fail(&message) {
+            if start.fail(&message) {
+                if let Some(ctx) = service.upgrade() {
+                    ctx.children().failed.notify_waiters();
+                }
+            } else {
                 // Its start is over: nothing to fail, but the status shows it.
                 slot.record_error(format!("child task failed: {message}"));
             }
         };
         let mut spawned = lock(&self.spawned);
+        let spawned = spawned.get_or_insert_with(JoinSet::new);
         while spawned.try_join_next().is_some() {}
         spawned.spawn(
             self.tracker
-                .track_future(crate::host::current::child(task).instrument(self.span.clone())),
+                .track_future(crate::host::current::child(task).instrument(ctx.span().clone())),
         );
     }
 
@@ -133,25 +145,34 @@ impl Children {
     /// children spawned afterwards belong to the next one. The guard is
     /// built before the future is first polled, so a `select!` that finishes
     /// on its other branch at once still ends the start.
-    pub(crate) fn failed(self: &Arc<Self>) -> impl Future<Output = String> + Send + 'static {
-        let start = lock(&self.start).clone();
-        let mut failure = start.failure.subscribe();
+    pub(crate) fn failed(ctx: &Context) -> impl Future<Output = String> + Send + 'static {
+        let generation = lock(&ctx.children().starts).generation;
         let end = EndStart {
-            children: self.clone(),
-            start,
+            ctx: ctx.clone(),
+            generation,
         };
         async move {
-            let _end = end;
-            let first = match failure.wait_for(Option::is_some).await {
-                Ok(first) => first.clone(),
-                // The sender lives in `_end.start`: it cannot be dropped here.
-                Err(_) => None,
-            };
-            match first {
-                Some(message) => message,
-                None => std::future::pending().await,
+            let children = end.ctx.children();
+            loop {
+                let woken = children.failed.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                if let Some(message) = children.failure_of(generation) {
+                    return message;
+                }
+                woken.await;
             }
         }
+    }
+
+    /// The first failure of start `generation`, if it is still current.
+    fn failure_of(&self, generation: u64) -> Option<String> {
+        let starts = lock(&self.starts);
+        if starts.generation != generation {
+            return None;
+        }
+        let start = starts.current.as_ref()?;
+        lock(&start.state).1.clone()
     }
 
     /// Waits for every child (spawned or in a task group) to end.
@@ -161,33 +182,39 @@ impl Children {
     }
 
     fn abort_spawned(&self) {
-        lock(&self.start).token.cancel();
-        lock(&self.spawned).abort_all();
+        if let Some(start) = &lock(&self.starts).current {
+            start.token.cancel();
+        }
+        if let Some(spawned) = lock(&self.spawned).as_mut() {
+            spawned.abort_all();
+        }
     }
 }
 
 struct EndStart {
-    children: Arc<Children>,
-    start: Arc<Start>,
+    ctx: Context,
+    generation: u64,
 }
 
 impl Drop for EndStart {
     fn drop(&mut self) {
-        self.start.end();
-        let mut current = lock(&self.children.start);
-        if Arc::ptr_eq(&current, &self.start) {
-            *current = Start::new(&self.children.service);
+        let mut starts = lock(&self.ctx.children().starts);
+        if starts.generation == self.generation {
+            starts.generation += 1;
+            if let Some(start) = starts.current.take() {
+                start.end();
+            }
         }
     }
 }
 
 /// Aborts a service's `spawn`ed children when dropped; the supervisor holds
 /// it for as long as the service's task lives.
-pub(crate) struct AbortChildren(pub(crate) Arc<Children>);
+pub(crate) struct AbortChildren(pub(crate) Context);
 
 impl Drop for AbortChildren {
     fn drop(&mut self) {
-        self.0.abort_spawned();
+        self.0.children().abort_spawned();
     }
 }
 

@@ -42,20 +42,19 @@ struct ContextInner {
     slot: Arc<Slot>,
     host: HostHandle,
     span: Span,
-    children: Arc<Children>,
+    children: Children,
 }
 
 impl Context {
     pub(crate) fn new(token: CancellationToken, slot: Arc<Slot>, host: HostHandle) -> Self {
         let span = tracing::info_span!("service", name = %slot.name);
-        let children = Arc::new(Children::new(&token, span.clone(), slot.clone()));
         Context {
             inner: Arc::new(ContextInner {
                 token,
                 slot,
                 host,
                 span,
-                children,
+                children: Children::new(),
             }),
         }
     }
@@ -231,7 +230,7 @@ impl Context {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
-        self.inner.children.spawn(child);
+        self.inner.children.spawn(self, child);
     }
 
     /// A task group whose children are cancelled when this service is asked
@@ -317,14 +316,29 @@ impl Context {
     /// that start's children are cancelled, and a later failure belongs to
     /// the next start.
     pub(crate) fn child_failed(&self) -> impl Future<Output = String> + Send + 'static {
-        self.inner.children.failed()
+        Children::failed(self)
     }
 
     /// Aborts the children spawned with [`spawn`](Context::spawn) when the
     /// returned guard is dropped; the supervisor holds it in the service's
     /// task, so that a host abort of the service reaches them too.
     pub(crate) fn abort_children_on_drop(&self) -> AbortChildren {
-        AbortChildren(self.inner.children.clone())
+        AbortChildren(self.clone())
+    }
+
+    /// A handle that does not keep the service's context alive.
+    pub(crate) fn downgrade(&self) -> WeakContext {
+        WeakContext(Arc::downgrade(&self.inner))
+    }
+}
+
+/// A [`Context`] that does not keep its service's context alive (for
+/// children, which must not hold their own parent).
+pub(crate) struct WeakContext(std::sync::Weak<ContextInner>);
+
+impl WeakContext {
+    pub(crate) fn upgrade(&self) -> Option<Context> {
+        self.0.upgrade().map(|inner| Context { inner })
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn install_hook() {
 }
 
 fn log_panic(info: &PanicHookInfo<'_>) {
-    let message = message(info);
+    let message = crate::error::panic_message(info.payload());
     let location = info
         .location()
         .map_or_else(String::new, |l| format!("{}:{}", l.file(), l.line()));
@@ -63,17 +63,6 @@ fn log_panic(info: &PanicHookInfo<'_>) {
         %location,
         unsupervised_panics = count,
         "panic outside any supervised service or task: {message}; nothing will restart or report this work. \
-         Run it in a task group (`ctx.task_group`) or as a service so its failure is handled"
+         Run it with `ctx.spawn`, in a task group (`ctx.task_group`) or as a service so its failure is handled"
     );
-}
-
-fn message(info: &PanicHookInfo<'_>) -> String {
-    let payload = info.payload();
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
 }

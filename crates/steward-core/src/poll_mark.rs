@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -155,11 +155,14 @@ pub(crate) struct PollMark {
     /// enforce when init blocks its thread (the async timer cannot fire).
     init_timeout_ms: AtomicU64,
     /// Set and cleared by the watchdog; shown in the service's status.
-    blocked: Mutex<Option<Blocked>>,
+    // Boxed: set rarely, carried by every service.
+    blocked: Mutex<Option<Box<Blocked>>>,
     /// The marks of the service's child tasks (task-group children,
     /// `ctx.spawn`), each written by its own [`Recorded`] wrapper; dead ones
     /// are pruned by the watchdog.
     children: Mutex<Vec<Weak<AtomicU64>>>,
+    /// Set once a child registered a mark.
+    child_marks: AtomicBool,
 }
 
 impl PollMark {
@@ -175,6 +178,10 @@ impl PollMark {
     /// service's own or one of its children's; prunes ended children.
     pub(crate) fn oldest_poll(&self) -> Option<u64> {
         let mut oldest = self.polled_since();
+        if !self.child_marks.load(Ordering::Relaxed) {
+            // Most services never start a child: no lock on every scan.
+            return oldest;
+        }
         let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
         children.retain(|child| {
             let Some(child) = child.upgrade() else {
@@ -202,11 +209,12 @@ impl PollMark {
         self.blocked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .as_deref()
+            .cloned()
     }
 
     pub(crate) fn set_blocked(&self, blocked: Option<Blocked>) {
-        *self.blocked.lock().unwrap_or_else(|p| p.into_inner()) = blocked;
+        *self.blocked.lock().unwrap_or_else(|p| p.into_inner()) = blocked.map(Box::new);
     }
 }
 
@@ -244,6 +252,7 @@ pub(crate) fn record<F: Future>(
 /// the same time as the service, and a block in it is the service's.
 pub(crate) fn record_child<F: Future>(slot: Arc<Slot>, inner: F) -> Recorded<F> {
     let mark = Arc::new(AtomicU64::new(0));
+    slot.poll.child_marks.store(true, Ordering::Relaxed);
     slot.poll
         .children
         .lock()

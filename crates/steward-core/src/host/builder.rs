@@ -38,6 +38,8 @@ const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// ```
 pub struct HostBuilder {
     services: Vec<Registered>,
+    /// Beside `services`, index for index.
+    declared: Vec<Declared>,
     names: HashSet<Arc<str>>,
     channels: Vec<Arc<ChannelShared>>,
     progress: Arc<tokio::sync::Notify>,
@@ -59,6 +61,12 @@ pub(crate) struct Registered {
     pub(crate) may_finish: bool,
     /// Stopped after every other service (see `Service::STOPS_LAST`).
     pub(crate) stops_last: bool,
+}
+
+/// What a registration declares that only `build` needs: kept beside the
+/// services, not in them, so the running host does not carry it.
+#[derive(Default)]
+pub(crate) struct Declared {
     /// How often it promises to beat (tick or heartbeat), if at all.
     pub(crate) liveness: Option<Duration>,
     /// Channels it declared it sends to / receives from, by name.
@@ -82,6 +90,7 @@ impl HostBuilder {
     pub fn new() -> Self {
         HostBuilder {
             services: Vec::new(),
+            declared: Vec::new(),
             names: HashSet::new(),
             channels: Vec::new(),
             progress: Arc::new(tokio::sync::Notify::new()),
@@ -133,15 +142,17 @@ impl HostBuilder {
             init_timeout: None,
             may_finish: false,
             stops_last: S::STOPS_LAST,
-            liveness: None,
-            sends_to: Vec::new(),
-            receives_from: Vec::new(),
         });
+        self.declared.push(Declared::default());
         let entry = self
             .services
             .last_mut()
             .expect("a service was pushed on the line above");
-        Ok(ServiceConfig { entry })
+        let declared = self
+            .declared
+            .last_mut()
+            .expect("a declaration was pushed on the line above");
+        Ok(ServiceConfig { entry, declared })
     }
 
     /// Registers a closure that runs every `period` (drift-free; missed ticks
@@ -271,10 +282,11 @@ impl HostBuilder {
             }
         }
         self.declare_channel_roles()?;
-        if let Some(entry) = self
+        if let Some((entry, _)) = self
             .services
             .iter()
-            .find(|s| s.liveness == Some(Duration::ZERO))
+            .zip(&self.declared)
+            .find(|(_, d)| d.liveness == Some(Duration::ZERO))
         {
             return Err(ConfigError::ZeroPeriod {
                 what: format!("liveness interval of service `{}`", entry.name),
@@ -283,12 +295,13 @@ impl HostBuilder {
         let slots = self
             .services
             .iter()
-            .map(|s| {
+            .zip(&self.declared)
+            .map(|(s, declared)| {
                 let stable_after = match &s.policy {
                     FailurePolicy::Restart(policy) => policy.max_backoff,
                     _ => Duration::ZERO,
                 };
-                Arc::new(Slot::new(s.name.clone(), s.liveness, stable_after))
+                Arc::new(Slot::new(s.name.clone(), declared.liveness, stable_after))
             })
             .collect();
         let default_init = self.default_init_timeout;
@@ -336,15 +349,15 @@ impl HostBuilder {
                     ))
                 })
         };
-        for (index, entry) in self.services.iter().enumerate() {
-            for name in &entry.sends_to {
+        for (index, (entry, declared)) in self.services.iter().zip(&self.declared).enumerate() {
+            for name in &declared.sends_to {
                 let mut roles = channel(name, &entry.name)?
                     .roles
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
                 roles.senders.insert(index);
             }
-            for name in &entry.receives_from {
+            for name in &declared.receives_from {
                 let mut roles = channel(name, &entry.name)?
                     .roles
                     .lock()

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::builder::Registered;
+use super::builder::{Declared, Registered};
 use crate::FailurePolicy;
 
 /// Per-service settings, returned by [`HostBuilder::service`](crate::HostBuilder::service).
@@ -18,6 +18,7 @@ use crate::FailurePolicy;
 /// ```
 pub struct ServiceConfig<'a> {
     pub(super) entry: &'a mut Registered,
+    pub(super) declared: &'a mut Declared,
 }
 
 impl ServiceConfig<'_> {
@@ -83,7 +84,7 @@ impl ServiceConfig<'_> {
     /// # Ok(()) }
     /// ```
     pub fn liveness(self, interval: Duration) -> Self {
-        self.entry.liveness = Some(interval);
+        self.declared.liveness = Some(interval);
         self
     }
 
@@ -107,7 +108,7 @@ impl ServiceConfig<'_> {
     /// # Ok(()) }
     /// ```
     pub fn sends_to(self, channel: impl Into<String>) -> Self {
-        self.entry.sends_to.push(channel.into());
+        self.declared.sends_to.push(channel.into());
         self
     }
 
@@ -131,7 +132,7 @@ impl ServiceConfig<'_> {
     /// # Ok(()) }
     /// ```
     pub fn receives_from(self, channel: impl Into<String>) -> Self {
-        self.entry.receives_from.push(channel.into());
+        self.declared.receives_from.push(channel.into());
         self
     }
 }

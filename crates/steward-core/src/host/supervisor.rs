@@ -57,15 +57,9 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
                 slot: slot.clone(),
             };
             let init_timeout = registered.init_timeout;
-            let supervised = current::scope(current, async move {
-                // ctx.spawn children die with this task, even when the host aborts it.
-                let _children = ctx.abort_children_on_drop();
-                supervise(registered, &ctx).await;
-                // The service (and any task group it held) is dropped
-                // by now; wait for the children to be gone too.
-                ctx.children_ended().await;
-            })
-            .instrument(span);
+            // One future that owns the registration: an `async move` block
+            // around it would keep a second, dead copy of it in every task.
+            let supervised = current::scope(current, supervise(registered, ctx)).instrument(span);
             // Every poll marked for the watchdog (see poll_mark.rs).
             let handle = tokio::spawn(crate::poll_mark::record(
                 slot.clone(),
@@ -104,7 +98,10 @@ struct Start {
     faulted: bool,
 }
 
-async fn supervise(mut reg: Registered, ctx: &Context) {
+async fn supervise(mut reg: Registered, ctx: Context) {
+    // ctx.spawn children die with this task, even when the host aborts it.
+    let _children = ctx.abort_children_on_drop();
+    let ctx = &ctx;
     let mut start = Start {
         init_done: false,
         faulted: false,
@@ -206,6 +203,9 @@ async fn supervise(mut reg: Registered, ctx: &Context) {
     }
     stop(&mut reg, ctx, &start).await;
     drop_service(reg, ctx);
+    // The service (and any task group it held) is dropped by now; wait for
+    // the children to be gone too.
+    ctx.children_ended().await;
 }
 
 /// Records that a service under `Restart` was stopped before it recovered
@@ -222,29 +222,8 @@ fn unrecovered(ctx: &Context, message: String) {
 /// Sets `init_done` once init finished.
 async fn start_once(reg: &mut Registered, ctx: &Context, init_done: &mut bool) -> Ended {
     *init_done = false;
-    let timeout = reg.init_timeout.unwrap_or(Duration::from_secs(60));
-    let init = AssertUnwindSafe(reg.service.init(ctx)).catch_unwind();
-    let init = tokio::select! {
-        biased;
-        // Asked to stop during init: not a failure.
-        _ = ctx.cancelled() => return Ended::Stopped,
-        init = tokio::time::timeout(timeout, init) => init,
-    };
-    match init {
-        Err(_) => return Ended::Failed(format!("init did not finish within {timeout:?}")),
-        Ok(Err(payload)) => {
-            return Ended::Failed(format!(
-                "init panicked: {}",
-                panic_message(payload.as_ref())
-            ));
-        }
-        Ok(Ok(Err(err))) => {
-            if is_cancellation(ctx, &err) {
-                return Ended::Stopped;
-            }
-            return Ended::Failed(format!("init failed: {}", error_chain(err.as_ref())));
-        }
-        Ok(Ok(Ok(()))) => {}
+    if let Err(ended) = init_once(reg, ctx).await {
+        return ended;
     }
     *init_done = true;
     if ctx.is_cancelled() {
@@ -266,6 +245,33 @@ async fn start_once(reg: &mut Registered, ctx: &Context, init_done: &mut bool) -
         Ok(Err(err)) if is_cancellation(ctx, &err) => Ended::Stopped,
         Ok(Err(err)) => Ended::Failed(error_chain(err.as_ref())),
         Err(payload) => Ended::Failed(format!("panicked: {}", panic_message(payload.as_ref()))),
+    }
+}
+
+/// Runs init, bounded by its timeout; `Err` says how the start ended.
+async fn init_once(reg: &mut Registered, ctx: &Context) -> Result<(), Ended> {
+    let timeout = reg.init_timeout.unwrap_or(Duration::from_secs(60));
+    let init = AssertUnwindSafe(reg.service.init(ctx)).catch_unwind();
+    let init = tokio::select! {
+        biased;
+        // Asked to stop during init: not a failure.
+        _ = ctx.cancelled() => return Err(Ended::Stopped),
+        init = tokio::time::timeout(timeout, init) => init,
+    };
+    match init {
+        Err(_) => Err(Ended::Failed(format!(
+            "init did not finish within {timeout:?}"
+        ))),
+        Ok(Err(payload)) => Err(Ended::Failed(format!(
+            "init panicked: {}",
+            panic_message(payload.as_ref())
+        ))),
+        Ok(Ok(Err(err))) if is_cancellation(ctx, &err) => Err(Ended::Stopped),
+        Ok(Ok(Err(err))) => Err(Ended::Failed(format!(
+            "init failed: {}",
+            error_chain(err.as_ref())
+        ))),
+        Ok(Ok(Ok(()))) => Ok(()),
     }
 }
 
@@ -333,7 +339,8 @@ fn drop_service(reg: Registered, ctx: &Context) {
 /// [`REPEAT_WINDOW`] of the last logged one instead of logging it again.
 #[derive(Default)]
 struct FailureLog {
-    last: Option<(String, Instant)>,
+    // Boxed: most services never fail, and every idle one carries this.
+    last: Option<Box<(String, Instant)>>,
     repeated: u32,
 }
 
@@ -341,7 +348,8 @@ impl FailureLog {
     /// Logs `message` unless it repeats; true if it was logged.
     fn failed(&mut self, service: &str, message: &str) -> bool {
         let now = Instant::now();
-        if let Some((last, at)) = &self.last {
+        if let Some(last_failure) = &self.last {
+            let (last, at) = &**last_failure;
             if last == message && now.duration_since(*at) < REPEAT_WINDOW {
                 self.repeated += 1;
                 return false;
@@ -363,7 +371,7 @@ impl FailureLog {
             tracing::error!(service, error = %message, "service failed");
         }
         self.repeated = 0;
-        self.last = Some((message.to_string(), now));
+        self.last = Some(Box::new((message.to_string(), now)));
         true
     }
 }

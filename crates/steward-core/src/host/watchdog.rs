@@ -198,8 +198,8 @@ impl Watch {
     /// One pass; false once there is nothing left to watch.
     fn tick(&mut self) -> bool {
         let now = poll_mark::advance_clock();
-        let slots = self.host.shared.slots.clone();
-        for (i, slot) in slots.iter().enumerate() {
+        let host = self.host.clone();
+        for (i, slot) in host.shared.slots.iter().enumerate() {
             self.check(i, slot, now);
         }
         if self.shutdown_at.is_none() && self.host.is_shutting_down() {
