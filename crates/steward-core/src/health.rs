@@ -38,12 +38,13 @@ pub enum Health {
 
 /// What the supervisor knows that health is judged from.
 pub(crate) struct Vitals {
-    /// Expected beat interval, if the service declared one (periodic
-    /// services: their period).
-    pub(crate) liveness: Option<Duration>,
+    /// Expected beat interval in milliseconds, 0 if the service declared
+    /// none (periodic services: their period). Milliseconds in a `u32`
+    /// (49 days at most, saturated), because every service carries these.
+    pub(crate) liveness_ms: u32,
     /// How long a restarted service must run before it counts as stable
-    /// again (its policy's `max_backoff`).
-    pub(crate) stable_after: Duration,
+    /// again (its policy's `max_backoff`), in milliseconds.
+    pub(crate) stable_after_ms: u32,
     /// When its current `run` began.
     pub(crate) running_since: Option<Instant>,
     /// Its last tick or heartbeat in this run.
@@ -80,7 +81,9 @@ pub(crate) fn judge(
         _ => return (Health::Healthy, None),
     }
     let now = Instant::now();
-    if let (Some(interval), Some(since)) = (vitals.liveness, vitals.running_since) {
+    let liveness =
+        (vitals.liveness_ms > 0).then(|| Duration::from_millis(vitals.liveness_ms.into()));
+    if let (Some(interval), Some(since)) = (liveness, vitals.running_since) {
         let last = vitals.last_beat.unwrap_or(since);
         let silent = now.saturating_duration_since(last);
         if silent > interval.saturating_mul(MISSED_BEATS) {
@@ -96,17 +99,25 @@ pub(crate) fn judge(
     if restarts > 0 {
         if let Some(since) = vitals.running_since {
             let up = now.saturating_duration_since(since);
-            if up < vitals.stable_after {
+            let stable_after = Duration::from_millis(vitals.stable_after_ms.into());
+            if up < stable_after {
                 return (
                     Health::Degraded,
                     Some(format!(
                         "crash-looping: restarted {restarts} times, up {:.1} s of the {:.1} s that count as stable",
                         up.as_secs_f64(),
-                        vitals.stable_after.as_secs_f64()
+                        stable_after.as_secs_f64()
                     )),
                 );
             }
         }
     }
     (Health::Healthy, None)
+}
+
+/// A duration in whole milliseconds, saturated to `u32` (but at least 1 ms
+/// for a non-zero duration, so a declared interval never reads as none).
+pub(crate) fn millis_u32(d: Duration) -> u32 {
+    let ms = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    if ms == 0 && !d.is_zero() { 1 } else { ms }
 }

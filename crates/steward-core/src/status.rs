@@ -293,8 +293,8 @@ impl Slot {
                 restarts: 0,
                 last_tick: None,
                 vitals: Vitals {
-                    liveness,
-                    stable_after,
+                    liveness_ms: liveness.map_or(0, health::millis_u32),
+                    stable_after_ms: health::millis_u32(stable_after),
                     running_since: None,
                     last_beat: None,
                 },

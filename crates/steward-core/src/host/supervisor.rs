@@ -106,9 +106,9 @@ async fn supervise(mut reg: Registered, ctx: Context) {
         init_done: false,
         faulted: false,
     };
-    let mut budget = RestartBudget::default();
-    let mut log = FailureLog::default();
-    let mut attempt: u32 = 0;
+    // Made on the first failure: most services never fail, and every idle
+    // one would carry it.
+    let mut recovery: Option<Box<Recovery>> = None;
     loop {
         if ctx.is_cancelled() {
             break;
@@ -134,7 +134,8 @@ async fn supervise(mut reg: Registered, ctx: Context) {
                 .record_failure(ctx.name(), FailureKind::DrainFailed, message);
             break;
         }
-        let logged = log.failed(ctx.name(), &message);
+        let recovery = recovery.get_or_insert_with(Box::default);
+        let logged = recovery.log.failed(ctx.name(), &message);
         ctx.slot().fault(message.clone());
         match &reg.policy {
             FailurePolicy::Ignore => {
@@ -163,9 +164,9 @@ async fn supervise(mut reg: Registered, ctx: Context) {
                     break;
                 }
                 if started.elapsed() >= policy.max_backoff {
-                    attempt = 0; // it ran stably for a while: start the backoff over
+                    recovery.attempt = 0; // it ran stably for a while: start the backoff over
                 }
-                if !budget.try_take(policy) {
+                if !recovery.budget.try_take(policy) {
                     tracing::error!(
                         service = ctx.name(),
                         max_restarts = policy.max_restarts,
@@ -177,7 +178,8 @@ async fn supervise(mut reg: Registered, ctx: Context) {
                     start.faulted = true;
                     break;
                 }
-                attempt = attempt.saturating_add(1);
+                recovery.attempt = recovery.attempt.saturating_add(1);
+                let attempt = recovery.attempt;
                 let delay = policy.backoff(attempt);
                 // Checked: `now + TimeDelta::MAX` would panic for huge delays.
                 let next_at = chrono::Duration::from_std(delay)
@@ -335,12 +337,19 @@ fn drop_service(reg: Registered, ctx: &Context) {
     }
 }
 
+/// What the supervisor keeps across failures of one service.
+#[derive(Default)]
+struct Recovery {
+    budget: RestartBudget,
+    log: FailureLog,
+    attempt: u32,
+}
+
 /// Logs failures at ERROR, but counts an identical failure that comes within
 /// [`REPEAT_WINDOW`] of the last logged one instead of logging it again.
 #[derive(Default)]
 struct FailureLog {
-    // Boxed: most services never fail, and every idle one carries this.
-    last: Option<Box<(String, Instant)>>,
+    last: Option<(String, Instant)>,
     repeated: u32,
 }
 
@@ -348,8 +357,7 @@ impl FailureLog {
     /// Logs `message` unless it repeats; true if it was logged.
     fn failed(&mut self, service: &str, message: &str) -> bool {
         let now = Instant::now();
-        if let Some(last_failure) = &self.last {
-            let (last, at) = &**last_failure;
+        if let Some((last, at)) = &self.last {
             if last == message && now.duration_since(*at) < REPEAT_WINDOW {
                 self.repeated += 1;
                 return false;
@@ -371,7 +379,7 @@ impl FailureLog {
             tracing::error!(service, error = %message, "service failed");
         }
         self.repeated = 0;
-        self.last = Some(Box::new((message.to_string(), now)));
+        self.last = Some((message.to_string(), now));
         true
     }
 }
