@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -153,7 +153,7 @@ pub(crate) struct PollMark {
     since: AtomicU64,
     /// The service's init timeout, in milliseconds, for the watchdog to
     /// enforce when init blocks its thread (the async timer cannot fire).
-    init_timeout_ms: AtomicU64,
+    init_timeout_ms: AtomicU32,
     /// Set and cleared by the watchdog; shown in the service's status.
     // Boxed: set rarely, carried by every service.
     blocked: Mutex<Option<Box<Blocked>>>,
@@ -197,12 +197,12 @@ impl PollMark {
     }
 
     pub(crate) fn set_init_timeout(&self, timeout: Duration) {
-        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         self.init_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
     pub(crate) fn init_timeout(&self) -> Duration {
-        Duration::from_millis(self.init_timeout_ms.load(Ordering::Relaxed))
+        Duration::from_millis(self.init_timeout_ms.load(Ordering::Relaxed).into())
     }
 
     pub(crate) fn blocked(&self) -> Option<Blocked> {
@@ -232,14 +232,7 @@ pin_project! {
 }
 
 /// Wraps a service's supervised future so the watchdog can see it poll.
-pub(crate) fn record<F: Future>(
-    slot: Arc<Slot>,
-    init_timeout: Option<Duration>,
-    inner: F,
-) -> Recorded<F> {
-    if let Some(timeout) = init_timeout {
-        slot.poll.set_init_timeout(timeout);
-    }
+pub(crate) fn record<F: Future>(slot: Arc<Slot>, inner: F) -> Recorded<F> {
     Recorded {
         inner,
         slot,

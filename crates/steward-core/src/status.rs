@@ -3,7 +3,7 @@
 //! The supervisor writes into a [`Slot`] per service; [`HostStatus`] is a
 //! copied snapshot of all slots that health endpoints, the CLI and tests read.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -257,7 +257,7 @@ pub(crate) struct Slot {
     /// How many of its receives are draining a channel and waiting on
     /// senders (see `channel.rs`): the shutdown sequence moves on to the
     /// producers instead of waiting for it.
-    pub(crate) parked: AtomicUsize,
+    pub(crate) parked: AtomicU32,
     /// It has received from a channel: a pipeline stage, whose sends after
     /// it was asked to stop pass drained work on (see `channel.rs`).
     pub(crate) consumes: AtomicBool,
@@ -283,7 +283,7 @@ impl Slot {
     pub(crate) fn new(name: Arc<str>, liveness: Option<Duration>, stable_after: Duration) -> Self {
         Slot {
             name,
-            parked: AtomicUsize::new(0),
+            parked: AtomicU32::new(0),
             consumes: AtomicBool::new(false),
             inner: Mutex::new(SlotInner {
                 state: ServiceState::Starting,

@@ -56,7 +56,6 @@ pub(crate) struct Registered {
     pub(crate) service: Box<dyn DynService>,
     pub(crate) name: Arc<str>,
     pub(crate) policy: FailurePolicy,
-    pub(crate) init_timeout: Option<Duration>,
     /// `run` may return `Ok(())` by itself without that being a failure.
     pub(crate) may_finish: bool,
     /// Stopped after every other service (see `Service::STOPS_LAST`).
@@ -67,6 +66,8 @@ pub(crate) struct Registered {
 /// services, not in them, so the running host does not carry it.
 #[derive(Default)]
 pub(crate) struct Declared {
+    /// How long its init may take; the host's default if not set.
+    pub(crate) init_timeout: Option<Duration>,
     /// How often it promises to beat (tick or heartbeat), if at all.
     pub(crate) liveness: Option<Duration>,
     /// Channels it declared it sends to / receives from, by name.
@@ -139,7 +140,6 @@ impl HostBuilder {
             service: Box::new(service),
             name,
             policy: FailurePolicy::default(),
-            init_timeout: None,
             may_finish: false,
             stops_last: S::STOPS_LAST,
         });
@@ -301,18 +301,16 @@ impl HostBuilder {
                     FailurePolicy::Restart(policy) => policy.max_backoff,
                     _ => Duration::ZERO,
                 };
-                Arc::new(Slot::new(s.name.clone(), declared.liveness, stable_after))
+                let slot = Slot::new(s.name.clone(), declared.liveness, stable_after);
+                // Kept in the slot, where both the supervisor and the
+                // watchdog (which enforces it when init blocks its thread)
+                // read it.
+                slot.poll
+                    .set_init_timeout(declared.init_timeout.unwrap_or(self.default_init_timeout));
+                Arc::new(slot)
             })
             .collect();
-        let default_init = self.default_init_timeout;
-        let services = self
-            .services
-            .into_iter()
-            .map(|mut s| {
-                s.init_timeout.get_or_insert(default_init);
-                s
-            })
-            .collect();
+        let services = self.services;
         Ok(Host {
             shared: Arc::new(HostShared {
                 slots,

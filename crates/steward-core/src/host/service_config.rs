@@ -42,7 +42,7 @@ impl ServiceConfig<'_> {
     /// # }
     /// ```
     pub fn init_timeout(self, timeout: Duration) -> Self {
-        self.entry.init_timeout = Some(timeout);
+        self.declared.init_timeout = Some(timeout);
         self
     }
 

@@ -56,16 +56,11 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
                 index,
                 slot: slot.clone(),
             };
-            let init_timeout = registered.init_timeout;
             // One future that owns the registration: an `async move` block
             // around it would keep a second, dead copy of it in every task.
             let supervised = current::scope(current, supervise(registered, ctx)).instrument(span);
             // Every poll marked for the watchdog (see poll_mark.rs).
-            let handle = tokio::spawn(crate::poll_mark::record(
-                slot.clone(),
-                init_timeout,
-                supervised,
-            ));
+            let handle = tokio::spawn(crate::poll_mark::record(slot.clone(), supervised));
             RunningService {
                 name,
                 token,
@@ -252,7 +247,7 @@ async fn start_once(reg: &mut Registered, ctx: &Context, init_done: &mut bool) -
 
 /// Runs init, bounded by its timeout; `Err` says how the start ended.
 async fn init_once(reg: &mut Registered, ctx: &Context) -> Result<(), Ended> {
-    let timeout = reg.init_timeout.unwrap_or(Duration::from_secs(60));
+    let timeout = ctx.slot().poll.init_timeout();
     let init = AssertUnwindSafe(reg.service.init(ctx)).catch_unwind();
     let init = tokio::select! {
         biased;
