@@ -122,8 +122,18 @@ impl Children {
                 return;
             }
             let message = err.to_string();
-            if start.fail(&message) {
-                if let Some(ctx) = service.upgrade() {
+            let ctx = service.upgrade();
+            if let Some(ctx) = ctx.as_ref().filter(|ctx| ctx.is_cancelled()) {
+                // Asked to stop: there is no next start to protect, and the
+                // work the child held is lost. A failure of the run.
+                slot.record_error(format!("child task failed: {message}"));
+                ctx.host().record_failure(
+                    ctx.name(),
+                    crate::FailureKind::DrainFailed,
+                    format!("child task failed: {message}"),
+                );
+            } else if start.fail(&message) {
+                if let Some(ctx) = ctx {
                     ctx.children().failed.notify_waiters();
                 }
             } else {
@@ -134,10 +144,9 @@ impl Children {
         let mut spawned = lock(&self.spawned);
         let spawned = spawned.get_or_insert_with(JoinSet::new);
         while spawned.try_join_next().is_some() {}
-        spawned.spawn(
-            self.tracker
-                .track_future(crate::host::current::child(task).instrument(ctx.span().clone())),
-        );
+        spawned.spawn(self.tracker.track_future(
+            crate::host::current::child(ctx.as_current(), task).instrument(ctx.span().clone()),
+        ));
     }
 
     /// Completes with the first failure of a child of the current start.

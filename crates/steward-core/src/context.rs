@@ -43,10 +43,17 @@ struct ContextInner {
     host: HostHandle,
     span: Span,
     children: Children,
+    /// Its registration index (what channel roles record).
+    index: usize,
 }
 
 impl Context {
-    pub(crate) fn new(token: CancellationToken, slot: Arc<Slot>, host: HostHandle) -> Self {
+    pub(crate) fn new(
+        token: CancellationToken,
+        slot: Arc<Slot>,
+        host: HostHandle,
+        index: usize,
+    ) -> Self {
         let span = tracing::info_span!("service", name = %slot.name);
         Context {
             inner: Arc::new(ContextInner {
@@ -55,6 +62,7 @@ impl Context {
                 host,
                 span,
                 children: Children::new(),
+                index,
             }),
         }
     }
@@ -297,6 +305,14 @@ impl Context {
 
     pub(crate) fn slot(&self) -> &Arc<Slot> {
         &self.inner.slot
+    }
+
+    /// The service as its child tasks run it, whichever task spawns them.
+    pub(crate) fn as_current(&self) -> crate::host::current::Current {
+        crate::host::current::Current {
+            index: self.inner.index,
+            slot: self.inner.slot.clone(),
+        }
     }
 
     pub(crate) fn children(&self) -> &Children {

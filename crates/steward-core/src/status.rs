@@ -3,7 +3,7 @@
 //! The supervisor writes into a [`Slot`] per service; [`HostStatus`] is a
 //! copied snapshot of all slots that health endpoints, the CLI and tests read.
 
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -258,9 +258,10 @@ pub(crate) struct Slot {
     /// senders (see `channel.rs`): the shutdown sequence moves on to the
     /// producers instead of waiting for it.
     pub(crate) parked: AtomicU32,
-    /// It has received from a channel: a pipeline stage, whose sends after
-    /// it was asked to stop pass drained work on (see `channel.rs`).
-    pub(crate) consumes: AtomicBool,
+    /// Items it received from channels and has not sent on yet: what a
+    /// pipeline stage may still pass on after it was asked to stop (see
+    /// `channel/mod.rs`).
+    pub(crate) drained: AtomicU32,
     /// Written on every poll of the service (see `poll_mark.rs`).
     pub(crate) poll: PollMark,
 }
@@ -284,7 +285,7 @@ impl Slot {
         Slot {
             name,
             parked: AtomicU32::new(0),
-            consumes: AtomicBool::new(false),
+            drained: AtomicU32::new(0),
             inner: Mutex::new(SlotInner {
                 state: ServiceState::Starting,
                 ready: false,

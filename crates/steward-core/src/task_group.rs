@@ -48,6 +48,8 @@ pub struct TaskGroup {
     // the owning service's supervisor wait until every child's future is
     // really gone, so none outlives the service.
     tracker: TaskTracker,
+    /// Its service, for the children to run as (channel roles, watchdog).
+    service: crate::host::current::Current,
 }
 
 impl TaskGroup {
@@ -68,6 +70,7 @@ impl TaskGroup {
             token: ctx.token().child_token(),
             first_error: None,
             tracker: ctx.children().tracker().clone(),
+            service: ctx.as_current(),
         })
     }
 
@@ -105,10 +108,9 @@ impl TaskGroup {
             let _permit = permit; // released when the child ends, however it ends
             run_child(fut, &token, &service).await
         };
-        self.set.spawn(
-            self.tracker
-                .track_future(crate::host::current::child(task).instrument(self.span.clone())),
-        );
+        self.set.spawn(self.tracker.track_future(
+            crate::host::current::child(self.service.clone(), task).instrument(self.span.clone()),
+        ));
         Ok(())
     }
 

@@ -32,7 +32,7 @@ pub(crate) use shared::ChannelShared;
 use shared::Parked;
 
 use crate::CancelSignal;
-use crate::host::current;
+use crate::host::current::Current;
 
 /// Why an item could not be sent; the item comes back.
 ///
@@ -41,15 +41,35 @@ use crate::host::current;
 /// let e = SendError::Closed(5);
 /// assert_eq!(e.into_inner(), 5);
 /// ```
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum SendError<T> {
-    /// The sender was asked to stop while the channel was full, and the host
-    /// closed the channel because no consumer would make room.
-    #[error("send cancelled: asked to stop while the channel was full")]
+    /// The sender was asked to stop while the channel was full (its source
+    /// is [`Cancelled`](crate::Cancelled), so a service that returns it with
+    /// `?` stops cleanly).
     Cancelled(T),
     /// Every receiver is gone.
-    #[error("channel closed: the consumer is gone")]
     Closed(T),
+}
+
+impl<T> std::fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SendError::Cancelled(_) => "send cancelled: asked to stop while the channel was full",
+            SendError::Closed(_) => "channel closed: the consumer is gone",
+        })
+    }
+}
+
+// Written by hand rather than derived: `Cancelled`'s source is the
+// crate's `Cancelled`, which is how the supervisor tells "asked to stop"
+// from a failure whatever the item type.
+impl<T: std::fmt::Debug> std::error::Error for SendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Cancelled(_) => Some(&crate::Cancelled),
+            SendError::Closed(_) => None,
+        }
+    }
 }
 
 impl<T> SendError<T> {
@@ -119,7 +139,7 @@ impl<T: Send> Sender<T> {
     /// # }
     /// ```
     pub async fn send(&self, item: T, cancel: &impl CancelSignal) -> Result<(), SendError<T>> {
-        self.shared.note_sender();
+        let me = self.shared.note_sender();
         let token = cancel.token();
         if !token.is_cancelled() {
             let permit = tokio::select! {
@@ -131,30 +151,34 @@ impl<T: Send> Sender<T> {
                 Some(Ok(permit)) => {
                     self.shared.depth.fetch_add(1, Ordering::Relaxed);
                     permit.send(item);
+                    passed_on(&me);
                     return Ok(());
                 }
                 Some(Err(_)) => return Err(SendError::Closed(item)),
                 None => {}
             }
         }
-        // Asked to stop. A service that consumes a channel too is a stage
-        // of a pipeline: what it sends now is work it drained, which must
-        // reach the next stage. A pure producer stops producing here.
-        let passes_on = current::current().is_some_and(|c| c.slot.consumes.load(Ordering::Relaxed));
-        if passes_on {
-            self.send_draining(item).await
+        // Asked to stop. A pipeline stage hands on what it drained: as many
+        // items as it received and has not passed on yet. Anything beyond
+        // is new work, and a producer asked to stop stops producing.
+        let holds_drained = me
+            .as_ref()
+            .is_some_and(|c| c.slot.drained.load(Ordering::Relaxed) > 0);
+        if holds_drained {
+            self.send_draining(item, &me).await
         } else {
             Err(SendError::Cancelled(item))
         }
     }
 
-    /// Sends after the sender was asked to stop, from a pipeline stage (a
-    /// service that consumes a channel too): it hands what it drained on
-    /// while its consumer, which stops after it, makes room. While it waits, the host goes on stopping the
-    /// others; if the host closes the channel because nothing else will
-    /// make room, the item comes back as `Cancelled`.
-    async fn send_draining(&self, item: T) -> Result<(), SendError<T>> {
-        let item = match self.try_send(item) {
+    /// Sends after the sender was asked to stop, from a pipeline stage
+    /// passing on an item it drained: waits for room while its consumer,
+    /// which stops after it, drains.
+    /// While it waits, the host goes on stopping the others; if the host
+    /// closes the channel because nothing else will make room, the item
+    /// comes back as `Cancelled`.
+    async fn send_draining(&self, item: T, me: &Option<Current>) -> Result<(), SendError<T>> {
+        let item = match self.try_send_as(item, me) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(item)) => return Err(SendError::Closed(item)),
             Err(TrySendError::Full(item)) => item,
@@ -169,6 +193,7 @@ impl<T: Send> Sender<T> {
                 Ok(permit) => {
                     self.shared.depth.fetch_add(1, Ordering::Relaxed);
                     permit.send(item);
+                    passed_on(me);
                     Ok(())
                 }
                 Err(_) => Err(SendError::Closed(item)),
@@ -185,11 +210,16 @@ impl<T: Send> Sender<T> {
     /// # }
     /// ```
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
-        self.shared.note_sender();
+        let me = self.shared.note_sender();
+        self.try_send_as(item, &me)
+    }
+
+    fn try_send_as(&self, item: T, me: &Option<Current>) -> Result<(), TrySendError<T>> {
         match self.tx.try_reserve() {
             Ok(permit) => {
                 self.shared.depth.fetch_add(1, Ordering::Relaxed);
                 permit.send(item);
+                passed_on(me);
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(())) => Err(TrySendError::Full(item)),
@@ -235,7 +265,7 @@ impl<T: Send> Receiver<T> {
     /// # }
     /// ```
     pub async fn recv(&mut self, cancel: &impl CancelSignal) -> Option<T> {
-        self.shared.note_receiver();
+        let me = self.shared.note_receiver();
         let token = cancel.token();
         let item = if token.is_cancelled() {
             self.drain().await
@@ -248,6 +278,9 @@ impl<T: Send> Receiver<T> {
         };
         if item.is_some() {
             self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+            if let Some(me) = &me {
+                me.slot.drained.fetch_add(1, Ordering::Relaxed);
+            }
         }
         item
     }
@@ -357,5 +390,18 @@ impl<T> std::fmt::Debug for Receiver<T> {
             .field("channel", &self.shared.name)
             .field("capacity", &self.shared.capacity)
             .finish()
+    }
+}
+
+/// One item sent by a service: if it was holding drained items, one of them
+/// has been passed on.
+fn passed_on(me: &Option<Current>) {
+    if let Some(me) = me {
+        if me.slot.drained.load(Ordering::Relaxed) > 0 {
+            let _ = me
+                .slot
+                .drained
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
     }
 }

@@ -78,22 +78,21 @@ impl ChannelShared {
     }
 
     /// Records the current service (if any) as a sender.
-    pub(super) fn note_sender(&self) {
-        if let Some(Current { index, .. }) = current::current() {
-            if !seen(&self.senders_seen, index) {
-                self.roles().senders.insert(index);
-            }
+    pub(super) fn note_sender(&self) -> Option<Current> {
+        let me = current::current()?;
+        if !seen(&self.senders_seen, me.index) {
+            self.roles().senders.insert(me.index);
         }
+        Some(me)
     }
 
     /// Records the current service (if any) as the receiver.
-    pub(super) fn note_receiver(&self) {
-        if let Some(Current { index, slot }) = current::current() {
-            if !seen(&self.receivers_seen, index) {
-                self.roles().receivers.insert(index);
-                slot.consumes.store(true, Ordering::Relaxed);
-            }
+    pub(super) fn note_receiver(&self) -> Option<Current> {
+        let me = current::current()?;
+        if !seen(&self.receivers_seen, me.index) {
+            self.roles().receivers.insert(me.index);
         }
+        Some(me)
     }
 
     /// Items queued now plus items dropped with a receiver.

@@ -43,20 +43,11 @@ pub(crate) fn inherit<F: Future>(fut: F) -> impl Future<Output = F::Output> {
     }
 }
 
-/// Like [`inherit`], for a child task of the service (a task-group child, a
-/// `ctx.spawn`): its polls are also marked for the watchdog, so a child that
+/// Runs `fut` as a child task of service `current` (a task-group child, a
+/// `ctx.spawn`), whichever task spawns it: its channel use counts as the
+/// service's, and its polls are marked for the watchdog, so a child that
 /// blocks its runtime thread is named as its service.
-pub(crate) fn child<F: Future>(fut: F) -> impl Future<Output = F::Output> {
-    let current = current();
-    async move {
-        match current {
-            Some(current) => {
-                let slot = current.slot.clone();
-                CURRENT
-                    .scope(current, crate::poll_mark::record_child(slot, fut))
-                    .await
-            }
-            None => fut.await,
-        }
-    }
+pub(crate) fn child<F: Future>(current: Current, fut: F) -> impl Future<Output = F::Output> {
+    let slot = current.slot.clone();
+    CURRENT.scope(current, crate::poll_mark::record_child(slot, fut))
 }

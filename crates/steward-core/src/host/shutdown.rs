@@ -126,10 +126,14 @@ async fn stop_all(
         Instant::now() + timeout
     });
 
-    let mut order =
-        stop_order::stop_order(running.len(), &stop_order::edges(&host.shared.channels));
-    // Services that report on the others (the HTTP server) go last.
-    order.sort_by_key(|&i| running[i].stops_last);
+    // Services that report on the others (the HTTP server) go last, unless
+    // they feed a channel whose consumer must stop after them.
+    let last: Vec<bool> = running.iter().map(|s| s.stops_last).collect();
+    let order = stop_order::stop_order(
+        running.len(),
+        &stop_order::edges(&host.shared.channels),
+        &last,
+    );
     let mut timed_out = false;
     for i in order {
         let service = &mut running[i];
@@ -255,7 +259,7 @@ async fn abort_the_rest(
         let had = service
             .asked_at
             .map(|at| deadline.saturating_duration_since(at));
-        let message = match had {
+        let detail = match had {
             Some(had) if had >= blame_after => {
                 let waited = service.asked_at.map_or(Duration::ZERO, |at| at.elapsed());
                 tracing::error!(
@@ -266,7 +270,7 @@ async fn abort_the_rest(
                     waited.as_secs_f64()
                 );
                 format!(
-                    "did not stop within the shutdown timeout ({timeout:?}): still running {:.1} s after it was asked to stop; aborted",
+                    "still running {:.1} s after it was asked to stop; aborted",
                     waited.as_secs_f64()
                 )
             }
@@ -278,7 +282,7 @@ async fn abort_the_rest(
                     had.as_secs_f64()
                 );
                 format!(
-                    "did not stop within the shutdown timeout ({timeout:?}): its turn came {:.1} s before the timeout ran out; aborted",
+                    "its turn came {:.1} s before the timeout ran out; aborted",
                     had.as_secs_f64()
                 )
             }
@@ -288,14 +292,17 @@ async fn abort_the_rest(
                     shutdown_timeout = ?timeout,
                     "service not stopped: the shutdown timeout ran out before its turn to stop (services stop in reverse order of registration); aborting it"
                 );
-                format!(
-                    "did not stop within the shutdown timeout ({timeout:?}): the timeout ran out before its turn to stop; aborted"
-                )
+                "the timeout ran out before its turn to stop; aborted".to_string()
             }
         };
+        let message = format!("did not stop within the shutdown timeout ({timeout:?}): {detail}");
         service.handle.abort();
-        service.slot.fault(message.clone());
-        host.record_failure(&service.name, FailureKind::TimedOut, message);
+        service.slot.fault(message);
+        host.record_failure(
+            &service.name,
+            FailureKind::TimedOut,
+            format!("{detail} (shutdown timeout {timeout:?})"),
+        );
         aborted.push(i);
     }
     // One grace for all of them: aborts take effect concurrently.

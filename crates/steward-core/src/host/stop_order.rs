@@ -31,10 +31,12 @@ pub(crate) fn edges(channels: &[Arc<ChannelShared>]) -> Edges {
 /// producers have all been asked, the one registered last goes first; a
 /// cycle (only possible from channel ends used in unexpected places, since
 /// declared cycles are refused at build time) is broken the same way.
-pub(crate) fn stop_order(n: usize, edges: &Edges) -> Vec<usize> {
+pub(crate) fn stop_order(n: usize, edges: &Edges, last: &[bool]) -> Vec<usize> {
     // Kahn's algorithm with a max-heap, so that among the free services the
-    // one registered last goes first: O((n + e) log n), which matters for a
-    // host of thousands of services.
+    // one registered last goes first, services that stop last (`last[i]`)
+    // after every other free one: O((n + e) log n), which matters for a
+    // host of thousands of services. A service that stops last but feeds a
+    // channel still stops before that channel's consumer.
     let mut waiting_on = vec![0usize; n];
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &(p, c) in edges {
@@ -43,13 +45,14 @@ pub(crate) fn stop_order(n: usize, edges: &Edges) -> Vec<usize> {
             consumers[p].push(c);
         }
     }
-    let mut free: std::collections::BinaryHeap<usize> =
-        (0..n).filter(|&i| waiting_on[i] == 0).collect();
+    let key = |i: usize| (!last.get(i).copied().unwrap_or(false), i);
+    let mut free: std::collections::BinaryHeap<(bool, usize)> =
+        (0..n).filter(|&i| waiting_on[i] == 0).map(key).collect();
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);
     while order.len() < n {
         let next = match free.pop() {
-            Some(next) => next,
+            Some((_, next)) => next,
             // Only a cycle is left: break it at the service registered last.
             None => match (0..n).rev().find(|&i| !done[i]) {
                 Some(next) => next,
@@ -64,7 +67,7 @@ pub(crate) fn stop_order(n: usize, edges: &Edges) -> Vec<usize> {
         for &c in &consumers[next] {
             waiting_on[c] = waiting_on[c].saturating_sub(1);
             if waiting_on[c] == 0 && !done[c] {
-                free.push(c);
+                free.push(key(c));
             }
         }
     }
@@ -123,15 +126,29 @@ mod tests {
 
     #[test]
     fn without_channels_services_stop_in_reverse_order_of_registration() {
-        assert_eq!(stop_order(3, &Edges::new()), [2, 1, 0]);
+        assert_eq!(stop_order(3, &Edges::new(), &[]), [2, 1, 0]);
     }
 
     #[test]
     fn producers_stop_before_their_consumer_whatever_the_registration_order() {
         // 0 produces for 1: 0 must stop first although it was registered first.
-        assert_eq!(stop_order(3, &edges(&[(0, 1)])), [2, 0, 1]);
+        assert_eq!(stop_order(3, &edges(&[(0, 1)]), &[]), [2, 0, 1]);
         // A pipeline registered backwards: 0 → 1 → 2.
-        assert_eq!(stop_order(3, &edges(&[(0, 1), (1, 2)])), [0, 1, 2]);
+        assert_eq!(stop_order(3, &edges(&[(0, 1), (1, 2)]), &[]), [0, 1, 2]);
+    }
+
+    #[test]
+    fn services_that_stop_last_go_last_unless_they_feed_a_consumer() {
+        // 0 stops last; 1 and 2 are free: 2, 1, then 0.
+        assert_eq!(
+            stop_order(3, &Edges::new(), &[true, false, false]),
+            [2, 1, 0]
+        );
+        // 0 stops last but feeds 1: 0 goes before 1, after 2.
+        assert_eq!(
+            stop_order(3, &edges(&[(0, 1)]), &[true, false, false]),
+            [2, 0, 1]
+        );
     }
 
     #[test]
@@ -139,12 +156,12 @@ mod tests {
         let cycle = edges(&[(0, 1), (1, 2), (2, 0)]);
         assert_eq!(find_cycle(3, &cycle), Some(vec![0, 1, 2, 0]));
         assert_eq!(find_cycle(3, &edges(&[(0, 1), (1, 2)])), None);
-        assert_eq!(stop_order(3, &cycle).len(), 3);
+        assert_eq!(stop_order(3, &cycle, &[]).len(), 3);
     }
 
     #[test]
     fn a_service_feeding_itself_is_not_a_cycle() {
         assert_eq!(find_cycle(2, &edges(&[(1, 1)])), None);
-        assert_eq!(stop_order(2, &edges(&[(1, 1)])), [1, 0]);
+        assert_eq!(stop_order(2, &edges(&[(1, 1)]), &[]), [1, 0]);
     }
 }

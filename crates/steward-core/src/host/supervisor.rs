@@ -48,7 +48,7 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
         .enumerate()
         .map(|(index, (registered, slot))| {
             let token = CancellationToken::new();
-            let ctx = Context::new(token.clone(), slot.clone(), host.clone());
+            let ctx = Context::new(token.clone(), slot.clone(), host.clone(), index);
             let span = ctx.span().clone();
             let name = registered.name.clone();
             let stops_last = registered.stops_last;
@@ -155,7 +155,7 @@ async fn supervise(mut reg: Registered, ctx: Context) {
             FailurePolicy::Restart(policy) => {
                 if ctx.host().is_shutting_down() {
                     // No restart into a stopping host: it ends unrecovered.
-                    unrecovered(ctx, message);
+                    unrecovered(ctx, "failed while the host was stopping", message);
                     break;
                 }
                 if started.elapsed() >= policy.max_backoff {
@@ -188,7 +188,7 @@ async fn supervise(mut reg: Registered, ctx: Context) {
                 if ctx.sleep(delay).await.is_err() {
                     // Asked to stop while waiting to restart: its last
                     // start failed and it never recovered.
-                    unrecovered(ctx, message);
+                    unrecovered(ctx, "stopped while waiting to restart after", message);
                     break;
                 }
             }
@@ -207,11 +207,11 @@ async fn supervise(mut reg: Registered, ctx: Context) {
 
 /// Records that a service under `Restart` was stopped before it recovered
 /// from its last failure.
-fn unrecovered(ctx: &Context, message: String) {
+fn unrecovered(ctx: &Context, how: &str, message: String) {
     ctx.host().record_failure(
         ctx.name(),
         FailureKind::Unrecovered,
-        format!("stopped while waiting to restart after: {message}"),
+        format!("{how}: {message}"),
     );
 }
 
@@ -275,9 +275,14 @@ async fn init_once(reg: &mut Registered, ctx: &Context) -> Result<(), Ended> {
 /// `Err(Cancelled)` after being asked to stop is how a cancel-aware wait says
 /// "stop", not a failure.
 fn is_cancellation(ctx: &Context, err: &BoxError) -> bool {
+    // Anywhere in the chain: a `SendError::Cancelled` returned with `?` has
+    // `Cancelled` as its source.
+    let first: &(dyn std::error::Error + 'static) = err.as_ref();
     ctx.is_cancelled()
-        && (err.is::<Cancelled>()
-            || matches!(err.downcast_ref::<TaskError>(), Some(TaskError::Cancelled)))
+        && std::iter::successors(Some(first), |e| e.source()).any(|e| {
+            e.is::<Cancelled>()
+                || matches!(e.downcast_ref::<TaskError>(), Some(TaskError::Cancelled))
+        })
 }
 
 /// The stop hook, if the last init finished, then `Stopped` (a faulted

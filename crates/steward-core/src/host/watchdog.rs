@@ -21,6 +21,7 @@
 //! code returns, and blocking work is abandoned, never stopped.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -43,6 +44,11 @@ pub(crate) const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// [`ExitStatus::ShutdownTimedOut`](crate::ExitStatus::ShutdownTimedOut).
 pub(crate) const EXIT_SHUTDOWN_TIMED_OUT: i32 = 2;
 
+/// Hosts between `arm` and their return, in this process.
+static RUNNING_HOSTS: AtomicUsize = AtomicUsize::new(0);
+/// A watchdog thread already listens for signals after its host returned.
+static LINGERING: AtomicBool = AtomicBool::new(false);
+
 /// The running watchdog, owned by [`Host::run`](crate::Host::run).
 pub(crate) struct Watchdog {
     host: HostHandle,
@@ -59,6 +65,7 @@ pub(crate) fn arm(host: &HostHandle, config: &WatchConfig, handle_signals: bool)
         crate::panics::install_hook();
     }
     let hard_exit = config.hard_exit.unwrap_or(handle_signals);
+    RUNNING_HOSTS.fetch_add(1, Ordering::SeqCst);
     // Up to date before any service is polled, so no mark reads a stale tick.
     poll_mark::advance_clock();
     let tick = poll_mark::TICK.as_nanos().max(1);
@@ -92,6 +99,12 @@ pub(crate) fn arm(host: &HostHandle, config: &WatchConfig, handle_signals: bool)
         host: host.clone(),
         hard_exit,
         _returned: Some(returned_tx),
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        RUNNING_HOSTS.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -188,9 +201,15 @@ impl Watch {
             // The host is done, but tokio's handlers stay installed for the
             // life of the process and would swallow every later signal:
             // keep listening, so an operator can still end a `main` that
-            // hangs after the host returned.
-            if signals.is_some() {
-                on_signal_after_return(next_signal(&mut signals).await);
+            // hangs after the host returned. One such thread per process,
+            // and it leaves signals to any host that runs meanwhile.
+            if signals.is_some() && !LINGERING.swap(true, Ordering::SeqCst) {
+                loop {
+                    let signal = next_signal(&mut signals).await;
+                    if RUNNING_HOSTS.load(Ordering::SeqCst) == 0 {
+                        on_signal_after_return(signal);
+                    }
+                }
             }
         });
     }
@@ -278,10 +297,16 @@ impl Watch {
             }
         };
         let init_timeout = slot.poll.init_timeout();
+        // Only the service's own poll is its init: a child's block (even
+        // one left over from an earlier start) is not an init overrun.
+        let init_held = slot
+            .poll
+            .polled_since()
+            .map(|own| poll_mark::ticks_to_duration(now.saturating_sub(own)));
         let mut episode = episode;
         if !episode.init_reported
             && !init_timeout.is_zero()
-            && held >= init_timeout
+            && init_held.is_some_and(|held| held >= init_timeout)
             && slot.state() == ServiceState::Starting
         {
             let message =

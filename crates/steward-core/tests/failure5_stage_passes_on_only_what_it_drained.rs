@@ -1,5 +1,8 @@
-//! Attack round 2 on channel close at shutdown: the "pipeline stage" rule
-//! (a service that ever received keeps sending after it was asked to stop).
+//! Failure 5 at close, the pipeline-stage rule: after it is asked to stop, a
+//! service passes on only the items it received and has not sent yet. A
+//! generator that once read a config item, or whose child reads one, still
+//! stops producing; a stage whose consumer is faulted does not hang; channel
+//! depth returns to zero after a drain.
 
 mod common;
 
@@ -85,14 +88,15 @@ impl Service for ConfigSource {
 /// generator is blamed for ignoring cancellation though it passed `ctx` to
 /// every send.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "reproduces: a generator that also receives (a 'stage') never stops; shutdown runs to the timeout (exit 2)"]
+
 async fn generator_that_reads_config_from_a_channel_stops_when_asked() {
     let (logs, _guard) = capture_logs();
     let mut b = builder(Duration::from_secs(10));
     let (cfg_tx, cfg_rx) = b.channel::<u64>("config", 4).unwrap();
     let (out_tx, out_rx) = b.channel::<u64>("numbers", 8).unwrap();
     let got = Arc::new(AtomicUsize::new(0));
-    b.service("config-source", ConfigSource { tx: cfg_tx }).unwrap();
+    b.service("config-source", ConfigSource { tx: cfg_tx })
+        .unwrap();
     b.service(
         "generator",
         GeneratorWithConfig {
@@ -161,14 +165,15 @@ impl Service for ProducerWithWatcher {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "reproduces: a child's recv makes the parent's producer loop a 'stage'; shutdown runs to the timeout (exit 2)"]
+
 async fn producer_whose_child_watches_a_config_channel_stops_when_asked() {
     let (logs, _guard) = capture_logs();
     let mut b = builder(Duration::from_secs(10));
     let (cfg_tx, cfg_rx) = b.channel::<u64>("config", 4).unwrap();
     let (out_tx, out_rx) = b.channel::<u64>("numbers", 8).unwrap();
     let got = Arc::new(AtomicUsize::new(0));
-    b.service("config-source", ConfigSource { tx: cfg_tx }).unwrap();
+    b.service("config-source", ConfigSource { tx: cfg_tx })
+        .unwrap();
     b.service(
         "producer",
         ProducerWithWatcher {

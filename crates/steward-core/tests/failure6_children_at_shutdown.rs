@@ -1,5 +1,7 @@
-//! Attack round 2 on `ctx.spawn` children: failures that happen while the
-//! service stops, and children started outside `run`.
+//! Failure 6 while a service stops: a `ctx.spawn` child that fails or
+//! panics during shutdown, or one spawned from `on_stop`, is a failure of the
+//! run (exit 5); a child failing after its start ended does not fail the
+//! next start; a grandchild of a task-group child still fails the service.
 
 mod common;
 
@@ -47,7 +49,7 @@ impl Service for FlushingChild {
 /// fired is only logged: `run` returned Ok first, which ended the start, so
 /// the failure is "recorded" in last_error and the run is Clean (exit 0).
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "reproduces: a ctx.spawn child failing while draining at shutdown leaves the exit status Clean"]
+
 async fn child_failing_its_drain_at_shutdown_is_a_failure_of_the_run() {
     let (logs, _guard) = capture_logs();
     let mut b = builder();
@@ -80,7 +82,7 @@ async fn child_failing_its_drain_at_shutdown_is_a_failure_of_the_run() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "reproduces: a ctx.spawn child panicking while draining at shutdown leaves the exit status Clean"]
+
 async fn child_panicking_at_shutdown_is_a_failure_of_the_run() {
     let (_logs, _guard) = capture_logs();
     let mut b = builder();
@@ -116,7 +118,7 @@ impl Service for SpawnsInOnStop {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "reproduces: a ctx.spawn child started in on_stop that fails leaves the exit status Clean"]
+
 async fn child_spawned_from_on_stop_failing_is_a_failure_of_the_run() {
     let (logs, _guard) = capture_logs();
     let mut b = builder();

@@ -1,5 +1,6 @@
-//! Attack round 2 on exit status and stop order (STOPS_LAST mixed with
-//! channel edges).
+//! Failure 7, the end of a run: the exit summary names each timeout once,
+//! failures keep their order and precedence, and a service that stops last
+//! (`STOPS_LAST`) but feeds a channel still stops before its consumer.
 
 mod common;
 
@@ -34,7 +35,6 @@ impl Service for Stubborn {
 /// The exit summary repeats itself for a timeout: the kind's Display and the
 /// message both say "did not stop within the shutdown timeout".
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "reproduces (cosmetic): ExitStatus Display says 'did not stop within the shutdown timeout' twice per service"]
 async fn timed_out_summary_does_not_repeat_itself() {
     let (_logs, _guard) = capture_logs();
     let mut b = builder(Duration::from_secs(2));
@@ -48,7 +48,8 @@ async fn timed_out_summary_does_not_repeat_itself() {
     assert_eq!(status.code(), 2);
     let text = status.to_string();
     assert_eq!(
-        text.matches("did not stop within the shutdown timeout").count(),
+        text.matches("did not stop within the shutdown timeout")
+            .count(),
         1,
         "{text}"
     );
@@ -83,9 +84,14 @@ impl Service for FailsLater {
 async fn precedence_and_order_of_failures() {
     let (_logs, _guard) = capture_logs();
     let mut b = builder(Duration::from_secs(5));
-    b.service("stats", FailsThenStopFails { run_err: "stats boom" })
-        .unwrap()
-        .policy(FailurePolicy::Ignore);
+    b.service(
+        "stats",
+        FailsThenStopFails {
+            run_err: "stats boom",
+        },
+    )
+    .unwrap()
+    .policy(FailurePolicy::Ignore);
     b.service("billing", FailsLater)
         .unwrap()
         .policy(FailurePolicy::StopHost);
@@ -102,7 +108,9 @@ async fn precedence_and_order_of_failures() {
         ],
         "{status}"
     );
-    assert!(matches!(status, ExitStatus::ServiceFailed { ref service, .. } if service == "billing"));
+    assert!(
+        matches!(status, ExitStatus::ServiceFailed { ref service, .. } if service == "billing")
+    );
 }
 
 /// A STOPS_LAST service that produces into a channel (an HTTP server taking
@@ -157,7 +165,7 @@ impl Service for Worker {
 /// the consumer blamed for "ignoring cancellation", the producer "ran out of
 /// time before its turn", 8 items lost.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "reproduces: a STOPS_LAST producer is stopped after its consumer; the drain never ends, exit 2"]
+
 async fn stops_last_producer_and_its_consumer_lose_nothing() {
     let (logs, _guard) = capture_logs();
     let mut b = builder(Duration::from_secs(10));
@@ -192,7 +200,11 @@ async fn stops_last_producer_and_its_consumer_lose_nothing() {
     let asked = tokio::time::Instant::now();
     handle.shutdown();
     let status = run.await.unwrap();
-    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
     assert_eq!(status, ExitStatus::Clean, "{}", logs.errors().join("\n"));
     assert_eq!(got.load(Ordering::SeqCst), sent.load(Ordering::SeqCst));
 }

@@ -1,6 +1,7 @@
-//! Attack round 2 on signals: two hosts run one after the other in one
-//! process (a `main` that rebuilds its host on a config reload, or a test
-//! harness). Real child processes, real signals.
+//! Failure 4 with two hosts run one after the other in one process (a `main`
+//! that rebuilds its host, a test harness): the first SIGTERM to the second
+//! host is a graceful shutdown, not a "signal after the host returned".
+//! Real child processes, real signals.
 
 mod common;
 mod process;
@@ -26,25 +27,23 @@ impl Service for Checkpointer {
     }
 }
 
-fn one_host(generation: u32, stop_by_handle: bool) -> impl std::future::Future<Output = u8> {
-    async move {
-        let mut b = Host::builder();
-        b.handle_signals(true)
-            .shutdown_timeout(Duration::from_secs(20));
-        b.service("checkpointer", Checkpointer).unwrap();
-        let host = b.build().unwrap();
-        let handle = host.handle();
-        let run = tokio::spawn(host.run());
-        wait_for(&handle, Duration::from_secs(30), "running", |s| {
-            s.services.iter().all(|s| s.state.is_running())
-        })
-        .await;
-        println!("HOST {generation} RUNNING");
-        if stop_by_handle {
-            handle.shutdown();
-        }
-        run.await.unwrap().code()
+async fn one_host(generation: u32, stop_by_handle: bool) -> u8 {
+    let mut b = Host::builder();
+    b.handle_signals(true)
+        .shutdown_timeout(Duration::from_secs(20));
+    b.service("checkpointer", Checkpointer).unwrap();
+    let host = b.build().unwrap();
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    wait_for(&handle, Duration::from_secs(30), "running", |s| {
+        s.services.iter().all(|s| s.state.is_running())
+    })
+    .await;
+    println!("HOST {generation} RUNNING");
+    if stop_by_handle {
+        handle.shutdown();
     }
+    run.await.unwrap().code()
 }
 
 fn child_two_hosts() -> ! {
@@ -67,7 +66,7 @@ fn child_two_hosts() -> ! {
 /// operator's first SIGTERM to the second host kills the process at once
 /// with 143: the second host's graceful shutdown (its checkpoint) is cut.
 #[test]
-#[ignore = "reproduces: after one host returned, the first SIGTERM to a second host in the same process exits 143 at once"]
+
 fn first_sigterm_to_a_second_host_in_the_same_process_is_graceful() {
     let mut child = Child::start("child_entry_two_hosts");
     child.wait_for_line("HOST 2 RUNNING", Duration::from_secs(60));
