@@ -60,8 +60,9 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
         elapsed.as_millis()
     );
     println!(
-        "memory per idle service: {:.1} KiB",
-        per_service as f64 / 1024.0
+        "memory per idle service: {:.1} KiB ({} bytes)",
+        per_service as f64 / 1024.0,
+        per_service
     );
     println!(
         "ticker drift after {} s: {:.1} ms",
