@@ -3,7 +3,8 @@
 //! A [`Host`] runs [`Service`]s concurrently, supervises them (every error and
 //! panic is caught, logged with the service's name, shown in [`HostStatus`] and
 //! handled by a [`FailurePolicy`]), gives each a [`Context`] with cancel-aware
-//! waits, and stops them in reverse order within a shutdown timeout.
+//! waits, and stops them in order (producers before their consumers) within a
+//! shutdown timeout.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -23,7 +24,7 @@
 //! async fn main() -> Result<std::process::ExitCode, BoxError> {
 //!     let mut builder = Host::builder();
 //!     let (tx, rx) = builder.channel::<u64>("numbers", 64)?;
-//!     builder.service("consumer", Consumer { rx })?; // registered first, stopped last
+//!     builder.service("consumer", Consumer { rx })?; // stopped after the producer that feeds it
 //!     let mut n = 0;
 //!     builder.periodic("producer", Duration::from_millis(100), move |ctx| {
 //!         let tx = tx.clone();

@@ -104,7 +104,9 @@ impl HostBuilder {
     }
 
     /// Registers `service` under a unique `name`. Services start concurrently
-    /// and stop in reverse order of registration.
+    /// and stop in reverse order of registration, except that a channel's
+    /// producers stop before its consumer and services that report on the
+    /// others ([`Service::STOPS_LAST`], the HTTP server) stop last.
     ///
     /// ```
     /// # use steward_core::{BoxError, Context, Host, Service};

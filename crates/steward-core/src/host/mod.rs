@@ -78,7 +78,8 @@ impl Host {
 
     /// Runs every service until shutdown is requested (SIGINT, SIGTERM,
     /// [`HostHandle::shutdown`], or a failure under `StopHost`), then stops
-    /// them in reverse order of registration within the shutdown timeout.
+    /// them (producers before their consumers, otherwise in reverse order of
+    /// registration) within the shutdown timeout.
     ///
     /// ```no_run
     /// # async fn demo(host: steward_core::Host) {
