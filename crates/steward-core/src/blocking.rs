@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::TaskError;
 use crate::poll_mark::{self, ServiceKey};
+use crate::sync::LockExt;
 use crate::task_group::join_error;
 
 /// The host's bounded pool for CPU-bound or blocking calls: at most `limit`
@@ -64,7 +65,7 @@ impl BlockingPool {
 
     /// Blocking calls still running, by the service that started them.
     pub(crate) fn still_running(&self) -> Vec<(Option<ServiceKey>, usize)> {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let running = self.running.lock_or_recover();
         let mut calls: Vec<_> = running.iter().map(|(k, n)| (*k, *n)).collect();
         calls.sort_unstable();
         calls
@@ -83,18 +84,14 @@ impl Running {
         running: Arc<Mutex<HashMap<Option<ServiceKey>, usize>>>,
         service: Option<ServiceKey>,
     ) -> Running {
-        *running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(service)
-            .or_default() += 1;
+        *running.lock_or_recover().entry(service).or_default() += 1;
         Running { running, service }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = self.running.lock_or_recover();
         if let Some(n) = running.get_mut(&self.service) {
             *n = n.saturating_sub(1);
             if *n == 0 {

@@ -19,7 +19,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use tokio::sync::Notify;
@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::error::panic_message;
+use crate::sync::LockExt;
 use crate::{BoxError, Cancelled, Context, TaskError};
 
 /// A service's children, shared by every clone of its context.
@@ -63,7 +64,7 @@ impl Start {
     /// Records the first failure; false if the start already ended, so that
     /// nobody is waiting for it any more.
     fn fail(&self, message: &str) -> bool {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock_or_recover();
         if state.0 {
             return false;
         }
@@ -72,7 +73,7 @@ impl Start {
     }
 
     fn end(&self) {
-        lock(&self.state).0 = true;
+        self.state.lock_or_recover().0 = true;
         self.token.cancel();
     }
 }
@@ -100,7 +101,9 @@ impl Children {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
-        let start = lock(&self.starts)
+        let start = self
+            .starts
+            .lock_or_recover()
             .current
             .get_or_insert_with(|| {
                 Arc::new(Start {
@@ -141,7 +144,7 @@ impl Children {
                 slot.record_error(format!("child task failed: {message}"));
             }
         };
-        let mut spawned = lock(&self.spawned);
+        let mut spawned = self.spawned.lock_or_recover();
         let spawned = spawned.get_or_insert_with(JoinSet::new);
         while spawned.try_join_next().is_some() {}
         spawned.spawn(self.tracker.track_future(
@@ -155,7 +158,7 @@ impl Children {
     /// built before the future is first polled, so a `select!` that finishes
     /// on its other branch at once still ends the start.
     pub(crate) fn failed(ctx: &Context) -> impl Future<Output = String> + Send + 'static {
-        let generation = lock(&ctx.children().starts).generation;
+        let generation = ctx.children().starts.lock_or_recover().generation;
         let end = EndStart {
             ctx: ctx.clone(),
             generation,
@@ -176,12 +179,12 @@ impl Children {
 
     /// The first failure of start `generation`, if it is still current.
     fn failure_of(&self, generation: u64) -> Option<String> {
-        let starts = lock(&self.starts);
+        let starts = self.starts.lock_or_recover();
         if starts.generation != generation {
             return None;
         }
         let start = starts.current.as_ref()?;
-        lock(&start.state).1.clone()
+        start.state.lock_or_recover().1.clone()
     }
 
     /// Waits for every child (spawned or in a task group) to end.
@@ -191,10 +194,10 @@ impl Children {
     }
 
     fn abort_spawned(&self) {
-        if let Some(start) = &lock(&self.starts).current {
+        if let Some(start) = &self.starts.lock_or_recover().current {
             start.token.cancel();
         }
-        if let Some(spawned) = lock(&self.spawned).as_mut() {
+        if let Some(spawned) = self.spawned.lock_or_recover().as_mut() {
             spawned.abort_all();
         }
     }
@@ -207,7 +210,7 @@ struct EndStart {
 
 impl Drop for EndStart {
     fn drop(&mut self) {
-        let mut starts = lock(&self.ctx.children().starts);
+        let mut starts = self.ctx.children().starts.lock_or_recover();
         if starts.generation == self.generation {
             starts.generation += 1;
             if let Some(start) = starts.current.take() {
@@ -263,10 +266,4 @@ fn is_stop(token: &CancellationToken, err: &TaskError) -> bool {
             }
             _ => false,
         }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section here is a few non-panicking lines; a poisoned
-    // lock still holds consistent data.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

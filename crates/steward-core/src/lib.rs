@@ -57,6 +57,7 @@ mod scope;
 mod service;
 mod status;
 pub mod store;
+mod sync;
 mod task_group;
 mod ticker;
 

@@ -29,6 +29,7 @@ use pin_project_lite::pin_project;
 use serde::Serialize;
 
 use crate::status::Slot;
+use crate::sync::LockExt;
 
 /// One tick of the coarse clock: the resolution of "blocked since".
 pub(crate) const TICK: Duration = Duration::from_millis(50);
@@ -182,7 +183,7 @@ impl PollMark {
             // Most services never start a child: no lock on every scan.
             return oldest;
         }
-        let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        let mut children = self.children.lock_or_recover();
         children.retain(|child| {
             let Some(child) = child.upgrade() else {
                 return false;
@@ -206,15 +207,11 @@ impl PollMark {
     }
 
     pub(crate) fn blocked(&self) -> Option<Blocked> {
-        self.blocked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_deref()
-            .cloned()
+        self.blocked.lock_or_recover().as_deref().cloned()
     }
 
     pub(crate) fn set_blocked(&self, blocked: Option<Blocked>) {
-        *self.blocked.lock().unwrap_or_else(|p| p.into_inner()) = blocked.map(Box::new);
+        *self.blocked.lock_or_recover() = blocked.map(Box::new);
     }
 }
 
@@ -248,8 +245,7 @@ pub(crate) fn record_child<F: Future>(slot: Arc<Slot>, inner: F) -> Recorded<F> 
     slot.poll.child_marks.store(true, Ordering::Relaxed);
     slot.poll
         .children
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .lock_or_recover()
         .push(Arc::downgrade(&mark));
     Recorded {
         inner,

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::channel::ChannelShared;
 use crate::health::{self, Health, Vitals};
 use crate::poll_mark::{Blocked, PollMark};
+use crate::sync::LockExt;
 
 /// Where a service is in its life.
 ///
@@ -307,7 +308,7 @@ impl Slot {
     fn lock(&self) -> MutexGuard<'_, SlotInner> {
         // A panic while holding this lock can only come from our own short,
         // non-panicking updates; recover the data rather than poison status.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock_or_recover()
     }
 
     pub(crate) fn state(&self) -> ServiceState {

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ChannelStatus;
 use crate::host::current::{self, Current};
+use crate::sync::LockExt;
 
 /// Who sends to and receives from a channel, by service registration index.
 #[derive(Default)]
@@ -74,7 +75,7 @@ impl ChannelShared {
     }
 
     fn roles(&self) -> std::sync::MutexGuard<'_, Roles> {
-        self.roles.lock().unwrap_or_else(|p| p.into_inner())
+        self.roles.lock_or_recover()
     }
 
     /// Records the current service (if any) as a sender.

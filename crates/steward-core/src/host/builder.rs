@@ -16,6 +16,7 @@ use crate::channel::new_channel;
 use crate::periodic::Periodic;
 use crate::service::DynService;
 use crate::status::Slot;
+use crate::sync::LockExt;
 use crate::{BoxError, ConfigError, Context, FailurePolicy, Receiver, Sender, Service};
 
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -351,17 +352,11 @@ impl HostBuilder {
         };
         for (index, (entry, declared)) in self.services.iter().zip(&self.declared).enumerate() {
             for name in &declared.sends_to {
-                let mut roles = channel(name, &entry.name)?
-                    .roles
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut roles = channel(name, &entry.name)?.roles.lock_or_recover();
                 roles.senders.insert(index);
             }
             for name in &declared.receives_from {
-                let mut roles = channel(name, &entry.name)?
-                    .roles
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut roles = channel(name, &entry.name)?.roles.lock_or_recover();
                 if let Some(&other) = roles.receivers.iter().find(|&&r| r != index) {
                     return Err(invalid(format!(
                         "channel `{name}` has one receiver, but both `{}` and `{}` declare they receive from it",

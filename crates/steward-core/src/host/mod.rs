@@ -29,6 +29,7 @@ use crate::HostStatus;
 use crate::blocking::BlockingPool;
 use crate::channel::ChannelShared;
 use crate::status::{self, Slot};
+use crate::sync::LockExt;
 
 /// A built host, ready to [`run`](Host::run).
 ///
@@ -195,24 +196,16 @@ impl HostHandle {
 
     /// Adds a failure to the ones the exit status will name.
     pub(crate) fn record_failure(&self, name: &str, kind: FailureKind, message: String) {
-        self.shared
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Failure {
-                name: name.to_string(),
-                kind,
-                message,
-            });
+        self.shared.failures.lock_or_recover().push(Failure {
+            name: name.to_string(),
+            kind,
+            message,
+        });
     }
 
     /// Every failure recorded so far.
     pub(crate) fn failures(&self) -> Vec<Failure> {
-        self.shared
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.failures.lock_or_recover().clone()
     }
 }
 

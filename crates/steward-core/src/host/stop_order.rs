@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::channel::ChannelShared;
+use crate::sync::LockExt;
 
 /// Producer → consumer edges between services (by registration index).
 pub(crate) type Edges = BTreeSet<(usize, usize)>;
@@ -17,7 +18,7 @@ pub(crate) type Edges = BTreeSet<(usize, usize)>;
 pub(crate) fn edges(channels: &[Arc<ChannelShared>]) -> Edges {
     let mut edges = Edges::new();
     for channel in channels {
-        let roles = channel.roles.lock().unwrap_or_else(|p| p.into_inner());
+        let roles = channel.roles.lock_or_recover();
         for &p in &roles.senders {
             for &c in &roles.receivers {
                 edges.insert((p, c));

@@ -15,10 +15,11 @@
 //! stops acting as leader by itself, before or when another node takes over.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::store::Store;
+use crate::sync::LockExt;
 
 /// A node's view of its leadership of one role, shared between the service
 /// that campaigns for it and whoever watches (status pages, tests). Cheap to
@@ -75,11 +76,7 @@ impl Leadership {
     /// # }
     /// ```
     pub fn holder(&self) -> String {
-        self.shared
-            .holder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.shared.holder.lock_or_recover().clone()
     }
 
     /// True while this node holds the role (as of its last campaign).
@@ -105,11 +102,7 @@ impl Leadership {
     }
 
     pub(crate) fn set_holder(&self, holder: String) {
-        *self
-            .shared
-            .holder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = holder;
+        *self.shared.holder.lock_or_recover() = holder;
     }
 
     pub(crate) fn count_pass(&self) {

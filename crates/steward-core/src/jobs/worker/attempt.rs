@@ -32,6 +32,7 @@ use super::super::{JobContext, JobControl, RetryPolicy};
 use crate::BoxError;
 use crate::error::{error_chain, panic_message};
 use crate::store::{AttemptError, ClaimedJob, ErrorKind, Finish, FinishOutcome, Lease};
+use crate::sync::LockExt;
 
 /// Why a running attempt was told to stop, set before its token fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Stopper {
     /// Records the first reason only: a job timed out stays timed out even if
     /// shutdown comes next.
     pub(crate) fn stop(&self, reason: StopReason) {
-        let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.reason.lock_or_recover();
         if slot.is_none() {
             *slot = Some(reason);
         }
@@ -69,7 +70,7 @@ impl Stopper {
     }
 
     fn reason(&self) -> Option<StopReason> {
-        *self.reason.lock().unwrap_or_else(|p| p.into_inner())
+        *self.reason.lock_or_recover()
     }
 }
 

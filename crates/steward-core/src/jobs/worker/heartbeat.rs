@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::attempt::{StopReason, Stopper};
 use crate::store::{HeartbeatResult, JobId, Lease, Store};
+use crate::sync::LockExt;
 
 /// The attempts this worker is running, by job.
 pub(crate) type Running = Arc<Mutex<HashMap<JobId, (Lease, Stopper)>>>;
@@ -61,5 +62,5 @@ pub(crate) async fn run<S: Store>(
 pub(crate) fn lock(
     running: &Running,
 ) -> std::sync::MutexGuard<'_, HashMap<JobId, (Lease, Stopper)>> {
-    running.lock().unwrap_or_else(|p| p.into_inner())
+    running.lock_or_recover()
 }
