@@ -38,9 +38,9 @@ impl Service for NeverStarts {
     }
 }
 
-/// A service that failed on every attempt of the run and was waiting for
-/// its next restart when the operator stopped the host: the run exits 0,
-/// "host stopped cleanly", although this service never once ran.
+/// A service that failed on every attempt of the run and was waiting for its
+/// next restart when the operator stopped the host did not recover: exit 4
+/// naming it (it was exit 0, "host stopped cleanly").
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_service_still_crash_looping_at_shutdown_did_not_recover() {

@@ -36,8 +36,7 @@ impl Service for SlowInitFails {
 }
 
 /// A crash loop whose failures happen in init spends most of its time in
-/// `Starting`, which is judged Healthy: `/healthz` says "ok" for a service
-/// that has restarted 3+ times and never ran.
+/// `Starting`: it is degraded there too (it was judged healthy).
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn crash_loop_in_init_is_degraded_while_starting_again() {

@@ -63,10 +63,9 @@ fn child_stophost() -> ! {
 
 /// The host is already shutting down by itself (a StopHost failure); the
 /// operator (docker stop, systemd, kubectl) sends ONE SIGTERM. That is a
-/// first signal, not a second: the graceful stop should go on (checkpoint
-/// saved) and the exit code should say the service failed (1). Instead the
-/// process exits at once with 143, the checkpoint is lost and the exit code
-/// hides the StopHost failure.
+/// first signal, not a second: the graceful stop goes on (checkpoint saved)
+/// and the exit code says the service failed (1). It once exited at once
+/// with 143.
 
 #[test]
 fn first_sigterm_during_host_initiated_shutdown_is_not_a_second_signal() {
@@ -109,10 +108,9 @@ fn child_after_return() -> ! {
     std::process::exit(0)
 }
 
-/// After `host.run()` returned, Ctrl-C / SIGTERM no longer do anything: the
-/// handlers the host installed stay, nobody listens any more, and the
-/// default action (terminate) is gone. A hung cleanup in main can then only
-/// be SIGKILLed.
+/// After `host.run()` returned, Ctrl-C / SIGTERM still end the process: one
+/// watchdog thread keeps listening (tokio's handlers stay installed for the
+/// life of the process, and would otherwise swallow the signal).
 
 #[test]
 fn sigint_after_the_host_returned_still_ends_the_process() {
@@ -130,8 +128,8 @@ fn sigint_after_the_host_returned_still_ends_the_process() {
     );
 }
 
-/// Child entry points (the parents above are ignored, so the child cannot be
-/// the ignored test itself); outside a child they do nothing.
+/// Child entry points (a test of their own, which the parents above run by
+/// name in a child process); outside a child they do nothing.
 #[test]
 fn child_entry_stophost() {
     if is_child() {

@@ -78,15 +78,11 @@ impl Service for ConfigSource {
     }
 }
 
-/// Guarantee (seven-failures.md §5): "A pure producer gets `Cancelled` at
-/// once when asked to stop, so an endless producer loop ends", and every
-/// wait Steward hands out ends on cancellation (§4). A generator that read
-/// one config item from a channel becomes a "stage": after it is asked to
-/// stop, its `send` keeps succeeding as long as its consumer (which stops
-/// after it, and drains while any sender is alive) makes room. The two keep
-/// each other alive until the shutdown timeout: exit code 2, and the
-/// generator is blamed for ignoring cancellation though it passed `ctx` to
-/// every send.
+/// Guarantee (§5): a producer asked to stop gets `Cancelled` beyond what it
+/// drained, so an endless producer loop ends, even one that once read a
+/// config item from a channel. (When any service that had received was
+/// treated as a stage, this generator and its consumer kept each other alive
+/// until the shutdown timeout.)
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 
 async fn generator_that_reads_config_from_a_channel_stops_when_asked() {
@@ -133,10 +129,9 @@ async fn generator_that_reads_config_from_a_channel_stops_when_asked() {
     assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
 }
 
-/// Same, with the receive in a `ctx.spawn` child (a config watcher beside
-/// the producing loop): the child's role is inherited by the whole service,
-/// so the service's main loop, a pure producer by its code, turns into a
-/// "stage" and never gets `Cancelled`.
+/// Same, with the receive in a `ctx.spawn` child (a config watcher beside the
+/// producing loop): the credit belongs to the service, but one config item
+/// only lets one send through, so the producing loop still stops.
 struct ProducerWithWatcher {
     config: Option<Receiver<u64>>,
     out: Sender<u64>,

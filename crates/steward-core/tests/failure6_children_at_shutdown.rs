@@ -43,11 +43,9 @@ impl Service for FlushingChild {
     }
 }
 
-/// Guarantee (§6): "A `spawn`ed child's failure fails the service"; (§7) "a
-/// drain that fails after the service was asked to stop [is a failure of the
-/// run]: named, exit code 5". A child whose drain fails after the token
-/// fired is only logged: `run` returned Ok first, which ended the start, so
-/// the failure is "recorded" in last_error and the run is Clean (exit 0).
+/// Guarantee (§6, §7): a child whose drain fails after its service was asked
+/// to stop is a failure of the run (`DrainFailed`, exit 5). It was only
+/// logged: `run` had returned first, which ended the start.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 
 async fn child_failing_its_drain_at_shutdown_is_a_failure_of_the_run() {
@@ -100,7 +98,7 @@ async fn child_panicking_at_shutdown_is_a_failure_of_the_run() {
 }
 
 /// A child spawned from `on_stop` (an upload of the checkpoint in the
-/// background) fails: nothing records it either.
+/// background) that fails is a failure of the run too (it was not recorded).
 struct SpawnsInOnStop;
 
 impl Service for SpawnsInOnStop {

@@ -32,8 +32,8 @@ impl Service for Stubborn {
     }
 }
 
-/// The exit summary repeats itself for a timeout: the kind's Display and the
-/// message both say "did not stop within the shutdown timeout".
+/// The exit summary names a timeout once (the kind's Display and the message
+/// once both said "did not stop within the shutdown timeout").
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn timed_out_summary_does_not_repeat_itself() {
     let (_logs, _guard) = capture_logs();
@@ -157,13 +157,10 @@ impl Service for Worker {
     }
 }
 
-/// Guarantee (§5, §7): "Producers stop before their consumer ... whatever
-/// the order the services were registered in". `stop_all` sorts STOPS_LAST
-/// services to the end *after* Kahn's order, so the consumer is asked first;
-/// with a backlog its drain never empties (the producer is still running),
-/// it never parks, and the sequence waits on it until the timeout: exit 2,
-/// the consumer blamed for "ignoring cancellation", the producer "ran out of
-/// time before its turn", 8 items lost.
+/// Guarantee (§5, §7): producers stop before their consumer whatever the
+/// registration order, a STOPS_LAST producer included (STOPS_LAST is a
+/// priority inside the stop order, not a sort after it). It once sorted after,
+/// so the consumer was asked first and waited on a backlog until the timeout.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 
 async fn stops_last_producer_and_its_consumer_lose_nothing() {
