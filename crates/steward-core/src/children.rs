@@ -148,7 +148,7 @@ impl Children {
         let spawned = spawned.get_or_insert_with(JoinSet::new);
         while spawned.try_join_next().is_some() {}
         spawned.spawn(self.tracker.track_future(
-            crate::host::current::child(ctx.as_current(), task).instrument(ctx.span().clone()),
+            crate::poll_mark::record_child(ctx.slot().clone(), task).instrument(ctx.span().clone()),
         ));
     }
 

@@ -43,17 +43,10 @@ struct ContextInner {
     host: HostHandle,
     span: Span,
     children: Children,
-    /// Its registration index (what channel roles record).
-    index: usize,
 }
 
 impl Context {
-    pub(crate) fn new(
-        token: CancellationToken,
-        slot: Arc<Slot>,
-        host: HostHandle,
-        index: usize,
-    ) -> Self {
+    pub(crate) fn new(token: CancellationToken, slot: Arc<Slot>, host: HostHandle) -> Self {
         let span = tracing::info_span!("service", name = %slot.name);
         Context {
             inner: Arc::new(ContextInner {
@@ -62,7 +55,6 @@ impl Context {
                 host,
                 span,
                 children: Children::new(),
-                index,
             }),
         }
     }
@@ -305,14 +297,6 @@ impl Context {
 
     pub(crate) fn slot(&self) -> &Arc<Slot> {
         &self.inner.slot
-    }
-
-    /// The service as its child tasks run it, whichever task spawns them.
-    pub(crate) fn as_current(&self) -> crate::host::current::Current {
-        crate::host::current::Current {
-            index: self.inner.index,
-            slot: self.inner.slot.clone(),
-        }
     }
 
     pub(crate) fn children(&self) -> &Children {

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::poll_mark::in_handled_code;
 
 /// A panic here is caught by Steward: inside a service's poll, a blocking
-/// call, or a task that inherited a service (task-group children,
-/// `ctx.spawn` children, job attempts).
+/// call, or a task that runs as a service (task-group children, `ctx.spawn`
+/// children, job attempts).
 fn supervised() -> bool {
-    in_handled_code() || crate::host::current::current().is_some()
+    in_handled_code()
 }
 
 static UNSUPERVISED: AtomicU64 = AtomicU64::new(0);

@@ -64,16 +64,29 @@ thread_local! {
     static CURRENT: Cell<Option<ServiceKey>> = const { Cell::new(None) };
 }
 
-/// Identifies a service's [`Slot`] by its address: free to copy into a
-/// thread-local on every poll (an `Arc` would cost two atomic updates), and
-/// turned back into a name only by whoever holds the slots
-/// ([`ServiceKey::of`]), never dereferenced.
+/// Identifies a service's [`Slot`] by its address and registration index:
+/// free to copy into a thread-local on every poll (an `Arc` would cost two
+/// atomic updates), and turned back into the slot only by whoever holds the
+/// slots ([`ServiceKey::find`]), never dereferenced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct ServiceKey(usize);
+pub(crate) struct ServiceKey {
+    addr: usize,
+    index: u32,
+}
 
 impl ServiceKey {
     pub(crate) fn of(slot: &Arc<Slot>) -> ServiceKey {
-        ServiceKey(Arc::as_ptr(slot) as usize)
+        ServiceKey {
+            addr: Arc::as_ptr(slot) as usize,
+            index: slot.index,
+        }
+    }
+
+    /// This service's slot among a host's `slots`; `None` if it belongs to
+    /// another host.
+    pub(crate) fn find(self, slots: &[Arc<Slot>]) -> Option<&Arc<Slot>> {
+        let index = usize::try_from(self.index).ok()?;
+        slots.get(index).filter(|s| ServiceKey::of(s) == self)
     }
 }
 
@@ -102,6 +115,56 @@ impl DepthGuard {
 impl Drop for DepthGuard {
     fn drop(&mut self) {
         HANDLED_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+pin_project! {
+    /// A task that runs as part of the service that spawned it (a job
+    /// attempt of a worker service): its channel use counts as the
+    /// service's, and its panics, which it catches itself, are not counted
+    /// as unsupervised. It has no mark of its own: the watchdog does not
+    /// watch it.
+    pub(crate) struct Inherited<F> {
+        #[pin]
+        inner: F,
+        service: Option<ServiceKey>,
+    }
+}
+
+/// Runs `fut` as part of the service whose poll calls this, if any.
+pub(crate) fn inherit<F: Future>(inner: F) -> Inherited<F> {
+    Inherited {
+        inner,
+        service: current_service(),
+    }
+}
+
+impl<F: Future> Future for Inherited<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _current = CurrentGuard::set(*this.service);
+        let _depth = DepthGuard::enter();
+        this.inner.poll(cx)
+    }
+}
+
+/// Restores the thread's current service when a poll returns or unwinds.
+struct CurrentGuard {
+    outer: Option<ServiceKey>,
+}
+
+impl CurrentGuard {
+    fn set(service: Option<ServiceKey>) -> CurrentGuard {
+        CurrentGuard {
+            outer: CURRENT.with(|c| c.replace(service)),
+        }
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.outer));
     }
 }
 
@@ -155,15 +218,22 @@ pub(crate) struct PollMark {
     /// The service's init timeout, in milliseconds, for the watchdog to
     /// enforce when init blocks its thread (the async timer cannot fire).
     init_timeout_ms: AtomicU32,
+    /// What only a blocked service or one with child tasks needs: made on
+    /// first use, because every idle service would carry it.
+    rare: Mutex<Option<Box<Rare>>>,
+    /// Set once a child registered a mark.
+    child_marks: AtomicBool,
+}
+
+/// The parts of a [`PollMark`] most services never use.
+#[derive(Default)]
+struct Rare {
     /// Set and cleared by the watchdog; shown in the service's status.
-    // Boxed: set rarely, carried by every service.
-    blocked: Mutex<Option<Box<Blocked>>>,
+    blocked: Option<Blocked>,
     /// The marks of the service's child tasks (task-group children,
     /// `ctx.spawn`), each written by its own [`Recorded`] wrapper; dead ones
     /// are pruned by the watchdog.
-    children: Mutex<Vec<Weak<AtomicU64>>>,
-    /// Set once a child registered a mark.
-    child_marks: AtomicBool,
+    children: Vec<Weak<AtomicU64>>,
 }
 
 impl PollMark {
@@ -183,8 +253,11 @@ impl PollMark {
             // Most services never start a child: no lock on every scan.
             return oldest;
         }
-        let mut children = self.children.lock_or_recover();
-        children.retain(|child| {
+        let mut rare = self.rare.lock_or_recover();
+        let Some(rare) = rare.as_mut() else {
+            return oldest;
+        };
+        rare.children.retain(|child| {
             let Some(child) = child.upgrade() else {
                 return false;
             };
@@ -207,11 +280,30 @@ impl PollMark {
     }
 
     pub(crate) fn blocked(&self) -> Option<Blocked> {
-        self.blocked.lock_or_recover().as_deref().cloned()
+        let rare = self.rare.lock_or_recover();
+        rare.as_ref().and_then(|r| r.blocked.clone())
     }
 
     pub(crate) fn set_blocked(&self, blocked: Option<Blocked>) {
-        *self.blocked.lock_or_recover() = blocked.map(Box::new);
+        let mut rare = self.rare.lock_or_recover();
+        match (rare.as_mut(), blocked) {
+            (Some(rare), blocked) => rare.blocked = blocked,
+            (None, None) => {}
+            (None, Some(blocked)) => {
+                *rare = Some(Box::new(Rare {
+                    blocked: Some(blocked),
+                    children: Vec::new(),
+                }));
+            }
+        }
+    }
+
+    fn add_child(&self, mark: &Arc<AtomicU64>) {
+        let mut rare = self.rare.lock_or_recover();
+        rare.get_or_insert_with(Box::default)
+            .children
+            .push(Arc::downgrade(mark));
+        self.child_marks.store(true, Ordering::Relaxed);
     }
 }
 
@@ -242,11 +334,7 @@ pub(crate) fn record<F: Future>(slot: Arc<Slot>, inner: F) -> Recorded<F> {
 /// the same time as the service, and a block in it is the service's.
 pub(crate) fn record_child<F: Future>(slot: Arc<Slot>, inner: F) -> Recorded<F> {
     let mark = Arc::new(AtomicU64::new(0));
-    slot.poll.child_marks.store(true, Ordering::Relaxed);
-    slot.poll
-        .children
-        .lock_or_recover()
-        .push(Arc::downgrade(&mark));
+    slot.poll.add_child(&mark);
     Recorded {
         inner,
         slot,
@@ -254,17 +342,14 @@ pub(crate) fn record_child<F: Future>(slot: Arc<Slot>, inner: F) -> Recorded<F> 
     }
 }
 
-/// Clears the mark, and restores the thread's current service, when the
-/// poll returns or unwinds.
+/// Clears the mark when the poll returns or unwinds.
 struct SinceGuard<'a> {
     since: &'a AtomicU64,
-    outer: Option<ServiceKey>,
 }
 
 impl Drop for SinceGuard<'_> {
     fn drop(&mut self) {
         self.since.store(0, Ordering::Relaxed);
-        CURRENT.with(|c| c.set(self.outer));
     }
 }
 
@@ -277,8 +362,8 @@ impl<F: Future> Future for Recorded<F> {
             None => &this.slot.poll.since,
         };
         since.store(CLOCK.load(Ordering::Relaxed), Ordering::Relaxed);
-        let outer = CURRENT.with(|c| c.replace(Some(ServiceKey::of(this.slot))));
-        let _since = SinceGuard { since, outer };
+        let _current = CurrentGuard::set(Some(ServiceKey::of(this.slot)));
+        let _since = SinceGuard { since };
         let _depth = DepthGuard::enter();
         this.inner.poll(cx)
     }

@@ -254,6 +254,8 @@ pub(crate) fn snapshot(
 /// writes from different services independent.
 pub(crate) struct Slot {
     pub(crate) name: Arc<str>,
+    /// Its registration index in its host.
+    pub(crate) index: u32,
     inner: Mutex<SlotInner>,
     /// How many of its receives are draining a channel and waiting on
     /// senders (see `channel.rs`): the shutdown sequence moves on to the
@@ -280,11 +282,17 @@ struct SlotInner {
 }
 
 impl Slot {
-    /// A slot for service `name`, expected to beat every `liveness` (if
+    /// A slot for service `name`, registered `index`th, expected to beat every `liveness` (if
     /// set) and counted stable again `stable_after` a restart.
-    pub(crate) fn new(name: Arc<str>, liveness: Option<Duration>, stable_after: Duration) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        index: u32,
+        liveness: Option<Duration>,
+        stable_after: Duration,
+    ) -> Self {
         Slot {
             name,
+            index,
             parked: AtomicU32::new(0),
             drained: AtomicU32::new(0),
             inner: Mutex::new(SlotInner {

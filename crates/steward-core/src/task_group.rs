@@ -49,7 +49,7 @@ pub struct TaskGroup {
     // really gone, so none outlives the service.
     tracker: TaskTracker,
     /// Its service, for the children to run as (channel roles, watchdog).
-    service: crate::host::current::Current,
+    service: Arc<crate::status::Slot>,
 }
 
 impl TaskGroup {
@@ -70,7 +70,7 @@ impl TaskGroup {
             token: ctx.token().child_token(),
             first_error: None,
             tracker: ctx.children().tracker().clone(),
-            service: ctx.as_current(),
+            service: ctx.slot().clone(),
         })
     }
 
@@ -108,9 +108,12 @@ impl TaskGroup {
             let _permit = permit; // released when the child ends, however it ends
             run_child(fut, &token, &service).await
         };
-        self.set.spawn(self.tracker.track_future(
-            crate::host::current::child(self.service.clone(), task).instrument(self.span.clone()),
-        ));
+        self.set.spawn(
+            self.tracker.track_future(
+                crate::poll_mark::record_child(self.service.clone(), task)
+                    .instrument(self.span.clone()),
+            ),
+        );
         Ok(())
     }
 

@@ -32,7 +32,7 @@ pub(crate) use shared::ChannelShared;
 use shared::Parked;
 
 use crate::CancelSignal;
-use crate::host::current::Current;
+use crate::status::Slot;
 
 /// Why an item could not be sent; the item comes back.
 ///
@@ -151,7 +151,7 @@ impl<T: Send> Sender<T> {
                 Some(Ok(permit)) => {
                     self.shared.depth.fetch_add(1, Ordering::Relaxed);
                     permit.send(item);
-                    passed_on(&me);
+                    passed_on(me);
                     return Ok(());
                 }
                 Some(Err(_)) => return Err(SendError::Closed(item)),
@@ -163,9 +163,9 @@ impl<T: Send> Sender<T> {
         // is new work, and a producer asked to stop stops producing.
         let holds_drained = me
             .as_ref()
-            .is_some_and(|c| c.slot.drained.load(Ordering::Relaxed) > 0);
+            .is_some_and(|slot| slot.drained.load(Ordering::Relaxed) > 0);
         if holds_drained {
-            self.send_draining(item, &me).await
+            self.send_draining(item, me).await
         } else {
             Err(SendError::Cancelled(item))
         }
@@ -177,7 +177,7 @@ impl<T: Send> Sender<T> {
     /// While it waits, the host goes on stopping the others; if the host
     /// closes the channel because nothing else will make room, the item
     /// comes back as `Cancelled`.
-    async fn send_draining(&self, item: T, me: &Option<Current>) -> Result<(), SendError<T>> {
+    async fn send_draining(&self, item: T, me: Option<&Slot>) -> Result<(), SendError<T>> {
         let item = match self.try_send_as(item, me) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(item)) => return Err(SendError::Closed(item)),
@@ -211,10 +211,10 @@ impl<T: Send> Sender<T> {
     /// ```
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let me = self.shared.note_sender();
-        self.try_send_as(item, &me)
+        self.try_send_as(item, me)
     }
 
-    fn try_send_as(&self, item: T, me: &Option<Current>) -> Result<(), TrySendError<T>> {
+    fn try_send_as(&self, item: T, me: Option<&Slot>) -> Result<(), TrySendError<T>> {
         match self.tx.try_reserve() {
             Ok(permit) => {
                 self.shared.depth.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +265,7 @@ impl<T: Send> Receiver<T> {
     /// # }
     /// ```
     pub async fn recv(&mut self, cancel: &impl CancelSignal) -> Option<T> {
-        let me = self.shared.note_receiver();
+        self.shared.note_receiver();
         let token = cancel.token();
         let item = if token.is_cancelled() {
             self.drain().await
@@ -278,8 +278,8 @@ impl<T: Send> Receiver<T> {
         };
         if item.is_some() {
             self.shared.depth.fetch_sub(1, Ordering::Relaxed);
-            if let Some(me) = &me {
-                me.slot.drained.fetch_add(1, Ordering::Relaxed);
+            if let Some(me) = self.shared.current() {
+                me.drained.fetch_add(1, Ordering::Relaxed);
             }
         }
         item
@@ -395,11 +395,10 @@ impl<T> std::fmt::Debug for Receiver<T> {
 
 /// One item sent by a service: if it was holding drained items, one of them
 /// has been passed on.
-fn passed_on(me: &Option<Current>) {
+fn passed_on(me: Option<&Slot>) {
     if let Some(me) = me {
-        if me.slot.drained.load(Ordering::Relaxed) > 0 {
+        if me.drained.load(Ordering::Relaxed) > 0 {
             let _ = me
-                .slot
                 .drained
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }

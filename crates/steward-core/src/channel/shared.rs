@@ -3,13 +3,14 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::ChannelStatus;
-use crate::host::current::{self, Current};
+use crate::poll_mark;
+use crate::status::Slot;
 use crate::sync::LockExt;
 
 /// Who sends to and receives from a channel, by service registration index.
@@ -38,6 +39,9 @@ pub(crate) struct ChannelShared {
     /// skip the lock on every later send and receive.
     senders_seen: AtomicU64,
     receivers_seen: AtomicU64,
+    /// The host's services, set when the host is built: how an end finds
+    /// the service polling it (see `poll_mark.rs`).
+    slots: OnceLock<Arc<[Arc<Slot>]>>,
 }
 
 /// Marks service `index` in `mask`; true if it was marked already. Services
@@ -61,7 +65,19 @@ impl ChannelShared {
             dropped: AtomicUsize::new(0),
             senders_seen: AtomicU64::new(0),
             receivers_seen: AtomicU64::new(0),
+            slots: OnceLock::new(),
         }
+    }
+
+    /// Tells the channel its host's services.
+    pub(crate) fn attach(&self, slots: Arc<[Arc<Slot>]>) {
+        let _ = self.slots.set(slots);
+    }
+
+    /// The service of this channel's host that is being polled now, if any.
+    pub(super) fn current(&self) -> Option<&Slot> {
+        let key = poll_mark::current_service()?;
+        key.find(self.slots.get()?).map(|s| &**s)
     }
 
     pub(crate) fn snapshot(&self) -> ChannelStatus {
@@ -79,21 +95,24 @@ impl ChannelShared {
     }
 
     /// Records the current service (if any) as a sender.
-    pub(super) fn note_sender(&self) -> Option<Current> {
-        let me = current::current()?;
-        if !seen(&self.senders_seen, me.index) {
-            self.roles().senders.insert(me.index);
+    pub(super) fn note_sender(&self) -> Option<&Slot> {
+        let me = self.current()?;
+        let index = me.index as usize;
+        if !seen(&self.senders_seen, index) {
+            self.roles().senders.insert(index);
         }
         Some(me)
     }
 
     /// Records the current service (if any) as the receiver.
-    pub(super) fn note_receiver(&self) -> Option<Current> {
-        let me = current::current()?;
-        if !seen(&self.receivers_seen, me.index) {
-            self.roles().receivers.insert(me.index);
+    pub(super) fn note_receiver(&self) {
+        let Some(me) = self.current() else {
+            return;
+        };
+        let index = me.index as usize;
+        if !seen(&self.receivers_seen, index) {
+            self.roles().receivers.insert(index);
         }
-        Some(me)
     }
 
     /// Items queued now plus items dropped with a receiver.
@@ -106,25 +125,25 @@ impl ChannelShared {
 /// Marks the current service as waiting on the other end of a channel (a
 /// drain waiting on senders, a draining send waiting for room) while it
 /// lives, so the shutdown sequence stops the others instead of waiting.
-pub(super) struct Parked {
-    current: Option<Current>,
+pub(super) struct Parked<'a> {
+    current: Option<&'a Slot>,
 }
 
-impl Parked {
-    pub(super) fn new(shared: &ChannelShared) -> Self {
-        let current = current::current();
-        if let Some(c) = &current {
-            c.slot.parked.fetch_add(1, Ordering::SeqCst);
+impl<'a> Parked<'a> {
+    pub(super) fn new(shared: &'a ChannelShared) -> Self {
+        let current = shared.current();
+        if let Some(slot) = current {
+            slot.parked.fetch_add(1, Ordering::SeqCst);
         }
         shared.progress.notify_waiters();
         Parked { current }
     }
 }
 
-impl Drop for Parked {
+impl Drop for Parked<'_> {
     fn drop(&mut self) {
-        if let Some(c) = &self.current {
-            c.slot.parked.fetch_sub(1, Ordering::SeqCst);
+        if let Some(slot) = self.current {
+            slot.parked.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }

@@ -295,16 +295,20 @@ impl HostBuilder {
                 what: format!("liveness interval of service `{}`", entry.name),
             });
         }
-        let slots = self
+        let slots: Arc<[Arc<Slot>]> = self
             .services
             .iter()
             .zip(&self.declared)
-            .map(|(s, declared)| {
+            .enumerate()
+            .map(|(index, (s, declared))| {
                 let stable_after = match &s.policy {
                     FailurePolicy::Restart(policy) => policy.max_backoff,
                     _ => Duration::ZERO,
                 };
-                let slot = Slot::new(s.name.clone(), declared.liveness, stable_after);
+                // Past u32::MAX services, the ones beyond are not found by
+                // their channel ends: roles and drain credit go unrecorded.
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                let slot = Slot::new(s.name.clone(), index, declared.liveness, stable_after);
                 // Kept in the slot, where both the supervisor and the
                 // watchdog (which enforces it when init blocks its thread)
                 // read it.
@@ -313,6 +317,9 @@ impl HostBuilder {
                 Arc::new(slot)
             })
             .collect();
+        for channel in &self.channels {
+            channel.attach(slots.clone());
+        }
         let services = self.services;
         Ok(Host {
             shared: Arc::new(HostShared {

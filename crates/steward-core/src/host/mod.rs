@@ -5,7 +5,6 @@
 //! - [`shutdown`]: the ordered, time-bounded stop.
 
 mod builder;
-pub(crate) mod current;
 mod exit;
 mod service_config;
 mod shutdown;
@@ -106,7 +105,7 @@ impl Host {
 
 /// Shared state of a running host.
 pub(crate) struct HostShared {
-    pub(crate) slots: Vec<Arc<Slot>>,
+    pub(crate) slots: Arc<[Arc<Slot>]>,
     pub(crate) channels: Vec<Arc<ChannelShared>>,
     /// Notified when a draining consumer starts waiting on its senders.
     pub(crate) progress: Arc<tokio::sync::Notify>,

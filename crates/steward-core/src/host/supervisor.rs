@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::builder::Registered;
-use super::current::{self, Current};
 use super::{FailureKind, HostHandle};
 use crate::error::{error_chain, panic_message};
 use crate::policy::RestartBudget;
@@ -45,21 +44,17 @@ pub(crate) fn start_all(services: Vec<Registered>, host: &HostHandle) -> Vec<Run
     services
         .into_iter()
         .zip(host.shared.slots.iter())
-        .enumerate()
-        .map(|(index, (registered, slot))| {
+        .map(|(registered, slot)| {
             let token = CancellationToken::new();
-            let ctx = Context::new(token.clone(), slot.clone(), host.clone(), index);
+            let ctx = Context::new(token.clone(), slot.clone(), host.clone());
             let span = ctx.span().clone();
             let name = registered.name.clone();
             let stops_last = registered.stops_last;
-            let current = Current {
-                index,
-                slot: slot.clone(),
-            };
             // One future that owns the registration: an `async move` block
             // around it would keep a second, dead copy of it in every task.
-            let supervised = current::scope(current, supervise(registered, ctx)).instrument(span);
-            // Every poll marked for the watchdog (see poll_mark.rs).
+            let supervised = supervise(registered, ctx).instrument(span);
+            // Every poll marked for the watchdog and run as this service
+            // (see poll_mark.rs).
             let handle = tokio::spawn(crate::poll_mark::record(slot.clone(), supervised));
             RunningService {
                 name,
@@ -185,7 +180,8 @@ async fn supervise(mut reg: Registered, ctx: Context) {
                 if logged {
                     tracing::warn!(service = ctx.name(), attempt, delay = ?delay, "restarting after failure");
                 }
-                if ctx.sleep(delay).await.is_err() {
+                // Boxed: see `start_once`.
+                if Box::pin(ctx.sleep(delay)).await.is_err() {
                     // Asked to stop while waiting to restart: its last
                     // start failed and it never recovered.
                     unrecovered(ctx, "stopped while waiting to restart after", message);
@@ -198,7 +194,8 @@ async fn supervise(mut reg: Registered, ctx: Context) {
         // Keeps its Faulted status (and its resources) until the host stops it.
         ctx.cancelled().await;
     }
-    stop(&mut reg, ctx, &start).await;
+    // Boxed: see `start_once`.
+    Box::pin(stop(&mut reg, ctx, &start)).await;
     drop_service(reg, ctx);
     // The service (and any task group it held) is dropped by now; wait for
     // the children to be gone too.
@@ -219,7 +216,11 @@ fn unrecovered(ctx: &Context, how: &str, message: String) {
 /// Sets `init_done` once init finished.
 async fn start_once(reg: &mut Registered, ctx: &Context, init_done: &mut bool) -> Ended {
     *init_done = false;
-    if let Err(ended) = init_once(reg, ctx).await {
+    // Boxed, like the restart wait and the stop below: every idle service's
+    // task carries its largest await for its whole life, and init's timer
+    // and select are only alive for a moment (a tokio task is allocated in
+    // 128-byte steps; unboxed, these cost 128 bytes per service).
+    if let Err(ended) = Box::pin(init_once(reg, ctx)).await {
         return ended;
     }
     *init_done = true;

@@ -536,7 +536,7 @@ fn start_buffered(
             let started = tokio::time::Instant::now();
             // Inherits the worker service, so a panicking job is known to be
             // caught (by its attempt) rather than counted as unsupervised.
-            jobs.spawn(crate::host::current::inherit(async move {
+            jobs.spawn(crate::poll_mark::inherit(async move {
                 let end = attempt::run_attempt(job, stopper, deps).await;
                 (
                     Slot {
