@@ -52,12 +52,14 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     if args.services == 0 {
         bail!("--services must be at least 1");
     }
-    let (elapsed, per_service) = start_stop(args.services).await?;
+    let (timings, per_service) = start_stop(args.services).await?;
     let drift = ticker_drift(args.drift_for, args.period).await?;
     println!(
-        "start+stop {} services: {} ms",
+        "start+stop {} services: {} ms (start {:.1} ms, stop {:.1} ms)",
         args.services,
-        elapsed.as_millis()
+        (timings.start + timings.stop).as_millis(),
+        timings.start.as_secs_f64() * 1000.0,
+        timings.stop.as_secs_f64() * 1000.0,
     );
     println!(
         "memory per idle service: {:.1} KiB ({} bytes)",
@@ -72,11 +74,19 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long starting and stopping took.
+struct Timings {
+    /// From `run` until every service runs.
+    start: Duration,
+    /// From asking the host to stop until it returned.
+    stop: Duration,
+}
+
 /// Builds, starts and gracefully stops `n` idle services. Returns the time
-/// from `run` to all stopped (building excluded) and the live heap bytes per
-/// service while all were running (building included: it is part of what an
-/// idle service costs).
-async fn start_stop(n: usize) -> anyhow::Result<(Duration, usize)> {
+/// from `run` to all running and from there to all stopped (building
+/// excluded), and the live heap bytes per service while all were running
+/// (building included: it is part of what an idle service costs).
+async fn start_stop(n: usize) -> anyhow::Result<(Timings, usize)> {
     let before = live_bytes();
     let started = Arc::new(Started {
         count: AtomicUsize::new(0),
@@ -100,14 +110,16 @@ async fn start_stop(n: usize) -> anyhow::Result<(Duration, usize)> {
     tokio::time::timeout(Duration::from_secs(60), started.all.notified())
         .await
         .context("services did not all start within 60 s")?;
+    let start = t0.elapsed();
     let per_service = live_bytes().saturating_sub(before) / n;
+    let t1 = Instant::now();
     handle.shutdown();
     let status = running.await.context("host task failed")?;
-    let elapsed = t0.elapsed();
+    let stop = t1.elapsed();
     if !status.is_success() {
         bail!("host did not stop cleanly: {status:?}");
     }
-    Ok((elapsed, per_service))
+    Ok((Timings { start, stop }, per_service))
 }
 
 /// Runs one periodic service through a real host and measures how far the

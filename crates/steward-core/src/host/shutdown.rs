@@ -134,81 +134,66 @@ async fn stop_all(
         &stop_order::edges(&host.shared.channels),
         &last,
     );
-    let mut timed_out = false;
-    for i in order {
-        let service = &mut running[i];
-        if service.joined {
-            continue;
-        }
-        ask_to_stop(service);
-        service.asked_at.get_or_insert_with(Instant::now);
-        match stopped_or_parked(host, service, deadline).await {
-            Waited::Stopped | Waited::Parked => {}
-            Waited::TimedOut => {
-                timed_out = true;
-                break;
+    // One timer for the whole sequence rather than one per service: a host
+    // may stop thousands.
+    let sequence = async {
+        for i in order {
+            let service = &mut running[i];
+            if service.joined {
+                continue;
             }
+            ask_to_stop(service);
+            service.asked_at.get_or_insert_with(Instant::now);
+            stopped_or_parked(host, service).await;
         }
-    }
-    if !timed_out {
-        timed_out = !drains_finished(host, running, deadline).await;
-    }
-    if timed_out {
+        drains_finished(host, running).await;
+    };
+    if tokio::time::timeout_at(deadline, sequence).await.is_err() {
         abort_the_rest(host, running, deadline, timeout).await;
     }
 }
 
-/// How waiting for one service to stop ended.
-enum Waited {
-    Stopped,
-    /// It is draining a channel and waiting on senders: the sequence goes on
-    /// so that those stop next.
-    Parked,
-    TimedOut,
-}
-
-async fn stopped_or_parked(
-    host: &HostHandle,
-    service: &mut RunningService,
-    deadline: Instant,
-) -> Waited {
+/// Waits until `service` has stopped, or, when it is draining a channel
+/// and waiting on senders, until it parks: the sequence goes on so that
+/// those stop next.
+async fn stopped_or_parked(host: &HostHandle, service: &mut RunningService) {
+    if host.shared.channels.is_empty() {
+        // Only a channel end parks a service: nothing to watch for but the
+        // end of its task.
+        let joined = (&mut service.handle).await;
+        return joined_now(service, joined);
+    }
     loop {
         let progress = host.shared.progress.notified();
         tokio::pin!(progress);
         progress.as_mut().enable();
         if service.slot.parked.load(Ordering::SeqCst) > 0 {
-            return Waited::Parked;
+            return;
         }
         tokio::select! {
-            joined = tokio::time::timeout_at(deadline, &mut service.handle) => {
-                let Ok(joined) = joined else {
-                    return Waited::TimedOut;
-                };
-                service.joined = true;
-                if let Err(err) = joined {
-                    // The supervisor catches the service's panics; this is a bug in it.
-                    tracing::error!(service = %service.name, error = %err, "service supervisor crashed");
-                }
-                return Waited::Stopped;
-            }
+            joined = &mut service.handle => return joined_now(service, joined),
             _ = &mut progress => {}
         }
+    }
+}
+
+fn joined_now(service: &mut RunningService, joined: Result<(), tokio::task::JoinError>) {
+    service.joined = true;
+    if let Err(err) = joined {
+        // The supervisor catches the service's panics; this is a bug in it.
+        tracing::error!(service = %service.name, error = %err, "service supervisor crashed");
     }
 }
 
 /// Every service has been asked; waits for the consumers still draining.
 /// When all that is left waits on senders nobody will stop (a cycle, or a
 /// sender held outside every service), closes the channels so their drains
-/// end. False if the deadline came first.
-async fn drains_finished(
-    host: &HostHandle,
-    running: &mut [RunningService],
-    deadline: Instant,
-) -> bool {
+/// end.
+async fn drains_finished(host: &HostHandle, running: &mut [RunningService]) {
     loop {
         let mut left: Vec<&mut RunningService> = running.iter_mut().filter(|s| !s.joined).collect();
         if left.is_empty() {
-            return true;
+            return;
         }
         let progress = host.shared.progress.notified();
         tokio::pin!(progress);
@@ -226,7 +211,6 @@ async fn drains_finished(
         }
         let joins = futures::future::select_all(left.iter_mut().map(|s| &mut s.handle));
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => return false,
             _ = &mut progress => {}
             (joined, i, _) = joins => {
                 left[i].joined = true;
