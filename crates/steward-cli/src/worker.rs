@@ -102,7 +102,7 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
         maintenance.leader_ttl = ttl;
         maintenance.leader_every = ttl / 3;
     }
-    let maintenance = Maintenance::new(store.clone()).config(maintenance);
+    let maintenance = Maintenance::new(store.clone()).config(maintenance)?;
 
     let mut builder = Host::builder();
     builder.shutdown_timeout(args.shutdown_timeout);

@@ -217,7 +217,8 @@ impl HostBuilder {
     }
 
     /// How long shutdown may take in all before services still running are
-    /// aborted and named (default 30 s).
+    /// aborted and named (default 30 s). Zero is refused by
+    /// [`build`](Self::build).
     ///
     /// ```
     /// # fn demo(mut builder: steward_core::HostBuilder) {
@@ -283,6 +284,14 @@ impl HostBuilder {
             if let FailurePolicy::Restart(policy) = &entry.policy {
                 policy.validate()?;
             }
+        }
+        if self.shutdown_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                what: "host",
+                reason: "the shutdown timeout is 0: no service would get any time to stop and \
+                    finish its work"
+                    .to_string(),
+            });
         }
         self.declare_channel_roles()?;
         if let Some((entry, _)) = self

@@ -61,6 +61,43 @@ impl Default for MaintenanceConfig {
     }
 }
 
+impl MaintenanceConfig {
+    /// Refuses settings under which maintenance cannot work: caught when
+    /// the service is configured, not when its first pass runs.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (what, period) in [
+            ("maintenance's rescue_every", self.rescue_every),
+            ("maintenance's prune_every", self.prune_every),
+            ("maintenance's leader_every", self.leader_every),
+        ] {
+            if period.is_zero() {
+                return Err(ConfigError::ZeroPeriod {
+                    what: what.to_string(),
+                });
+            }
+        }
+        if self.max_rescues == 0 {
+            return Err(ConfigError::Invalid {
+                what: "maintenance",
+                reason: "max_rescues is 0: every job whose worker is lost would be dead at \
+                    once; allow at least 1 rescue"
+                    .to_string(),
+            });
+        }
+        if self.leader_every >= self.leader_ttl {
+            return Err(ConfigError::Invalid {
+                what: "maintenance",
+                reason: format!(
+                    "leader_every ({:?}) must be shorter than leader_ttl ({:?}), or the leader \
+                     loses its lease between renewals",
+                    self.leader_every, self.leader_ttl
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What one maintenance pass did.
 ///
 /// ```
@@ -109,17 +146,19 @@ impl<S: Store> Maintenance<S> {
         }
     }
 
-    /// Replaces the configuration.
+    /// Replaces the configuration. A zero period, zero `max_rescues`, or a
+    /// `leader_every` not shorter than `leader_ttl` is refused.
     ///
     /// ```
-    /// # fn demo<S: steward_core::store::Store>(m: steward_core::jobs::Maintenance<S>) {
-    /// let m = m.config(steward_core::jobs::MaintenanceConfig::default());
-    /// # }
+    /// # fn demo<S: steward_core::store::Store>(m: steward_core::jobs::Maintenance<S>) -> Result<(), steward_core::ConfigError> {
+    /// let m = m.config(steward_core::jobs::MaintenanceConfig::default())?;
+    /// # Ok(()) }
     /// ```
-    pub fn config(mut self, config: MaintenanceConfig) -> Self {
+    pub fn config(mut self, config: MaintenanceConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
         self.campaign.view().set_holder(config.holder.clone());
         self.config = config;
-        self
+        Ok(self)
     }
 
     /// This node's leadership, as it campaigns: whether it leads, under

@@ -63,7 +63,8 @@ pub struct WorkerConfig {
     /// none for slow ones; see `pace.rs`). Buffered jobs are leased and
     /// heartbeated, and released at once on shutdown. 0 turns it off.
     pub prefetch: usize,
-    /// How long a claim holds a job without a heartbeat.
+    /// How long a claim holds a job without a heartbeat; at most 24 h
+    /// (heartbeats renew it).
     pub lease: Duration,
     /// How often running jobs' leases are renewed (well under `lease`).
     pub heartbeat_every: Duration,
@@ -238,6 +239,16 @@ impl<S: Store> Worker<S> {
                 ),
             });
         }
+        if config.lease > MAX_LEASE {
+            return Err(ConfigError::Invalid {
+                what: "worker",
+                reason: format!(
+                    "lease ({:?}) is longer than {MAX_LEASE:?}: heartbeats renew a lease, so a \
+                     long one only delays the rescue of jobs whose worker died",
+                    config.lease
+                ),
+            });
+        }
         if config.poll_interval.is_zero() {
             return Err(ConfigError::ZeroPeriod {
                 what: "the worker's poll interval".to_string(),
@@ -276,6 +287,11 @@ impl<S: Store> Service for Worker<S> {
         result
     }
 }
+
+/// The longest lease a worker may ask for. Leases are renewed by
+/// heartbeats; a longer one only hides a dead worker's jobs for longer (and
+/// far beyond it, overflows the stores' time arithmetic).
+const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
 
 /// A claimed job's slot: which queue it counts against.
 struct Slot {

@@ -1,0 +1,70 @@
+//! `steward worker` refuses settings that cannot work, at start-up, with a
+//! clear error and a configuration exit code, instead of starting a worker
+//! that misbehaves (issue 11, input gaps). Each case used to start a worker
+//! that ran until it was killed.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `steward worker` with `args` on a fresh SQLite file; returns its exit
+/// code and stderr, or fails the test if it keeps running (it was accepted).
+fn worker(args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["worker", "--store", &store, "--http", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "`steward worker {}` was accepted and kept running:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn refused(args: &[&str], names: &str) {
+    let (code, err) = worker(args);
+    assert_eq!(code, Some(78), "`{}`: {err}", args.join(" "));
+    assert!(
+        err.contains(names),
+        "`{}` should name `{names}`: {err}",
+        args.join(" ")
+    );
+}
+
+#[test]
+fn zero_max_rescues_is_refused() {
+    refused(&["--max-rescues", "0"], "max_rescues");
+}
+
+#[test]
+fn an_absurd_lease_is_refused() {
+    refused(&["--lease", "100000000000s"], "lease");
+}
+
+#[test]
+fn a_zero_shutdown_timeout_is_refused() {
+    refused(&["--shutdown-timeout", "0s"], "shutdown timeout");
+}
+
+#[test]
+fn a_zero_rescue_period_is_refused_before_the_host_starts() {
+    refused(&["--rescue-every", "0s"], "rescue_every");
+}
