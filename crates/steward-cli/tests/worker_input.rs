@@ -68,3 +68,56 @@ fn a_zero_shutdown_timeout_is_refused() {
 fn a_zero_rescue_period_is_refused_before_the_host_starts() {
     refused(&["--rescue-every", "0s"], "rescue_every");
 }
+
+/// A kind whose jobs go to a queue this worker does not serve would sit
+/// `available` with no word; the worker names each such kind and its queue
+/// when it starts (it is not refused: workers split by queue over one code
+/// base register every kind).
+#[test]
+fn kinds_for_queues_the_worker_does_not_serve_are_named_at_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["worker", "--store", &store, "--http", "127.0.0.1:0"])
+        .args(["--queues", "mail"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let logs = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(logs).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = line.contains("WARN")
+                    && line.contains("`noop`")
+                    && line.contains("queue `default`")
+                    && line.contains("does not serve");
+                seen.push(line);
+                if hit {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        found,
+        "no warning naming kind `noop` and queue `default`:\n{}",
+        seen.join("\n")
+    );
+}

@@ -59,6 +59,13 @@ impl Registry {
         self.kinds.get(kind)
     }
 
+    /// Every kind with the queue its jobs go to by default.
+    pub(crate) fn queues(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.kinds
+            .iter()
+            .map(|(kind, e)| (*kind, e.options.queue.as_str()))
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.kinds.is_empty()
     }

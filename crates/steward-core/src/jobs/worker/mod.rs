@@ -278,6 +278,18 @@ impl<S: Store> Service for Worker<S> {
         if self.registry.is_empty() {
             tracing::warn!("worker has no job kinds registered: every job it claims will fail");
         }
+        // Not refused: workers split by queue over one code base register
+        // every kind. But a kind nobody serves waits forever without a word.
+        for (kind, queue) in self.registry.queues() {
+            if !self.config.queues.iter().any(|q| q.name == queue) {
+                tracing::warn!(
+                    kind,
+                    queue,
+                    "job kind `{kind}` goes to queue `{queue}`, which this worker does not serve: \
+                     its jobs wait until a worker serving `{queue}` runs"
+                );
+            }
+        }
         let registry = Arc::new(std::mem::take(&mut self.registry));
         let result = run_worker(self, &registry, ctx).await;
         // Keep the kinds for a restart after a failure.
