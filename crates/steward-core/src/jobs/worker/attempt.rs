@@ -92,12 +92,48 @@ pub(crate) struct AttemptDeps {
     pub(crate) grace: Duration,
 }
 
-/// Runs one attempt to its end.
-pub(crate) async fn run_attempt(
+/// Runs one attempt to its end, whatever user code does: a panic outside
+/// the job's own future (decoding the payload, an error's `Display`, a
+/// custom retry policy) fails the attempt with the panic message, retried
+/// on the default policy, instead of unwinding the task and leaving the
+/// job running with its slot taken.
+pub(crate) async fn run_guarded(
     job: ClaimedJob,
     stopper: Stopper,
     deps: Arc<AttemptDeps>,
 ) -> AttemptEnd {
+    let (lease, attempt, max_attempts) = (job.lease, job.attempt, job.max_attempts);
+    match AssertUnwindSafe(run_attempt(job, stopper, deps))
+        .catch_unwind()
+        .await
+    {
+        Ok(end) => end,
+        Err(payload) => {
+            let message = format!(
+                "panicked in code run for the job outside its future (payload decoding, \
+                 error display or retry policy): {}",
+                panic_message(payload.as_ref())
+            );
+            let retry_in = (attempt < max_attempts).then(|| RetryPolicy::default().delay(attempt));
+            tracing::error!(id = %lease.id, error = %message, retry_in = ?retry_in, "job attempt failed");
+            finish(
+                lease,
+                FinishOutcome::Failed {
+                    error: AttemptError {
+                        attempt,
+                        at: Utc::now(),
+                        kind: ErrorKind::Panic,
+                        message: storable(message),
+                    },
+                    retry_in,
+                },
+            )
+        }
+    }
+}
+
+/// Runs one attempt to its end.
+async fn run_attempt(job: ClaimedJob, stopper: Stopper, deps: Arc<AttemptDeps>) -> AttemptEnd {
     let lease = job.lease;
     let entry = deps.registry.get(&job.kind);
     let retry = entry.map_or_else(RetryPolicy::default, |e| e.options.retry.clone());

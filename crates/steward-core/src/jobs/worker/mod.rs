@@ -565,7 +565,7 @@ fn start_buffered(
             // Inherits the worker service, so a panicking job is known to be
             // caught (by its attempt) rather than counted as unsupervised.
             jobs.spawn(crate::poll_mark::inherit(async move {
-                let end = attempt::run_attempt(job, stopper, deps).await;
+                let end = attempt::run_guarded(job, stopper, deps).await;
                 (
                     Slot {
                         queue,
