@@ -71,11 +71,7 @@ fn child_stophost() -> ! {
 fn first_sigterm_during_host_initiated_shutdown_is_not_a_second_signal() {
     let mut child = Child::start("child_entry_stophost");
     child.wait_for_line("SHUTTING DOWN", Duration::from_secs(60));
-    child.signal("TERM");
-    let exit = child
-        .wait_exit(Duration::from_secs(20))
-        .expect("child still running");
-    let output = child.output();
+    let (exit, output) = child.stop_with("TERM", Duration::from_secs(20));
     assert!(
         output.contains("CHECKPOINT SAVED"),
         "on_stop never finished:\n{output}"

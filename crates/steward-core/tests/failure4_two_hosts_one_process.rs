@@ -69,11 +69,7 @@ fn child_two_hosts() -> ! {
 fn first_sigterm_to_a_second_host_in_the_same_process_is_graceful() {
     let mut child = Child::start("child_entry_two_hosts");
     child.wait_for_line("HOST 2 RUNNING", Duration::from_secs(60));
-    child.signal("TERM");
-    let exit = child
-        .wait_exit(Duration::from_secs(20))
-        .expect("child still running");
-    let output = child.output();
+    let (exit, output) = child.stop_with("TERM", Duration::from_secs(20));
     assert!(
         output.contains("CHECKPOINT SAVED\nHOST 2 RETURNED 0")
             || output.contains("HOST 2 RETURNED 0"),

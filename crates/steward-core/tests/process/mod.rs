@@ -198,6 +198,20 @@ impl Child {
         None
     }
 
+    /// Sends `signal` and waits up to `limit` for the child to exit: its
+    /// exit status and everything it wrote. Fails the test, with the output
+    /// so far, if it is still running.
+    pub fn stop_with(&mut self, signal: &str, limit: Duration) -> (ExitStatus, String) {
+        self.signal(signal);
+        let Some(exit) = self.wait_exit(limit) else {
+            panic!(
+                "still running {limit:?} after SIG{signal}; output so far:\n{}",
+                self.seen.join("\n")
+            );
+        };
+        (exit, self.output())
+    }
+
     /// Everything the child wrote (stdout then stderr); call after it exited.
     pub fn output(&mut self) -> String {
         if let Some(out) = self.out.take() {
