@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{capture_logs, wait_for};
+use common::{Stage, capture_logs, wait_for};
 use steward_core::{BoxError, Context, FailureKind, Host, HostBuilder, Receiver, Sender, Service};
 
 fn builder() -> HostBuilder {
@@ -34,21 +34,6 @@ impl Service for Source {
             self.sent.fetch_add(1, Ordering::SeqCst);
         }
         ctx.cancelled().await;
-        Ok(())
-    }
-}
-
-/// A pipeline stage: receives from A, forwards to C. The natural code.
-struct Stage {
-    rx: Receiver<u64>,
-    tx: Sender<u64>,
-}
-
-impl Service for Stage {
-    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
-        while let Some(item) = self.rx.recv(ctx).await {
-            self.tx.send(item, ctx).await?;
-        }
         Ok(())
     }
 }

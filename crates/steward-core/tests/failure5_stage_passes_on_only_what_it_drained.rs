@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{capture_logs, wait_for};
+use common::{Stage, capture_logs, wait_for};
 use steward_core::{
     BoxError, Context, ExitStatus, FailureKind, FailurePolicy, Host, HostBuilder, Receiver,
     SendError, Sender, Service,
@@ -205,22 +205,6 @@ async fn producer_whose_child_watches_a_config_channel_stops_when_asked() {
     assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
 }
 
-/// A stage whose consumer is faulted under Ignore and no longer receives:
-/// the host must not hang, and must say what was lost.
-struct Stage {
-    rx: Receiver<u64>,
-    tx: Sender<u64>,
-}
-
-impl Service for Stage {
-    async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
-        while let Some(item) = self.rx.recv(ctx).await {
-            self.tx.send(item, ctx).await?;
-        }
-        Ok(())
-    }
-}
-
 struct Source {
     tx: Sender<u64>,
     n: u64,
@@ -256,6 +240,8 @@ impl Service for FailingSink {
     }
 }
 
+/// A stage whose consumer is faulted under Ignore and no longer receives:
+/// the host must not hang, and must say what was lost.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn stage_with_faulted_downstream_does_not_hang_and_reports_loss() {
     let (logs, _guard) = capture_logs();

@@ -249,3 +249,19 @@ impl Drop for SetOnDrop {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// A pipeline stage written the natural way: forwards every item it
+/// receives, until its receiver ends.
+pub struct Stage {
+    pub rx: steward_core::Receiver<u64>,
+    pub tx: steward_core::Sender<u64>,
+}
+
+impl steward_core::Service for Stage {
+    async fn run(&mut self, ctx: &steward_core::Context) -> Result<(), steward_core::BoxError> {
+        while let Some(item) = self.rx.recv(ctx).await {
+            self.tx.send(item, ctx).await?;
+        }
+        Ok(())
+    }
+}
