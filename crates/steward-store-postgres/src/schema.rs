@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "enqueue_function",
         sql: include_str!("../migrations/0003_enqueue_function.sql"),
     },
+    Migration {
+        version: 4,
+        name: "poison_times_and_enqueue_rights",
+        sql: include_str!("../migrations/0004_poison_times_and_enqueue_rights.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -42,7 +47,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,
@@ -137,12 +142,23 @@ mod tests {
     fn the_enqueue_function_notifies_on_the_stores_channel() {
         // The SQL function cuts the schema name as `notify::channel` does,
         // so its NOTIFY reaches the store's listener whatever the name.
-        let function = MIGRATIONS
+        let versions: Vec<&Migration> = MIGRATIONS
             .iter()
-            .find(|m| m.name == "enqueue_function")
-            .map(|m| m.sql)
-            .unwrap_or_default();
-        assert!(function.contains(r#"left(trim(both '"' from '{schema}'), 58) || '_jobs'"#));
+            .filter(|m| m.sql.contains("FUNCTION {schema}.enqueue("))
+            .collect();
+        assert_eq!(
+            versions.len(),
+            2,
+            "0003 creates the function, 0004 replaces it"
+        );
+        for m in versions {
+            assert!(
+                m.sql
+                    .contains(r#"left(trim(both '"' from '{schema}'), 58) || '_jobs'"#),
+                "migration {}",
+                m.name
+            );
+        }
         let long = "a".repeat(63);
         assert_eq!(
             crate::notify::channel(&long),

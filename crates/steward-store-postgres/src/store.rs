@@ -425,20 +425,23 @@ impl Store for PostgresStore {
         let worker = request.worker.as_str();
         let (claimed, drained) = self
             .atomic(queues.len() == 1, async |c, sql| {
-                let mut out = Vec::new();
+                let mut out = claim::Claimed::default();
                 // Every queue came back with fewer jobs than asked.
                 let mut drained = true;
                 for q in &queues {
                     let got =
-                        claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us).await?;
-                    drained &= got.len() < q.limit as usize;
-                    out.extend(got);
+                        claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us, &mut out)
+                            .await?;
+                    drained &= got < q.limit as usize;
                 }
                 Ok((out, drained))
             })
             .await?;
-        self.after_claim(claimed.len(), drained);
-        Ok(claimed)
+        self.after_claim(claimed.jobs.len() + claimed.unreadable.len(), drained);
+        if !claimed.unreadable.is_empty() {
+            steward_core::store::fail_unreadable(self, claimed.unreadable).await;
+        }
+        Ok(claimed.jobs)
     }
 
     async fn heartbeat(

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,37 +26,11 @@ async fn migrated(schema: &TestSchema) -> PostgresStore {
     store
 }
 
-/// Runs `sql` through `psql` (on PATH), as a service in another language
-/// would: its own process, its own connection.
-async fn psql(schema: &TestSchema, sql: &str) -> Output {
-    let (url, sql) = (schema.url.clone(), sql.to_string());
-    tokio::task::spawn_blocking(move || {
-        Command::new("psql")
-            .args([
-                url.as_str(),
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-            ])
-            .arg(sql)
-            .output()
-            .expect("running psql: it must be on PATH")
-    })
-    .await
-    .expect("the psql task")
-}
-
 /// The id `psql` printed for a `SELECT <schema>.enqueue(...)`.
 async fn psql_enqueue(schema: &TestSchema, args: &str) -> JobId {
-    let out = psql(
-        schema,
-        &format!("SELECT \"{}\".enqueue({args})", schema.name),
-    )
-    .await;
+    let out = schema
+        .psql(&format!("SELECT \"{}\".enqueue({args})", schema.name))
+        .await;
     assert!(
         out.status.success(),
         "psql enqueue({args}) failed: {}",
@@ -237,11 +210,12 @@ async fn a_raw_sql_enqueue_in_the_callers_transaction_exists_only_if_it_commits(
     assert!(store.job(JobId(id)).await.expect("read").is_none());
     assert!(store.job(JobId(keyed)).await.expect("read").is_none());
 
-    let out = psql(
-        &schema,
-        &format!("BEGIN; SELECT \"{}\".enqueue('k'); ROLLBACK;", schema.name),
-    )
-    .await;
+    let out = schema
+        .psql(&format!(
+            "BEGIN; SELECT \"{}\".enqueue('k'); ROLLBACK;",
+            schema.name
+        ))
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -314,11 +288,9 @@ async fn bad_inputs_are_refused_with_a_clear_error_and_write_nothing() {
         ("'k', '{not json'", "invalid input syntax for type json"),
     ];
     for (args, message) in cases {
-        let out = psql(
-            &schema,
-            &format!("SELECT \"{}\".enqueue({args})", schema.name),
-        )
-        .await;
+        let out = schema
+            .psql(&format!("SELECT \"{}\".enqueue({args})", schema.name))
+            .await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "enqueue({args}) should fail");
         assert!(
@@ -353,7 +325,7 @@ async fn wait_during(
     let started = Instant::now();
     let ((), out) = tokio::join!(store.wait_for_work(max_wait), async {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        psql(schema, sql).await
+        schema.psql(sql).await
     });
     assert!(
         out.status.success(),
@@ -415,4 +387,133 @@ async fn a_psql_enqueue_wakes_an_idle_worker_at_commit_and_a_rollback_wakes_nobo
          poll, took {waited:?}"
     );
     store.close().await;
+}
+
+/// A role of its own on the test server, dropped (with its grants) at the
+/// end of the test.
+struct TestRole {
+    name: String,
+    admin_url: String,
+}
+
+impl TestRole {
+    async fn create(schema: &TestSchema, suffix: &str) -> TestRole {
+        let name = format!("{}_{suffix}", schema.name);
+        let mut conn = schema.raw().await;
+        sqlx::Executor::execute(&mut conn, format!("CREATE ROLE \"{name}\" LOGIN").as_str())
+            .await
+            .expect("create a role");
+        TestRole {
+            name,
+            admin_url: schema.url.clone(),
+        }
+    }
+
+    /// The test server's URL, logging in as this role (trust auth).
+    fn url(&self) -> String {
+        self.admin_url
+            .replacen("postgres@", &format!("{}@", self.name), 1)
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                use sqlx::Connection as _;
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                sqlx::Executor::execute(
+                    &mut conn,
+                    format!("DROP OWNED BY \"{name}\"; DROP ROLE \"{name}\"").as_str(),
+                )
+                .await
+                .map(|_| ())
+            })
+        })
+        .join();
+    }
+}
+
+/// Issue 11 (9): the function runs with its owner's rights, so a role
+/// granted only EXECUTE on it (and USAGE on the schema) can enqueue but
+/// cannot read payloads or lease tokens, nor insert a row in a state of its
+/// choosing; a role without the grant cannot even enqueue.
+#[tokio::test]
+async fn an_enqueue_only_role_can_enqueue_and_nothing_else() {
+    use sqlx::Connection as _;
+    let schema = TestSchema::new().await;
+    let store = migrated(&schema).await;
+    let enqueuer = TestRole::create(&schema, "enq").await;
+    let stranger = TestRole::create(&schema, "other").await;
+    let s = &schema.name;
+    let mut admin = schema.raw().await;
+    sqlx::Executor::execute(
+        &mut admin,
+        format!(
+            "GRANT USAGE ON SCHEMA \"{s}\" TO \"{e}\", \"{o}\";
+             GRANT EXECUTE ON FUNCTION \"{s}\".enqueue(text, jsonb, text, integer, timestamptz,
+                 integer, text, text, interval, interval, interval) TO \"{e}\";",
+            e = enqueuer.name,
+            o = stranger.name
+        )
+        .as_str(),
+    )
+    .await
+    .expect("grant");
+
+    let mut conn = sqlx::PgConnection::connect(&enqueuer.url())
+        .await
+        .expect("log in as the enqueue-only role");
+    let (id,): (i64,) = sqlx::query_as(&format!(
+        "SELECT \"{s}\".enqueue('send_email', '{{\"to\": \"a@example.com\"}}')"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .expect("the enqueue-only role enqueues");
+    assert_eq!(record(&store, JobId(id)).await.state, JobState::Available);
+    for (sql, what) in [
+        (format!("SELECT payload FROM \"{s}\".jobs"), "read payloads"),
+        (format!("SELECT lease_token FROM \"{s}\".jobs"), "read lease tokens"),
+        (
+            format!(
+                "INSERT INTO \"{s}\".jobs (kind, queue, payload, priority, state, max_attempts, run_at)
+                 VALUES ('k', 'default', '{{}}', 0, 'completed', 1, now())"
+            ),
+            "insert a row",
+        ),
+        (format!("UPDATE \"{s}\".jobs SET state = 'dead'"), "update rows"),
+    ] {
+        let err = sqlx::Executor::execute(&mut conn, sql.as_str())
+            .await
+            .expect_err(what);
+        assert!(
+            err.to_string().contains("permission denied"),
+            "the enqueue-only role must not {what}: {err}"
+        );
+    }
+
+    let mut conn = sqlx::PgConnection::connect(&stranger.url())
+        .await
+        .expect("log in as a role without the grant");
+    let err = sqlx::query(&format!("SELECT \"{s}\".enqueue('k')"))
+        .execute(&mut conn)
+        .await
+        .expect_err("a role without EXECUTE must not enqueue");
+    assert!(err.to_string().contains("permission denied"), "{err}");
+
+    let (definer, config): (bool, Vec<String>) = sqlx::query_as(
+        "SELECT p.prosecdef, p.proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = $1 AND p.proname = 'enqueue'",
+    )
+    .bind(s)
+    .fetch_one(&mut admin)
+    .await
+    .expect("read the function's settings");
+    assert!(definer, "the function runs with its owner's rights");
+    assert_eq!(config, vec!["search_path=pg_catalog, pg_temp".to_string()]);
 }

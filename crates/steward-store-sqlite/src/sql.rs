@@ -18,12 +18,6 @@ pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-/// A stored millisecond timestamp as a `DateTime`.
-pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>, sqlx::Error> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| decode_error(format!("timestamp {ms} ms is out of range")))
-}
-
 /// An RFC 3339 timestamp with milliseconds, as `AttemptError::at` is
 /// serialized, for errors the SQL writes itself (rescue, cancel).
 pub(crate) fn rfc3339_ms(ms: i64) -> String {
@@ -80,13 +74,23 @@ pub(crate) fn u32_col(row: &SqliteRow, column: &str) -> Result<u32, sqlx::Error>
     u32::try_from(v).map_err(|_| decode_error(format!("column {column} = {v} is not a u32")))
 }
 
+/// A millisecond column as a `DateTime`; a value outside what `chrono`
+/// holds is an error naming the column.
+pub(crate) fn time_col(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    opt_time_col(row, column)?.ok_or_else(|| decode_error(format!("column {column} is NULL")))
+}
+
 /// A nullable millisecond column as an optional `DateTime`.
-pub(crate) fn time_col(
+pub(crate) fn opt_time_col(
     row: &SqliteRow,
     column: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let v: Option<i64> = row.try_get(column)?;
-    v.map(from_ms).transpose()
+    v.map(|ms| {
+        DateTime::from_timestamp_millis(ms)
+            .ok_or_else(|| decode_error(format!("column {column} holds {ms} ms: out of range")))
+    })
+    .transpose()
 }
 
 /// A nullable millisecond column as an optional `Duration`.
@@ -158,9 +162,9 @@ mod tests {
         assert_eq!(later_ms(now, Duration::ZERO), now);
         assert_eq!(later_ms(now, Duration::from_micros(1)), now + 1);
         assert_eq!(later_ms(now, Duration::from_secs(2)), now + 2000);
-        assert!(from_ms(later_ms(now, Duration::MAX)).is_ok());
+        assert!(DateTime::from_timestamp_millis(later_ms(now, Duration::MAX)).is_some());
         assert_eq!(earlier_ms(now, Duration::from_secs(2)), now - 2000);
-        assert!(from_ms(earlier_ms(now, Duration::MAX)).is_ok());
+        assert!(DateTime::from_timestamp_millis(earlier_ms(now, Duration::MAX)).is_some());
     }
 
     #[test]

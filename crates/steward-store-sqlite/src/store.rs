@@ -374,7 +374,12 @@ impl Store for SqliteStore {
             .read(async |conn| claim::details(conn, &request, &leases).await)
             .await
         {
-            Ok(jobs) => Ok(jobs),
+            Ok((jobs, unreadable)) => {
+                if !unreadable.is_empty() {
+                    steward_core::store::fail_unreadable(self, unreadable).await;
+                }
+                Ok(jobs)
+            }
             Err(e) => {
                 if let Err(release) = self.release(leases).await {
                     tracing::warn!(file = &*self.inner.file, error = %release, "could not give back a claim whose jobs could not be read; they run again when their lease expires");

@@ -102,6 +102,7 @@ macro_rules! __contract_cases {
             enqueue::enqueue_without_run_at_is_available_now,
             enqueue::enqueue_with_a_future_run_at_is_scheduled_and_a_past_one_available,
             enqueue::enqueue_refuses_both_run_at_and_delay_and_writes_nothing,
+            enqueue::enqueue_refuses_a_run_at_outside_years_1_to_9999_and_writes_nothing,
             enqueue::enqueue_with_a_delay_is_scheduled_that_long_after_the_store_now,
             enqueue::enqueue_with_an_absurd_delay_saturates_instead_of_failing,
             large_batch::large_batch_is_recorded_exactly_like_a_small_one,

@@ -38,6 +38,8 @@ pub mod batch;
 mod error;
 pub mod migration;
 mod types;
+mod unreadable;
+mod validate;
 
 use std::future::Future;
 use std::time::Duration;
@@ -48,6 +50,8 @@ pub use types::{
     FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease, LeaseToken, NewJob,
     QueueClaim, RescueReport, StateCounts, UniqueScope,
 };
+pub use unreadable::{fail_unreadable, unreadable_job};
+pub use validate::{EARLIEST_TIME, LATEST_TIME, millis, validate_new_jobs};
 
 /// The storage a job engine runs on.
 ///

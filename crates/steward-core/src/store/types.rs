@@ -401,7 +401,8 @@ pub enum ErrorKind {
     Timeout,
     /// Its worker was lost (lease expired and rescued).
     WorkerLost,
-    /// The payload did not deserialize, or the kind is unknown.
+    /// The payload did not deserialize, the kind is unknown, or the stored
+    /// row could not be read.
     Payload,
     /// The attempt was cancelled; the message is the reason.
     Cancelled,

@@ -23,14 +23,11 @@
 //! Jobs scheduled for later but of a lower priority value are stepped over
 //! inside the index (`run_at` is checked there), never fetched.
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use steward_core::store::{ClaimedJob, JobId, Lease, LeaseToken};
+use steward_core::store::{ClaimedJob, Finish, JobId, Lease, LeaseToken, unreadable_job};
 
-use crate::error::decode_error;
+use crate::ops::columns::{duration_col, time_col, u32_col};
 use crate::sql::{Sql, lease_expiry};
 
 /// The claim. The CTE walks the partial `jobs_claim` index in (priority,
@@ -77,6 +74,15 @@ pub(crate) const CLAIM: &str = concat!(
          j.priority, j.run_at"
 );
 
+/// What one queue's claim took: the jobs to run, and the jobs whose rows
+/// could not be read, as the outcomes that fail them (see
+/// [`unreadable_job`]).
+#[derive(Default)]
+pub(crate) struct Claimed {
+    pub(crate) jobs: Vec<ClaimedJob>,
+    pub(crate) unreadable: Vec<Finish>,
+}
+
 /// Claims up to `limit` jobs of one queue, in (priority, run_at, id) order.
 pub(crate) async fn claim_queue(
     conn: &mut PgConnection,
@@ -85,7 +91,8 @@ pub(crate) async fn claim_queue(
     limit: u32,
     worker: &str,
     lease_us: i64,
-) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    out: &mut Claimed,
+) -> Result<usize, sqlx::Error> {
     let rows = sqlx::query(&sql.claim)
         .bind(queue)
         .bind(i64::from(limit))
@@ -97,21 +104,34 @@ pub(crate) async fn claim_queue(
     // (priority, run_at, id) within a queue.
     let mut claimed = Vec::with_capacity(rows.len());
     for row in &rows {
-        let priority: i16 = row.try_get("priority")?;
-        let run_at: DateTime<Utc> = row.try_get("run_at")?;
-        let job = decode(row)?;
-        claimed.push(((priority, run_at, job.lease.id), job));
-    }
-    claimed.sort_by_key(|(key, _)| *key);
-    Ok(claimed.into_iter().map(|(_, job)| job).collect())
-}
-
-fn decode(row: &PgRow) -> Result<ClaimedJob, sqlx::Error> {
-    Ok(ClaimedJob {
-        lease: Lease {
+        // Without its id and token a row cannot even be failed: that one
+        // fails the claim (the transaction rolls back; nothing is held).
+        let lease = Lease {
             id: JobId(row.try_get("id")?),
             token: LeaseToken(row.try_get("lease_token")?),
-        },
+        };
+        let read = (|| {
+            let priority: i16 = row.try_get("priority")?;
+            let run_at = time_col(row, "run_at")?;
+            Ok::<_, sqlx::Error>(((priority, run_at, lease.id), decode(row, lease)?))
+        })();
+        match read {
+            Ok(job) => claimed.push(job),
+            Err(err) => {
+                let attempt = u32_col(row, "attempt").unwrap_or(0);
+                out.unreadable
+                    .push(unreadable_job(lease, attempt, &err.to_string()));
+            }
+        }
+    }
+    claimed.sort_by_key(|(key, _)| *key);
+    out.jobs.extend(claimed.into_iter().map(|(_, job)| job));
+    Ok(rows.len())
+}
+
+fn decode(row: &PgRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
+    Ok(ClaimedJob {
+        lease,
         kind: row.try_get("kind")?,
         queue: row.try_get("queue")?,
         payload: row.try_get("payload")?,
@@ -119,18 +139,6 @@ fn decode(row: &PgRow) -> Result<ClaimedJob, sqlx::Error> {
         max_attempts: u32_col(row, "max_attempts")?,
         checkpoint: row.try_get("checkpoint")?,
         timeout: duration_col(row, "timeout_ms")?,
-        created_at: row.try_get("created_at")?,
+        created_at: time_col(row, "created_at")?,
     })
-}
-
-/// A non-negative integer column as `u32`.
-pub(crate) fn u32_col(row: &PgRow, column: &str) -> Result<u32, sqlx::Error> {
-    let v: i32 = row.try_get(column)?;
-    u32::try_from(v).map_err(|_| decode_error(format!("column {column} = {v} is not a u32")))
-}
-
-/// A nullable millisecond column as an optional `Duration`.
-pub(crate) fn duration_col(row: &PgRow, column: &str) -> Result<Option<Duration>, sqlx::Error> {
-    let v: Option<i64> = row.try_get(column)?;
-    Ok(v.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
 }

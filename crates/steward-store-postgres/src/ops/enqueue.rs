@@ -6,14 +6,13 @@
 
 use std::collections::BTreeSet;
 
-use serde::de::IgnoredAny;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 use sqlx::{PgConnection, Postgres};
 use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
 
-use crate::clock::{self, When, micros};
-use crate::error::{decode_error, invalid};
+use crate::clock::{self, When};
+use crate::error::decode_error;
 use crate::ops::copy;
 use crate::sql::{Sql, after_delay};
 
@@ -96,42 +95,11 @@ pub(crate) const HOLDER: &str = "SELECT id FROM {schema}.jobs WHERE unique_held 
 /// either inserts or finds a holder unless the key keeps changing hands.
 const UNIQUE_TRIES: usize = 10;
 
-/// Checks a whole batch before anything is written, so an invalid job
-/// refuses the batch with [`StoreError::Invalid`] and writes nothing.
+/// Checks a whole batch before anything is written (the rules all stores
+/// share, in core), so an invalid job refuses the batch with
+/// [`StoreError::Invalid`] and writes nothing.
 pub(crate) fn validate(jobs: &[NewJob]) -> Result<(), StoreError> {
-    for (i, job) in jobs.iter().enumerate() {
-        let which = || format!("job {i} (kind `{}`)", job.kind);
-        if job.kind.is_empty() {
-            return Err(invalid(format!("job {i}: empty kind")));
-        }
-        if job.queue.is_empty() {
-            return Err(invalid(format!("{}: empty queue", which())));
-        }
-        if job.max_attempts == 0 {
-            return Err(invalid(format!("{}: max_attempts is 0", which())));
-        }
-        if i32::try_from(job.max_attempts).is_err() {
-            return Err(invalid(format!(
-                "{}: max_attempts {} is above {}",
-                which(),
-                job.max_attempts,
-                i32::MAX
-            )));
-        }
-        if let Err(e) = serde_json::from_str::<IgnoredAny>(&job.payload) {
-            return Err(invalid(format!("{}: payload is not JSON: {e}", which())));
-        }
-        if let Some(timeout) = job.timeout {
-            timeout_ms(timeout)?;
-        }
-        if let Some((_, UniqueScope::Window(window))) = &job.unique {
-            if window_ms(*window)? <= 0 {
-                return Err(invalid(format!("{}: unique window is zero", which())));
-            }
-        }
-        clock::first_run(job)?;
-    }
-    Ok(())
+    steward_core::store::validate_new_jobs(jobs)
 }
 
 /// True if [`insert`] writes these jobs with a single statement (no unique
@@ -368,17 +336,9 @@ pub(crate) fn attempts(job: &NewJob) -> Result<i32, sqlx::Error> {
 pub(crate) fn timeout_ms(timeout: std::time::Duration) -> Result<i64, StoreError> {
     // Milliseconds, as the SQLite store keeps it: a timeout finer than that
     // means nothing to a worker.
-    millis("timeout", timeout)
+    steward_core::store::millis("timeout", timeout)
 }
 
 fn window_ms(window: std::time::Duration) -> Result<i64, StoreError> {
-    millis("unique window", window)
-}
-
-/// Whole milliseconds; a non-zero duration below one counts as one.
-fn millis(what: &str, d: std::time::Duration) -> Result<i64, StoreError> {
-    micros(what, d)?;
-    let ms = i64::try_from(d.as_millis())
-        .map_err(|_| invalid(format!("{what} of {d:?} is too long")))?;
-    Ok(if ms == 0 && !d.is_zero() { 1 } else { ms })
+    steward_core::store::millis("unique window", window)
 }

@@ -13,10 +13,12 @@
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced, batched);
 //! - `admin.rs`: cancel, retry, rescue, prune;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
-//! - `read.rs`: `job` and `counts`.
+//! - `read.rs`: `job` and `counts`;
+//! - `columns.rs`: decoding columns without panics.
 
 pub(crate) mod admin;
 pub(crate) mod claim;
+pub(crate) mod columns;
 pub(crate) mod copy;
 pub(crate) mod enqueue;
 pub(crate) mod leader;

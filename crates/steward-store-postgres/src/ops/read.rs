@@ -5,7 +5,7 @@ use sqlx::{PgConnection, Row};
 use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
 
 use crate::error::decode_error;
-use crate::ops::claim::{duration_col, u32_col};
+use crate::ops::columns::{duration_col, opt_time_col, time_col, u32_col};
 use crate::sql::Sql;
 
 pub(crate) const JOB: &str = "SELECT id, kind, queue, state, priority, payload::text AS payload,
@@ -51,14 +51,14 @@ fn decode(row: &PgRow) -> Result<JobRecord, sqlx::Error> {
         payload: row.try_get("payload")?,
         attempt: u32_col(row, "attempt")?,
         max_attempts: u32_col(row, "max_attempts")?,
-        run_at: row.try_get("run_at")?,
-        created_at: row.try_get("created_at")?,
-        attempted_at: row.try_get("attempted_at")?,
-        finished_at: row.try_get("finished_at")?,
+        run_at: time_col(row, "run_at")?,
+        created_at: time_col(row, "created_at")?,
+        attempted_at: opt_time_col(row, "attempted_at")?,
+        finished_at: opt_time_col(row, "finished_at")?,
         errors,
         checkpoint: row.try_get("checkpoint")?,
         worker: row.try_get("worker")?,
-        lease_expires_at: row.try_get("lease_expires_at")?,
+        lease_expires_at: opt_time_col(row, "lease_expires_at")?,
         rescues: u32_col(row, "rescues")?,
         interrupted: u32_col(row, "interrupted")?,
         cancel_requested: row.try_get("cancel_requested")?,

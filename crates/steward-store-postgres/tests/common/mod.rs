@@ -96,3 +96,29 @@ impl Drop for TestSchema {
         }
     }
 }
+
+impl TestSchema {
+    /// Runs `sql` through `psql` (on PATH), as a service in another
+    /// language would: its own process, its own connection.
+    pub async fn psql(&self, sql: &str) -> std::process::Output {
+        let (url, sql) = (self.url.clone(), sql.to_string());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-X",
+                    "-q",
+                    "-A",
+                    "-t",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                ])
+                .arg(sql)
+                .output()
+                .expect("running psql: it must be on PATH")
+        })
+        .await
+        .expect("the psql task")
+    }
+}

@@ -18,9 +18,11 @@ use std::fmt::Write as _;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
-use steward_core::store::{ClaimRequest, ClaimedJob, JobId, Lease, LeaseToken};
+use steward_core::store::{
+    ClaimRequest, ClaimedJob, Finish, JobId, Lease, LeaseToken, unreadable_job,
+};
 
-use crate::sql::{add_ms, duration_col, from_ms, u32_col};
+use crate::sql::{add_ms, duration_col, time_col, u32_col};
 
 /// The claim. The inner SELECT walks the partial claim index in
 /// (priority, run_at, id) order and stops at the limit; its state test is
@@ -77,14 +79,16 @@ pub(crate) async fn claim(
 }
 
 /// Loads the claimed jobs, in the contract's order: queues as the request
-/// lists them, then (priority, run_at, id) within a queue.
+/// lists them, then (priority, run_at, id) within a queue; and, apart, the
+/// outcomes that fail those whose rows cannot be read (see
+/// [`unreadable_job`]).
 pub(crate) async fn details(
     conn: &mut SqliteConnection,
     request: &ClaimRequest,
     leases: &[Lease],
-) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+) -> Result<(Vec<ClaimedJob>, Vec<Finish>), sqlx::Error> {
     if leases.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let mut ids = String::with_capacity(leases.len() * 8);
     ids.push('[');
@@ -104,26 +108,34 @@ pub(crate) async fn details(
         .collect();
     let rows = sqlx::query(DETAILS).bind(ids).fetch_all(&mut *conn).await?;
     let mut jobs = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
     for row in &rows {
         let id: i64 = row.try_get("id")?;
         // Every row read was asked for by id, so its token is known.
         let Some(&token) = tokens.get(&id) else {
             continue;
         };
-        let priority: i64 = row.try_get("priority")?;
-        let run_at: i64 = row.try_get("run_at")?;
-        let job = decode(
-            row,
-            Lease {
-                id: JobId(id),
-                token,
-            },
-        )?;
-        let queue = rank.get(job.queue.as_str()).copied().unwrap_or(usize::MAX);
-        jobs.push(((queue, priority, run_at, id), job));
+        let lease = Lease {
+            id: JobId(id),
+            token,
+        };
+        let read = (|| {
+            let priority: i64 = row.try_get("priority")?;
+            let run_at: i64 = row.try_get("run_at")?;
+            let job = decode(row, lease)?;
+            let queue = rank.get(job.queue.as_str()).copied().unwrap_or(usize::MAX);
+            Ok::<_, sqlx::Error>(((queue, priority, run_at, id), job))
+        })();
+        match read {
+            Ok(job) => jobs.push(job),
+            Err(err) => {
+                let attempt = u32_col(row, "attempt").unwrap_or(0);
+                unreadable.push(unreadable_job(lease, attempt, &err.to_string()));
+            }
+        }
     }
     jobs.sort_by_key(|(key, _)| *key);
-    Ok(jobs.into_iter().map(|(_, job)| job).collect())
+    Ok((jobs.into_iter().map(|(_, job)| job).collect(), unreadable))
 }
 
 fn decode(row: &SqliteRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
@@ -136,6 +148,6 @@ fn decode(row: &SqliteRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
         max_attempts: u32_col(row, "max_attempts")?,
         checkpoint: row.try_get("checkpoint")?,
         timeout: duration_col(row, "timeout_ms")?,
-        created_at: from_ms(row.try_get("created_at")?)?,
+        created_at: time_col(row, "created_at")?,
     })
 }

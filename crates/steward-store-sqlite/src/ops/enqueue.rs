@@ -6,11 +6,9 @@
 
 use std::sync::OnceLock;
 
-use serde::de::IgnoredAny;
 use sqlx::SqliteConnection;
 use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
 
-use crate::error::invalid;
 use crate::sql::{decode_error, duration_ms, later_ms};
 
 /// Rows per plain insert statement, as powers of two: a batch of any size is
@@ -22,39 +20,11 @@ const CHUNK_SIZES: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 const COLUMNS: &str =
     "created_at, kind, queue, payload, priority, state, max_attempts, run_at, timeout_ms";
 
-/// Checks a whole batch before anything is written, so an invalid job
-/// refuses the batch with [`StoreError::Invalid`] and writes nothing.
+/// Checks a whole batch before anything is written (the rules all stores
+/// share, in core), so an invalid job refuses the batch with
+/// [`StoreError::Invalid`] and writes nothing.
 pub(crate) fn validate(jobs: &[NewJob]) -> Result<(), StoreError> {
-    for (i, job) in jobs.iter().enumerate() {
-        let which = || format!("job {i} (kind `{}`)", job.kind);
-        if job.kind.is_empty() {
-            return Err(invalid(format!("job {i}: empty kind")));
-        }
-        if job.queue.is_empty() {
-            return Err(invalid(format!("{}: empty queue", which())));
-        }
-        if job.max_attempts == 0 {
-            return Err(invalid(format!("{}: max_attempts is 0", which())));
-        }
-        if let Err(e) = serde_json::from_str::<IgnoredAny>(&job.payload) {
-            return Err(invalid(format!("{}: payload is not JSON: {e}", which())));
-        }
-        if job.run_at.is_some() && job.delay.is_some() {
-            return Err(invalid(format!(
-                "{}: both run_at and delay are set (choose one)",
-                which()
-            )));
-        }
-        if let Some(timeout) = job.timeout {
-            duration_ms("timeout", timeout)?;
-        }
-        if let Some((_, UniqueScope::Window(window))) = &job.unique {
-            if duration_ms("unique window", *window)? <= 0 {
-                return Err(invalid(format!("{}: unique window is zero", which())));
-            }
-        }
-    }
-    Ok(())
+    steward_core::store::validate_new_jobs(jobs)
 }
 
 /// True if [`insert`] writes these jobs with a single statement: no unique

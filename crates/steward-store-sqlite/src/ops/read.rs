@@ -4,7 +4,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
 
-use crate::sql::{decode_error, duration_col, from_ms, time_col, u32_col};
+use crate::sql::{decode_error, duration_col, opt_time_col, time_col, u32_col};
 
 /// One job with its errors, or `None`.
 pub(crate) async fn job(
@@ -45,14 +45,14 @@ fn decode(row: &SqliteRow) -> Result<JobRecord, sqlx::Error> {
         payload: row.try_get("payload")?,
         attempt: u32_col(row, "attempt")?,
         max_attempts: u32_col(row, "max_attempts")?,
-        run_at: from_ms(row.try_get("run_at")?)?,
-        created_at: from_ms(row.try_get("created_at")?)?,
-        attempted_at: time_col(row, "attempted_at")?,
-        finished_at: time_col(row, "finished_at")?,
+        run_at: time_col(row, "run_at")?,
+        created_at: time_col(row, "created_at")?,
+        attempted_at: opt_time_col(row, "attempted_at")?,
+        finished_at: opt_time_col(row, "finished_at")?,
         errors,
         checkpoint: row.try_get("checkpoint")?,
         worker: row.try_get("worker")?,
-        lease_expires_at: time_col(row, "lease_expires_at")?,
+        lease_expires_at: opt_time_col(row, "lease_expires_at")?,
         rescues: u32_col(row, "rescues")?,
         interrupted: u32_col(row, "interrupted")?,
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,

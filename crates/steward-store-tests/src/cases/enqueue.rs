@@ -104,6 +104,41 @@ pub async fn enqueue_refuses_both_run_at_and_delay_and_writes_nothing<H: Harness
     assert_refused(&*f.store, batch, "both run_at and delay").await;
 }
 
+/// A `run_at` outside years 1 to 9999 refuses the whole batch: every store
+/// and every client can hold and print such a time, and nothing further
+/// out means anything but "never" (a delay saturates to that instead).
+pub async fn enqueue_refuses_a_run_at_outside_years_1_to_9999_and_writes_nothing<H: Harness>(
+    h: &H,
+) {
+    let f = Fixture::new(h).await;
+    let too_late = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("a valid date")
+        .and_utc();
+    let too_early = chrono::NaiveDate::from_ymd_opt(0, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .expect("a valid date")
+        .and_utc();
+    for (at, what) in [
+        (too_late, "run_at in year 10000"),
+        (
+            chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            "run_at at chrono's maximum",
+        ),
+        (too_early, "run_at in year 0"),
+        (
+            chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            "run_at at chrono's minimum",
+        ),
+    ] {
+        let batch = vec![
+            NewJob::new("valid", "{}"),
+            NewJob::new("k", "{}").run_at(at),
+        ];
+        assert_refused(&*f.store, batch, what).await;
+    }
+}
+
 /// The record of a new job holds everything it was given, and nothing of a
 /// life it has not had yet.
 pub async fn enqueue_records_every_field_of_the_new_job<H: Harness>(h: &H) {

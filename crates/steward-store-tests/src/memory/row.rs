@@ -117,33 +117,7 @@ pub(super) fn after(now: DateTime<Utc>, d: Duration) -> Result<DateTime<Utc>, St
 }
 
 pub(super) fn validate(job: &NewJob, now: DateTime<Utc>) -> Result<Option<Hold>, StoreError> {
-    if job.kind.is_empty() {
-        return Err(invalid("a job's kind must not be empty"));
-    }
-    if job.queue.is_empty() {
-        return Err(invalid(format!(
-            "job kind `{}` has an empty queue",
-            job.kind
-        )));
-    }
-    if job.max_attempts == 0 {
-        return Err(invalid(format!(
-            "job kind `{}` has max_attempts 0",
-            job.kind
-        )));
-    }
-    if job.run_at.is_some() && job.delay.is_some() {
-        return Err(invalid(format!(
-            "job kind `{}` sets both run_at and delay",
-            job.kind
-        )));
-    }
-    if let Err(e) = serde_json::from_str::<serde_json::Value>(&job.payload) {
-        return Err(invalid(format!(
-            "job kind `{}` has a payload that is not JSON: {e}",
-            job.kind
-        )));
-    }
+    steward_core::store::validate_new_jobs(std::slice::from_ref(job))?;
     let Some((key, scope)) = &job.unique else {
         return Ok(None);
     };
@@ -151,12 +125,7 @@ pub(super) fn validate(job: &NewJob, now: DateTime<Utc>) -> Result<Option<Hold>,
         UniqueScope::Queued => (None, HeldScope::Queued),
         UniqueScope::Active => (None, HeldScope::Active),
         UniqueScope::Window(window) => {
-            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-            if window_ms == 0 {
-                return Err(invalid(format!(
-                    "unique key `{key}` has a window under 1 ms"
-                )));
-            }
+            let window_ms = steward_core::store::millis("unique window", *window)?;
             (
                 Some(now.timestamp_millis().div_euclid(window_ms)),
                 HeldScope::Window,
