@@ -8,13 +8,16 @@
 
 mod attempt;
 mod completer;
+mod dispatch;
 mod heartbeat;
 mod pace;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -22,10 +25,11 @@ use tokio_util::sync::CancellationToken;
 use super::Job;
 use super::context::Extensions;
 use super::registry::Registry;
-use crate::store::{ClaimRequest, ClaimedJob, Lease, QueueClaim, Store, StoreError};
+use crate::store::{ClaimRequest, ClaimedJob, Store, StoreError};
 use crate::{BoxError, ConfigError, Context, Service};
-use attempt::{AttemptDeps, AttemptEnd, StopReason, Stopper};
-use heartbeat::{Running, lock};
+use attempt::AttemptDeps;
+use dispatch::Dispatcher;
+use heartbeat::Running;
 
 /// A queue this worker serves and how many of its jobs may run at once.
 ///
@@ -125,7 +129,9 @@ fn default_worker_id() -> String {
 /// ```
 pub struct Worker<S> {
     store: Arc<S>,
-    registry: Registry,
+    /// Shared with the attempts of a run, never taken out: a worker
+    /// restarted after a failure runs the kinds it was configured with.
+    registry: Arc<Registry>,
     config: WorkerConfig,
     extensions: Extensions,
     custom_queues: bool,
@@ -142,7 +148,7 @@ impl<S: Store> Worker<S> {
     pub fn new(store: Arc<S>) -> Self {
         Worker {
             store,
-            registry: Registry::default(),
+            registry: Arc::default(),
             config: WorkerConfig::default(),
             extensions: Extensions::default(),
             custom_queues: false,
@@ -163,7 +169,14 @@ impl<S: Store> Worker<S> {
     /// # Ok(()) }
     /// ```
     pub fn register<J: Job>(mut self) -> Result<Self, ConfigError> {
-        if !self.registry.register::<J>() {
+        // Only while configuring, when this worker is the sole owner.
+        let Some(registry) = Arc::get_mut(&mut self.registry) else {
+            return Err(ConfigError::Invalid {
+                what: "job kind",
+                reason: format!("`{}` registered on a worker that is running", J::KIND),
+            });
+        };
+        if !registry.register::<J>() {
             return Err(ConfigError::Invalid {
                 what: "job kind",
                 reason: format!("`{}` is registered twice", J::KIND),
@@ -290,13 +303,8 @@ impl<S: Store> Service for Worker<S> {
                 );
             }
         }
-        let registry = Arc::new(std::mem::take(&mut self.registry));
-        let result = run_worker(self, &registry, ctx).await;
-        // Keep the kinds for a restart after a failure.
-        if let Ok(registry) = Arc::try_unwrap(registry) {
-            self.registry = registry;
-        }
-        result
+        let registry = self.registry.clone();
+        run_worker(self, &registry, ctx).await
     }
 }
 
@@ -304,13 +312,6 @@ impl<S: Store> Service for Worker<S> {
 /// heartbeats; a longer one only hides a dead worker's jobs for longer (and
 /// far beyond it, overflows the stores' time arithmetic).
 const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
-
-/// A claimed job's slot: which queue it counts against.
-struct Slot {
-    queue: usize,
-    lease: Lease,
-    started: tokio::time::Instant,
-}
 
 async fn run_worker<S: Store>(
     worker: &Worker<S>,
@@ -344,13 +345,51 @@ async fn run_worker<S: Store>(
         beat_stop.clone(),
     ));
 
-    let mut free: Vec<usize> = config.queues.iter().map(|q| q.concurrency).collect();
-    let mut buffers: Vec<VecDeque<(ClaimedJob, Stopper)>> =
-        config.queues.iter().map(|_| VecDeque::new()).collect();
-    let mut jobs: JoinSet<(Slot, AttemptEnd)> = JoinSet::new();
+    let mut dispatcher = Dispatcher::new(config, running, finish_tx, deps);
+    // A panic in the loop (store code, the worker's own) must not walk away
+    // from what the worker holds: it is caught here, everything is given
+    // back at once, and the panic goes on to the supervisor, which restarts
+    // this worker with its configuration intact.
+    let served = AssertUnwindSafe(serve(worker, ctx, &mut dispatcher))
+        .catch_unwind()
+        .await;
+    let budget = match &served {
+        Ok(()) => config.drain_timeout.unwrap_or_else(|| {
+            ctx.host()
+                .shutdown_timeout()
+                .saturating_sub(Duration::from_secs(2))
+        }),
+        Err(panic) => {
+            tracing::error!(
+                panic = %crate::error::panic_message(panic.as_ref()),
+                "the worker's loop panicked: stopping and releasing its jobs before it restarts"
+            );
+            Duration::ZERO
+        }
+    };
+    dispatcher
+        .drain(&*worker.store, budget, config.stop_grace)
+        .await;
+    beat_stop.cancel();
+    // Closes the outcome channel: the writer flushes what is queued, then ends.
+    drop(dispatcher);
+    while let Some(result) = helpers.join_next().await {
+        if let Err(err) = result {
+            tracing::error!(error = %err, "worker helper task failed");
+        }
+    }
+    match served {
+        Ok(()) => Ok(()),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The worker's loop: claim into the buffers, start buffered jobs into free
+/// slots, book the ones that end, until the worker is told to stop.
+async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, d: &mut Dispatcher) {
+    let config = &worker.config;
+    let store = &worker.store;
     let mut backoff = Duration::from_millis(100);
-    let mut to_release = Vec::new();
-    let mut pace = pace::Pace::new(config.queues.len());
     // At most one claim in flight, polled alongside the running jobs: slots
     // keep turning over (outcomes queued, buffered jobs started) while the
     // store answers, instead of the whole loop waiting a round trip per
@@ -364,16 +403,11 @@ async fn run_worker<S: Store>(
     let mut claim_after = tokio::time::Instant::now();
 
     while !ctx.is_cancelled() {
-        start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
-        let prefetch: Vec<usize> = config
-            .queues
-            .iter()
-            .enumerate()
-            .map(|(i, q)| pace.prefetch(i, q.concurrency, config.prefetch))
-            .collect();
+        d.start_buffered();
+        let prefetch = d.prefetch(config.prefetch);
         let backing_off = tokio::time::Instant::now() < claim_after;
         if claiming.is_none() && !backing_off && may_claim {
-            let wanted = wanted_claims(config, &free, &buffers, &prefetch);
+            let wanted = d.wanted_claims(&prefetch, config.fetch_batch);
             if !wanted.is_empty() {
                 let request = ClaimRequest {
                     worker: config.id.clone(),
@@ -383,10 +417,7 @@ async fn run_worker<S: Store>(
                 claiming = Some(Box::pin(timed_claim(store.clone(), request)));
             }
         }
-        let room = claiming.is_none()
-            && !backing_off
-            && !may_claim
-            && (0..buffers.len()).any(|i| wants_more(free[i], buffers[i].len(), prefetch[i]));
+        let room = claiming.is_none() && !backing_off && !may_claim && d.has_room(&prefetch);
         tokio::select! {
             biased;
             _ = ctx.cancelled() => break,
@@ -397,16 +428,16 @@ async fn run_worker<S: Store>(
                 }
             }, if claiming.is_some() => {
                 claiming = None;
-                pace.claimed(took);
+                d.pace.claimed(took);
                 match claimed {
                     Ok(claimed) => {
                         backoff = Duration::from_millis(100);
                         ctx.set_ready(true);
                         may_claim = claimed.len() as u64 >= asked;
-                        buffer_claimed(config, claimed, &running, &mut buffers);
+                        d.buffer_claimed(claimed);
                         // Started at once, not at the next turn: a stop
                         // arriving now would otherwise release them unrun.
-                        start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
+                        d.start_buffered();
                     }
                     Err(err) => {
                         ctx.set_ready(false);
@@ -417,92 +448,28 @@ async fn run_worker<S: Store>(
                     }
                 }
             }
-            Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
+            Some(joined) = d.next_ended(), if d.is_busy() => {
                 may_claim = true;
-                ended(joined, &mut free, &running, &finish_tx, &mut to_release, &mut pace).await;
+                d.ended(joined).await;
             }
             _ = tokio::time::sleep_until(claim_after), if backing_off && claiming.is_none() => {}
             _ = store.wait_for_work(config.poll_interval), if room => may_claim = true,
         }
-        while let Some(joined) = jobs.try_join_next() {
+        if d.book_ended().await {
             may_claim = true;
-            ended(
-                joined,
-                &mut free,
-                &running,
-                &finish_tx,
-                &mut to_release,
-                &mut pace,
-            )
-            .await;
         }
     }
 
     // A claim still in flight at shutdown: the store already shows its jobs
     // as running, so those that fit a free slot start and get the drain's
     // time to finish, as if the claim had landed a moment earlier; the rest
-    // join the buffered ones below and are released.
+    // are buffered, and released by the drain.
     if let Some(claim) = claiming.take() {
         if let (Ok(claimed), _, _) = claim.await {
-            buffer_claimed(config, claimed, &running, &mut buffers);
-            start_buffered(&mut buffers, &mut free, &mut jobs, &deps);
+            d.buffer_claimed(claimed);
+            d.start_buffered();
         }
     }
-
-    // Jobs waiting in the prefetch buffers never started: release them now.
-    for buffer in &mut buffers {
-        for (job, _) in buffer.drain(..) {
-            lock(&running).remove(&job.lease.id);
-            to_release.push(job.lease);
-        }
-    }
-
-    drain(
-        worker,
-        ctx,
-        &mut jobs,
-        &mut free,
-        &running,
-        &finish_tx,
-        &mut to_release,
-    )
-    .await;
-    beat_stop.cancel();
-    drop(finish_tx);
-    while let Some(result) = helpers.join_next().await {
-        if let Err(err) = result {
-            tracing::error!(error = %err, "worker helper task failed");
-        }
-    }
-    Ok(())
-}
-
-/// What to claim for each queue that wants more (see [`wants_more`]): room
-/// for its free slots and its prefetch, at most a fetch batch.
-fn wanted_claims(
-    config: &WorkerConfig,
-    free: &[usize],
-    buffers: &[VecDeque<(ClaimedJob, Stopper)>],
-    prefetch: &[usize],
-) -> Vec<QueueClaim> {
-    config
-        .queues
-        .iter()
-        .enumerate()
-        .filter_map(|(i, q)| {
-            if !wants_more(free[i], buffers[i].len(), prefetch[i]) {
-                return None;
-            }
-            let room = (free[i] + prefetch[i]).saturating_sub(buffers[i].len());
-            let limit = u32::try_from(room)
-                .unwrap_or(u32::MAX)
-                .min(config.fetch_batch);
-            (limit > 0).then(|| QueueClaim {
-                queue: q.name.clone(),
-                limit,
-            })
-        })
-        .collect()
 }
 
 /// One claim, with how long it took and how many jobs it asked for.
@@ -514,167 +481,4 @@ async fn timed_claim<S: Store>(
     let started = tokio::time::Instant::now();
     let result = store.claim(request).await;
     (result, started.elapsed(), asked)
-}
-
-/// Puts claimed jobs in their queues' buffers and lists them as running
-/// (so they are heartbeated, and released if never started).
-fn buffer_claimed(
-    config: &WorkerConfig,
-    claimed: Vec<ClaimedJob>,
-    running: &Running,
-    buffers: &mut [VecDeque<(ClaimedJob, Stopper)>],
-) {
-    let mut running = lock(running);
-    for job in claimed {
-        let Some(queue) = config.queues.iter().position(|q| q.name == job.queue) else {
-            continue;
-        };
-        let stopper = Stopper::new();
-        running.insert(job.lease.id, (job.lease, stopper.clone()));
-        buffers[queue].push_back((job, stopper));
-    }
-}
-
-/// Whether a queue should claim now: when a slot is free and nothing is
-/// buffered for it, or when its prefetch buffer is down to half. Claiming
-/// every time one job ends would cost a store round trip per job; refilling
-/// at half keeps claims large while the buffer never runs dry.
-fn wants_more(free: usize, buffered: usize, prefetch: usize) -> bool {
-    if buffered >= free + prefetch {
-        return false;
-    }
-    (free > 0 && buffered == 0) || buffered <= prefetch / 2
-}
-
-/// Starts buffered jobs into free slots.
-fn start_buffered(
-    buffers: &mut [VecDeque<(ClaimedJob, Stopper)>],
-    free: &mut [usize],
-    jobs: &mut JoinSet<(Slot, AttemptEnd)>,
-    deps: &Arc<AttemptDeps>,
-) {
-    for (queue, buffer) in buffers.iter_mut().enumerate() {
-        while free[queue] > 0 {
-            let Some((job, stopper)) = buffer.pop_front() else {
-                break;
-            };
-            free[queue] -= 1;
-            let lease = job.lease;
-            let deps = deps.clone();
-            let started = tokio::time::Instant::now();
-            // Inherits the worker service, so a panicking job is known to be
-            // caught (by its attempt) rather than counted as unsupervised.
-            jobs.spawn(crate::poll_mark::inherit(async move {
-                let end = attempt::run_guarded(job, stopper, deps).await;
-                (
-                    Slot {
-                        queue,
-                        lease,
-                        started,
-                    },
-                    end,
-                )
-            }));
-        }
-    }
-}
-
-/// Books an ended attempt: frees its slot and queues its outcome.
-async fn ended(
-    joined: Result<(Slot, AttemptEnd), tokio::task::JoinError>,
-    free: &mut [usize],
-    running: &Running,
-    finish_tx: &mpsc::Sender<crate::store::Finish>,
-    to_release: &mut Vec<Lease>,
-    pace: &mut pace::Pace,
-) {
-    let Ok((slot, end)) = joined else {
-        // Attempt tasks catch the job's panics; only an abort lands here, and
-        // aborted attempts are released by `drain`.
-        return;
-    };
-    free[slot.queue] += 1;
-    pace.ran(slot.queue, slot.started.elapsed());
-    lock(running).remove(&slot.lease.id);
-    match end {
-        AttemptEnd::Finish(finish) => {
-            if finish_tx.send(finish).await.is_err() {
-                tracing::error!(job = %slot.lease.id, "outcome writer is gone; the job will be rescued");
-            }
-        }
-        AttemptEnd::Release(lease) => to_release.push(lease),
-        AttemptEnd::Nothing => {}
-    }
-}
-
-/// Shutdown: stop claiming, let running jobs finish within the drain
-/// timeout, then stop the rest and release them at once as interrupted.
-#[allow(clippy::too_many_arguments)]
-async fn drain<S: Store>(
-    worker: &Worker<S>,
-    ctx: &Context,
-    jobs: &mut JoinSet<(Slot, AttemptEnd)>,
-    free: &mut [usize],
-    running: &Running,
-    finish_tx: &mpsc::Sender<crate::store::Finish>,
-    to_release: &mut Vec<Lease>,
-) {
-    // Job times seen while draining inform nothing any more.
-    let mut pace = pace::Pace::new(free.len());
-    let budget = worker.config.drain_timeout.unwrap_or_else(|| {
-        ctx.host()
-            .shutdown_timeout()
-            .saturating_sub(Duration::from_secs(2))
-    });
-    if !jobs.is_empty() {
-        tracing::info!(running = jobs.len(), budget = ?budget, "worker stopping: letting running jobs finish");
-    }
-    let deadline = tokio::time::Instant::now() + budget;
-    while !jobs.is_empty() {
-        match tokio::time::timeout_at(deadline, jobs.join_next()).await {
-            Ok(Some(joined)) => {
-                ended(joined, free, running, finish_tx, to_release, &mut pace).await
-            }
-            Ok(None) => break,
-            Err(_) => break,
-        }
-    }
-    if !jobs.is_empty() {
-        tracing::warn!(
-            running = jobs.len(),
-            "drain timeout reached: stopping and releasing the jobs still running"
-        );
-        for (_, stopper) in lock(running).values() {
-            stopper.stop(StopReason::Shutdown);
-        }
-        // Each attempt returns within its stop grace; wait a little longer.
-        let grace = worker.config.stop_grace + Duration::from_millis(500);
-        let cut_off = tokio::time::Instant::now() + grace;
-        while !jobs.is_empty() {
-            match tokio::time::timeout_at(cut_off, jobs.join_next()).await {
-                Ok(Some(joined)) => {
-                    ended(joined, free, running, finish_tx, to_release, &mut pace).await
-                }
-                _ => break,
-            }
-        }
-        jobs.abort_all();
-        while jobs.join_next().await.is_some() {}
-        // Whatever is still listed was aborted: release it too.
-        to_release.extend(lock(running).drain().map(|(_, (lease, _))| lease));
-    }
-    if !to_release.is_empty() {
-        let leases = std::mem::take(to_release);
-        match worker.store.release(leases.clone()).await {
-            Ok(n) => tracing::info!(
-                released = n,
-                "released unfinished jobs as interrupted; they will run again"
-            ),
-            Err(err) => tracing::error!(
-                error = %err,
-                jobs = leases.len(),
-                "cannot release unfinished jobs; they will be rescued when their leases expire"
-            ),
-        }
-    }
 }

@@ -1,0 +1,265 @@
+//! What a running worker holds, in one place: each queue's free slots and
+//! prefetch buffer, the running attempts, the leases waiting to be
+//! released, and the channel to the outcome writer. Keeping it together is
+//! what lets the worker give everything back at once, whether it stops
+//! (shutdown) or its loop panics.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::attempt::{self, AttemptDeps, AttemptEnd, StopReason, Stopper};
+use super::heartbeat::{Running, lock};
+use super::pace::Pace;
+use super::{QueueConfig, WorkerConfig};
+use crate::store::{ClaimedJob, Finish, Lease, QueueClaim, Store};
+
+/// A claimed job's slot: which queue it counts against.
+pub(super) struct Slot {
+    queue: usize,
+    lease: Lease,
+    started: tokio::time::Instant,
+}
+
+pub(super) struct Dispatcher {
+    queues: Vec<QueueConfig>,
+    free: Vec<usize>,
+    buffers: Vec<VecDeque<(ClaimedJob, Stopper)>>,
+    jobs: JoinSet<(Slot, AttemptEnd)>,
+    running: Running,
+    to_release: Vec<Lease>,
+    pub(super) pace: Pace,
+    finish_tx: mpsc::Sender<Finish>,
+    deps: Arc<AttemptDeps>,
+}
+
+impl Dispatcher {
+    pub(super) fn new(
+        config: &WorkerConfig,
+        running: Running,
+        finish_tx: mpsc::Sender<Finish>,
+        deps: Arc<AttemptDeps>,
+    ) -> Self {
+        Dispatcher {
+            queues: config.queues.clone(),
+            free: config.queues.iter().map(|q| q.concurrency).collect(),
+            buffers: config.queues.iter().map(|_| VecDeque::new()).collect(),
+            jobs: JoinSet::new(),
+            running,
+            to_release: Vec::new(),
+            pace: Pace::new(config.queues.len()),
+            finish_tx,
+            deps,
+        }
+    }
+
+    /// Each queue's prefetch now (see `pace.rs`).
+    pub(super) fn prefetch(&self, cap: usize) -> Vec<usize> {
+        self.queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| self.pace.prefetch(i, q.concurrency, cap))
+            .collect()
+    }
+
+    /// What to claim for each queue that wants more (see [`wants_more`]):
+    /// room for its free slots and its prefetch, at most `fetch_batch`.
+    pub(super) fn wanted_claims(&self, prefetch: &[usize], fetch_batch: u32) -> Vec<QueueClaim> {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| {
+                if !wants_more(self.free[i], self.buffers[i].len(), prefetch[i]) {
+                    return None;
+                }
+                let room = (self.free[i] + prefetch[i]).saturating_sub(self.buffers[i].len());
+                let limit = u32::try_from(room).unwrap_or(u32::MAX).min(fetch_batch);
+                (limit > 0).then(|| QueueClaim {
+                    queue: q.name.clone(),
+                    limit,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether any queue has room for more work.
+    pub(super) fn has_room(&self, prefetch: &[usize]) -> bool {
+        (0..self.buffers.len())
+            .any(|i| wants_more(self.free[i], self.buffers[i].len(), prefetch[i]))
+    }
+
+    /// Whether attempts are running.
+    pub(super) fn is_busy(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    /// Puts claimed jobs in their queues' buffers and lists them as running
+    /// (so they are heartbeated, and released if never started).
+    pub(super) fn buffer_claimed(&mut self, claimed: Vec<ClaimedJob>) {
+        let mut running = lock(&self.running);
+        for job in claimed {
+            let Some(queue) = self.queues.iter().position(|q| q.name == job.queue) else {
+                continue;
+            };
+            let stopper = Stopper::new();
+            running.insert(job.lease.id, (job.lease, stopper.clone()));
+            self.buffers[queue].push_back((job, stopper));
+        }
+    }
+
+    /// Starts buffered jobs into free slots.
+    pub(super) fn start_buffered(&mut self) {
+        for (queue, buffer) in self.buffers.iter_mut().enumerate() {
+            while self.free[queue] > 0 {
+                let Some((job, stopper)) = buffer.pop_front() else {
+                    break;
+                };
+                self.free[queue] -= 1;
+                let lease = job.lease;
+                let deps = self.deps.clone();
+                let started = tokio::time::Instant::now();
+                // Inherits the worker service, so a panicking job is known to
+                // be caught (by its attempt) rather than counted as
+                // unsupervised.
+                self.jobs.spawn(crate::poll_mark::inherit(async move {
+                    let end = attempt::run_guarded(job, stopper, deps).await;
+                    (
+                        Slot {
+                            queue,
+                            lease,
+                            started,
+                        },
+                        end,
+                    )
+                }));
+            }
+        }
+    }
+
+    /// The next attempt to end; pending forever while none runs.
+    pub(super) async fn next_ended(
+        &mut self,
+    ) -> Option<Result<(Slot, AttemptEnd), tokio::task::JoinError>> {
+        if self.jobs.is_empty() {
+            return std::future::pending().await;
+        }
+        self.jobs.join_next().await
+    }
+
+    /// Books every attempt that has already ended; whether there was any.
+    pub(super) async fn book_ended(&mut self) -> bool {
+        let mut any = false;
+        while let Some(joined) = self.jobs.try_join_next() {
+            any = true;
+            self.ended(joined).await;
+        }
+        any
+    }
+
+    /// Books an ended attempt: frees its slot and queues its outcome.
+    pub(super) async fn ended(
+        &mut self,
+        joined: Result<(Slot, AttemptEnd), tokio::task::JoinError>,
+    ) {
+        let Ok((slot, end)) = joined else {
+            // Attempt tasks catch the job's panics; only an abort lands here,
+            // and aborted attempts are released by `drain`.
+            return;
+        };
+        self.free[slot.queue] += 1;
+        self.pace.ran(slot.queue, slot.started.elapsed());
+        lock(&self.running).remove(&slot.lease.id);
+        match end {
+            AttemptEnd::Finish(finish) => {
+                if self.finish_tx.send(finish).await.is_err() {
+                    tracing::error!(job = %slot.lease.id, "outcome writer is gone; the job will be rescued");
+                }
+            }
+            AttemptEnd::Release(lease) => self.to_release.push(lease),
+            AttemptEnd::Nothing => {}
+        }
+    }
+
+    /// Gives back the jobs waiting in the prefetch buffers: they never
+    /// started.
+    pub(super) fn unbuffer(&mut self) {
+        let mut running = lock(&self.running);
+        for buffer in &mut self.buffers {
+            for (job, _) in buffer.drain(..) {
+                running.remove(&job.lease.id);
+                self.to_release.push(job.lease);
+            }
+        }
+    }
+
+    /// Lets running jobs finish within `budget`, then stops the rest (they
+    /// are told at once, and get `grace` to return) and releases them, with
+    /// every buffered job, as interrupted.
+    pub(super) async fn drain<S: Store>(&mut self, store: &S, budget: Duration, grace: Duration) {
+        self.unbuffer();
+        if !self.jobs.is_empty() && !budget.is_zero() {
+            tracing::info!(running = self.jobs.len(), budget = ?budget, "worker stopping: letting running jobs finish");
+        }
+        let deadline = tokio::time::Instant::now() + budget;
+        while !self.jobs.is_empty() {
+            match tokio::time::timeout_at(deadline, self.jobs.join_next()).await {
+                Ok(Some(joined)) => self.ended(joined).await,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if !self.jobs.is_empty() {
+            tracing::warn!(
+                running = self.jobs.len(),
+                "stopping and releasing the jobs still running"
+            );
+            for (_, stopper) in lock(&self.running).values() {
+                stopper.stop(StopReason::Shutdown);
+            }
+            // Each attempt returns within its stop grace; wait a little longer.
+            let cut_off = tokio::time::Instant::now() + grace + Duration::from_millis(500);
+            while !self.jobs.is_empty() {
+                match tokio::time::timeout_at(cut_off, self.jobs.join_next()).await {
+                    Ok(Some(joined)) => self.ended(joined).await,
+                    _ => break,
+                }
+            }
+            self.jobs.abort_all();
+            while self.jobs.join_next().await.is_some() {}
+            // Whatever is still listed was aborted: release it too.
+            let aborted: Vec<Lease> = lock(&self.running)
+                .drain()
+                .map(|(_, (lease, _))| lease)
+                .collect();
+            self.to_release.extend(aborted);
+        }
+        if self.to_release.is_empty() {
+            return;
+        }
+        let leases = std::mem::take(&mut self.to_release);
+        match store.release(leases.clone()).await {
+            Ok(n) => tracing::info!(
+                released = n,
+                "released unfinished jobs as interrupted; they will run again"
+            ),
+            Err(err) => tracing::error!(
+                error = %err,
+                jobs = leases.len(),
+                "cannot release unfinished jobs; they will be rescued when their leases expire"
+            ),
+        }
+    }
+}
+
+/// Whether a queue should claim now: when a slot is free and nothing is
+/// buffered for it, or when its prefetch buffer is down to half. Claiming
+/// every time one job ends would cost a store round trip per job; refilling
+/// at half keeps claims large while the buffer never runs dry.
+fn wants_more(free: usize, buffered: usize, prefetch: usize) -> bool {
+    if buffered >= free + prefetch {
+        return false;
+    }
+    (free > 0 && buffered == 0) || buffered <= prefetch / 2
+}
