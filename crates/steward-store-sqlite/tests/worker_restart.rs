@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::faulty::PanickyClaims;
+use common::faulty::Faulty;
 use serde::{Deserialize, Serialize};
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobState, NewJob, Store};
@@ -57,7 +57,7 @@ impl Job for Quick {
 async fn a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_kinds() {
     let t = common::open().await;
     let real = Arc::new(t.store);
-    let store = Arc::new(PanickyClaims::new(real.clone()));
+    let store = Arc::new(Faulty::new(real.clone()));
     let hold = real
         .enqueue(vec![NewJob::new("hold", "{}")])
         .await

@@ -1,9 +1,11 @@
-//! A real store with one injected fault: its next claims can be made to
-//! panic, as a bug in store code would, inside the worker's own loop. Every
-//! other call goes straight to the store underneath.
+//! A real store with injected faults: its next claims can be made to panic,
+//! as a bug in store code would, inside the worker's own loop; and it can
+//! lose contact (every call a worker makes fails as `Unavailable`) for as
+//! long as a test likes. Otherwise every call goes straight to the store
+//! underneath.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use steward_core::store::{
@@ -11,16 +13,18 @@ use steward_core::store::{
     Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
 };
 
-pub struct PanickyClaims<S> {
+pub struct Faulty<S> {
     pub inner: Arc<S>,
     panics: AtomicU32,
+    cut: AtomicBool,
 }
 
-impl<S: Store> PanickyClaims<S> {
+impl<S: Store> Faulty<S> {
     pub fn new(inner: Arc<S>) -> Self {
-        PanickyClaims {
+        Faulty {
             inner,
             panics: AtomicU32::new(0),
+            cut: AtomicBool::new(false),
         }
     }
 
@@ -28,9 +32,24 @@ impl<S: Store> PanickyClaims<S> {
     pub fn panic_next_claims(&self, n: u32) {
         self.panics.store(n, Ordering::SeqCst);
     }
+
+    /// Loses (`true`) or regains contact: while lost, claims, heartbeats,
+    /// outcomes, checkpoints and releases fail.
+    pub fn cut(&self, lost: bool) {
+        self.cut.store(lost, Ordering::SeqCst);
+    }
+
+    fn reachable(&self) -> Result<(), StoreError> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "injected: contact with the store is lost".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
-impl<S: Store> Store for PanickyClaims<S> {
+impl<S: Store> Store for Faulty<S> {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -48,6 +67,7 @@ impl<S: Store> Store for PanickyClaims<S> {
         if armed {
             panic!("injected: a bug in the store's claim");
         }
+        self.reachable()?;
         self.inner.claim(request).await
     }
     async fn heartbeat(
@@ -55,15 +75,19 @@ impl<S: Store> Store for PanickyClaims<S> {
         leases: Vec<Lease>,
         lease: Duration,
     ) -> Result<Vec<HeartbeatResult>, StoreError> {
+        self.reachable()?;
         self.inner.heartbeat(leases, lease).await
     }
     async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
+        self.reachable()?;
         self.inner.finish(batch).await
     }
     async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.checkpoint(lease, state).await
     }
     async fn release(&self, leases: Vec<Lease>) -> Result<u64, StoreError> {
+        self.reachable()?;
         self.inner.release(leases).await
     }
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {

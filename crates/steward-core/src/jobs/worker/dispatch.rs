@@ -105,7 +105,7 @@ impl Dispatcher {
                 continue;
             };
             let stopper = Stopper::new();
-            running.insert(job.lease.id, (job.lease, stopper.clone()));
+            running.insert(job.lease, stopper.clone());
             self.buffers[queue].push_back((job, stopper));
         }
     }
@@ -171,7 +171,7 @@ impl Dispatcher {
         };
         self.free[slot.queue] += 1;
         self.pace.ran(slot.queue, slot.started.elapsed());
-        lock(&self.running).remove(&slot.lease.id);
+        lock(&self.running).remove(&slot.lease);
         match end {
             AttemptEnd::Finish(finish) => {
                 if self.finish_tx.send(finish).await.is_err() {
@@ -189,7 +189,7 @@ impl Dispatcher {
         let mut running = lock(&self.running);
         for buffer in &mut self.buffers {
             for (job, _) in buffer.drain(..) {
-                running.remove(&job.lease.id);
+                running.remove(&job.lease);
                 self.to_release.push(job.lease);
             }
         }
@@ -215,7 +215,7 @@ impl Dispatcher {
                 running = self.jobs.len(),
                 "stopping and releasing the jobs still running"
             );
-            for (_, stopper) in lock(&self.running).values() {
+            for stopper in lock(&self.running).values() {
                 stopper.stop(StopReason::Shutdown);
             }
             // Each attempt returns within its stop grace; wait a little longer.
@@ -231,7 +231,7 @@ impl Dispatcher {
             // Whatever is still listed was aborted: release it too.
             let aborted: Vec<Lease> = lock(&self.running)
                 .drain()
-                .map(|(_, (lease, _))| lease)
+                .map(|(lease, _)| lease)
                 .collect();
             self.to_release.extend(aborted);
         }

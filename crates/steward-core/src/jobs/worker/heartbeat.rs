@@ -7,11 +7,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::{StopReason, Stopper};
-use crate::store::{HeartbeatResult, JobId, Lease, Store};
+use crate::store::{HeartbeatResult, Lease, Store};
 use crate::sync::LockExt;
 
-/// The attempts this worker is running, by job.
-pub(crate) type Running = Arc<Mutex<HashMap<JobId, (Lease, Stopper)>>>;
+/// The attempts this worker holds (running or buffered), by lease: job id
+/// *and* token, since after a lease expiry the same worker may claim the
+/// same job again while the stale attempt still runs, and the two must
+/// never be confused (the stale one is told it lost its lease, the new one
+/// is heartbeated).
+pub(crate) type Running = Arc<Mutex<HashMap<Lease, Stopper>>>;
 
 pub(crate) async fn run<S: Store>(
     store: Arc<S>,
@@ -29,7 +33,7 @@ pub(crate) async fn run<S: Store>(
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let leases: Vec<Lease> = lock(&running).values().map(|(l, _)| *l).collect();
+        let leases: Vec<Lease> = lock(&running).keys().copied().collect();
         if leases.is_empty() {
             continue;
         }
@@ -37,7 +41,7 @@ pub(crate) async fn run<S: Store>(
             Ok(results) => {
                 let running = lock(&running);
                 for (lease, result) in leases.iter().zip(results) {
-                    let Some((_, stopper)) = running.get(&lease.id) else {
+                    let Some(stopper) = running.get(lease) else {
                         continue;
                     };
                     match result {
@@ -59,8 +63,6 @@ pub(crate) async fn run<S: Store>(
     }
 }
 
-pub(crate) fn lock(
-    running: &Running,
-) -> std::sync::MutexGuard<'_, HashMap<JobId, (Lease, Stopper)>> {
+pub(crate) fn lock(running: &Running) -> std::sync::MutexGuard<'_, HashMap<Lease, Stopper>> {
     running.lock_or_recover()
 }
