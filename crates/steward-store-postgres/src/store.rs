@@ -491,10 +491,11 @@ impl Store for PostgresStore {
         if leases.is_empty() {
             return Ok(0);
         }
-        let single = steward_core::store::batch::distinct_jobs(leases.iter().copied());
+        // Released jobs whose cancel was requested are then cancelled: two
+        // statements, one transaction.
         let channel = self.channel();
         let released = self
-            .atomic(single, async |c, sql| {
+            .tx(async |c, sql| {
                 let (released, queues) = lease::release(c, sql, &leases).await?;
                 notify::send(c, channel, &queues).await?;
                 Ok(released)
@@ -529,7 +530,7 @@ impl Store for PostgresStore {
     async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
         let channel = self.channel();
         let report = self
-            .one(async |c, sql| {
+            .tx(async |c, sql| {
                 let (report, queues) = admin::rescue(c, sql, max_rescues).await?;
                 notify::send(c, channel, &queues).await?;
                 Ok(report)

@@ -155,6 +155,7 @@ macro_rules! __contract_cases {
             cancel::cancel_of_a_running_job_asks_its_worker,
             cancel::cancel_of_a_finished_job_is_already_finished,
             cancel::cancel_of_an_unknown_job_is_not_found,
+            cancel::a_requested_cancel_is_never_lost_when_the_attempt_ends_another_way,
             retry::retry_makes_a_dead_cancelled_or_completed_job_available_with_a_fresh_budget,
             retry::retry_leaves_queued_running_and_unknown_jobs_alone,
             rescue::rescue_expired_leaves_live_leases_alone,

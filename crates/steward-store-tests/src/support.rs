@@ -321,7 +321,7 @@ pub(crate) async fn rescue_once<S: Store>(store: &S, max_rescues: u32) -> Rescue
         .unwrap_or_else(|e| panic!("rescue_expired({max_rescues}) failed: {e}"))
 }
 
-/// Runs rescue passes until `want` jobs were rescued or made dead in total
+/// Runs rescue passes until `want` jobs were rescued, made dead or cancelled in total
 /// (their short leases have to expire first), and returns the sum of the
 /// reports. Panics after [`PATIENCE`].
 pub(crate) async fn rescue_until<S: Store>(store: &S, max_rescues: u32, want: u64) -> RescueReport {
@@ -331,7 +331,8 @@ pub(crate) async fn rescue_until<S: Store>(store: &S, max_rescues: u32, want: u6
         let report = rescue_once(store, max_rescues).await;
         total.rescued += report.rescued;
         total.dead += report.dead;
-        if total.rescued + total.dead >= want {
+        total.cancelled += report.cancelled;
+        if total.rescued + total.dead + total.cancelled >= want {
             return total;
         }
         assert!(

@@ -100,11 +100,25 @@ impl OutcomeKind {
             FinishOutcome::Cancelled { .. } => OutcomeKind::Cancel,
         }
     }
+
+    /// Whether this outcome puts the job back in line (a retry, a snooze).
+    /// A store then also applies the rule that a requested cancel is never
+    /// lost (docs/store-contract.md): a second statement, in the same
+    /// transaction, cancels those of the jobs an operator asked to cancel.
+    ///
+    /// ```
+    /// use steward_core::store::batch::OutcomeKind;
+    /// assert!(OutcomeKind::Snooze.requeues() && !OutcomeKind::Complete.requeues());
+    /// ```
+    pub fn requeues(self) -> bool {
+        matches!(self, OutcomeKind::FailRetry | OutcomeKind::Snooze)
+    }
 }
 
 /// True if a store writes this batch of outcomes with one statement: all of
-/// one kind and no job twice (so it needs no transaction around it). An
-/// empty batch needs none either.
+/// one kind, no job twice, and not a kind that puts jobs back in line
+/// (see [`OutcomeKind::requeues`]); so it needs no transaction around it.
+/// An empty batch needs none either.
 ///
 /// ```
 /// use steward_core::store::{Finish, FinishOutcome, JobId, Lease, LeaseToken};
@@ -118,6 +132,7 @@ pub fn one_statement(batch: &[Finish]) -> bool {
         return true;
     };
     let kind = OutcomeKind::of(&first.outcome);
-    batch.iter().all(|f| OutcomeKind::of(&f.outcome) == kind)
+    !kind.requeues()
+        && batch.iter().all(|f| OutcomeKind::of(&f.outcome) == kind)
         && distinct_jobs(batch.iter().map(|f| f.lease))
 }

@@ -46,9 +46,9 @@ use std::time::Duration;
 
 pub use error::StoreError;
 pub use types::{
-    AttemptError, CancelResult, ClaimRequest, ClaimedJob, Enqueued, ErrorKind, Finish,
-    FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease, LeaseToken, NewJob,
-    QueueClaim, RescueReport, StateCounts, UniqueScope,
+    AttemptError, CANCELLED_BY_OPERATOR, CancelResult, ClaimRequest, ClaimedJob, Enqueued,
+    ErrorKind, Finish, FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease,
+    LeaseToken, NewJob, QueueClaim, RescueReport, StateCounts, UniqueScope,
 };
 pub use unreadable::{fail_unreadable, unreadable_job};
 pub use validate::{EARLIEST_TIME, LATEST_TIME, millis, validate_new_jobs};

@@ -539,6 +539,14 @@ pub enum CancelResult {
     NotFound,
 }
 
+/// The error message of an attempt stopped by an operator's cancel, and of
+/// a job whose requested cancel ended it when its attempt ended another way.
+///
+/// ```
+/// assert!(steward_core::store::CANCELLED_BY_OPERATOR.contains("operator"));
+/// ```
+pub const CANCELLED_BY_OPERATOR: &str = "cancelled by an operator";
+
 /// What a rescue pass did.
 ///
 /// ```
@@ -551,6 +559,9 @@ pub struct RescueReport {
     pub rescued: u64,
     /// Made dead after too many rescues in a row.
     pub dead: u64,
+    /// Made cancelled: an operator had asked to cancel them (never started
+    /// again).
+    pub cancelled: u64,
 }
 
 /// The number of jobs in each state.

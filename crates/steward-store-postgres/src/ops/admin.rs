@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use steward_core::store::{CancelResult, JobId, RescueReport};
 
+use crate::ops::lease;
 use crate::sql::{Sql, now_text};
 
 /// Cancels a job in one statement: queued → cancelled now (its
@@ -55,7 +56,7 @@ pub(crate) const RESCUE: &str = concat!(
             THEN NULL ELSE unique_held END,
         lease_token = NULL, lease_expires_at = NULL, worker = NULL
     WHERE state = 'running' AND lease_expires_at < now()
-    RETURNING state, queue"
+    RETURNING id, state, queue"
 );
 
 /// The two retention cutoffs (`now() - age`, ages in microseconds, capped
@@ -128,19 +129,26 @@ pub(crate) async fn rescue(
     sql: &Sql,
     max_rescues: u32,
 ) -> Result<(RescueReport, BTreeSet<String>), sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as(&sql.rescue)
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(&sql.rescue)
         .bind(i64::from(max_rescues))
         .fetch_all(&mut *conn)
         .await?;
-    let dead = rows.iter().filter(|(s, _)| s == "dead").count() as u64;
+    let dead = rows.iter().filter(|(_, s, _)| s == "dead").count() as u64;
+    let requeued: Vec<i64> = rows
+        .iter()
+        .filter(|(_, s, _)| s != "dead")
+        .map(|(id, _, _)| *id)
+        .collect();
+    let cancelled = lease::settle_cancels(conn, sql, requeued.clone()).await?;
     let report = RescueReport {
-        rescued: rows.len() as u64 - dead,
+        rescued: requeued.len() as u64 - cancelled,
         dead,
+        cancelled,
     };
     let queues = rows
         .into_iter()
-        .filter(|(s, _)| s != "dead")
-        .map(|(_, queue)| queue)
+        .filter(|(_, s, _)| s != "dead")
+        .map(|(_, _, queue)| queue)
         .collect();
     Ok((report, queues))
 }

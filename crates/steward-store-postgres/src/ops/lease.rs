@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::PgConnection;
 use steward_core::store::batch::{OutcomeKind as Kind, one_statement, rounds_by_job};
-use steward_core::store::{Finish, HeartbeatResult, Lease};
+use steward_core::store::{CANCELLED_BY_OPERATOR, Finish, HeartbeatResult, Lease};
 
 use crate::clock::{self, Outcome};
 use crate::error::decode_error;
@@ -159,6 +159,38 @@ pub(crate) const RELEASE: &str = fenced!(
      interrupted = j.interrupted + 1, lease_token = NULL, lease_expires_at = NULL, worker = NULL"
 );
 
+/// The rule that a requested cancel is never lost: of the jobs `$1` that an
+/// attempt's end just put back in line (retry, snooze, release, rescue),
+/// those an operator asked to cancel are cancelled instead, as their worker
+/// would have done had it seen the request. `$2` is the error's message.
+/// Run in the same transaction as the statement that put them back.
+pub(crate) const SETTLE_CANCELS: &str = concat!(
+    "UPDATE {schema}.jobs AS j SET state = 'cancelled', finished_at = now(),
+        errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', ",
+    now_text!(),
+    ", 'kind', 'cancelled', 'message', $2::text)), ",
+    release_key!(),
+    " WHERE j.id = ANY($1::bigint[]) AND j.cancel_requested
+        AND j.state IN ('scheduled', 'available', 'retryable')"
+);
+
+/// Applies [`SETTLE_CANCELS`] to `ids`; returns how many it cancelled.
+pub(crate) async fn settle_cancels(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    ids: Vec<i64>,
+) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(&sql.settle_cancels)
+        .bind(ids)
+        .bind(CANCELLED_BY_OPERATOR)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 pub(crate) const CHECKPOINT: &str = "UPDATE {schema}.jobs SET checkpoint = $3::jsonb
     WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 
@@ -299,6 +331,9 @@ pub(crate) async fn finish(
                     }
                 }
             }
+            if kind.requeues() {
+                settle_cancels(conn, sql, done.into_keys().collect()).await?;
+            }
         }
     }
     Ok((applied, due_queues))
@@ -321,6 +356,7 @@ pub(crate) async fn release(
             .fetch_all(&mut *conn)
             .await?;
         released += done.len() as u64;
+        settle_cancels(conn, sql, done.iter().map(|(id, _)| *id).collect()).await?;
         queues.extend(done.into_iter().filter_map(|(_, queue)| queue));
     }
     Ok((released, queues))

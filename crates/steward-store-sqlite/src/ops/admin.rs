@@ -3,6 +3,7 @@
 use sqlx::SqliteConnection;
 use steward_core::store::{CancelResult, JobId, JobState, RescueReport};
 
+use crate::ops::lease::settle_cancels;
 use crate::sql::{decode_error, rfc3339_ms};
 
 /// Cancels a job: queued → cancelled now (its queued/active key released);
@@ -86,7 +87,7 @@ const RESCUE: &str = "UPDATE steward_jobs SET
             THEN NULL ELSE unique_held END,
         lease_token = NULL, lease_expires_at = NULL, worker = NULL
     WHERE state = 'running' AND lease_expires_at < ?1
-    RETURNING state";
+    RETURNING id, state";
 
 /// Rescues expired leases; see [`RESCUE`].
 pub(crate) async fn rescue(
@@ -94,16 +95,23 @@ pub(crate) async fn rescue(
     now: i64,
     max_rescues: u32,
 ) -> Result<RescueReport, sqlx::Error> {
-    let states: Vec<String> = sqlx::query_scalar(RESCUE)
+    let rows: Vec<(i64, String)> = sqlx::query_as(RESCUE)
         .bind(now)
         .bind(i64::from(max_rescues))
         .bind(rfc3339_ms(now))
         .fetch_all(&mut *conn)
         .await?;
-    let dead = states.iter().filter(|s| *s == "dead").count() as u64;
+    let dead = rows.iter().filter(|(_, s)| s == "dead").count() as u64;
+    let requeued: Vec<i64> = rows
+        .iter()
+        .filter(|(_, s)| s != "dead")
+        .map(|(id, _)| *id)
+        .collect();
+    let cancelled = settle_cancels(conn, now, &requeued).await?;
     Ok(RescueReport {
-        rescued: states.len() as u64 - dead,
+        rescued: requeued.len() as u64 - cancelled,
         dead,
+        cancelled,
     })
 }
 

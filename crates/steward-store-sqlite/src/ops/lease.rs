@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use sqlx::SqliteConnection;
 use steward_core::store::batch::{OutcomeKind as Kind, rounds_by_job};
-use steward_core::store::{Finish, FinishOutcome, HeartbeatResult, Lease};
+use steward_core::store::{CANCELLED_BY_OPERATOR, Finish, FinishOutcome, HeartbeatResult, Lease};
 
 use crate::sql::{later_ms, rfc3339_ms};
 
@@ -113,6 +113,40 @@ const RELEASE: &str = fenced!(
     "state = 'available', run_at = ?2, attempt = j.attempt - 1, interrupted = j.interrupted + 1,
      lease_token = NULL, lease_expires_at = NULL, worker = NULL"
 );
+
+/// The rule that a requested cancel is never lost: jobs of `?1` (a JSON
+/// array of ids) that an operator asked to cancel and that an attempt's end
+/// just put back in line (retry, snooze, release, rescue) are cancelled
+/// instead, as their worker would have done had it seen the request.
+pub(crate) const SETTLE_CANCELS: &str = concat!(
+    "UPDATE steward_jobs AS j SET state = 'cancelled', finished_at = ?2, ",
+    "errors = json_insert(j.errors, '$[#]', json_object('attempt', j.attempt, 'at', ?3, ",
+    "'kind', 'cancelled', 'message', ?4)), ",
+    release_key!(),
+    " WHERE j.id IN (SELECT value FROM json_each(?1)) AND j.cancel_requested = 1
+        AND j.state IN ('scheduled', 'available', 'retryable')
+    RETURNING id"
+);
+
+/// Applies [`SETTLE_CANCELS`] to `ids`; returns how many it cancelled.
+pub(crate) async fn settle_cancels(
+    conn: &mut SqliteConnection,
+    now: i64,
+    ids: &[i64],
+) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let json = serde_json::to_string(ids).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let done = sqlx::query_scalar::<_, i64>(SETTLE_CANCELS)
+        .bind(json)
+        .bind(now)
+        .bind(rfc3339_ms(now))
+        .bind(CANCELLED_BY_OPERATOR)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(done.len() as u64)
+}
 
 const CHECKPOINT: &str = "UPDATE steward_jobs SET checkpoint = ?3
     WHERE id = ?1 AND lease_token = ?2 AND state = 'running'";
@@ -238,6 +272,10 @@ pub(crate) async fn finish(
                     wake |= makes_due(&items[i].outcome);
                 }
             }
+            if kind.requeues() {
+                let requeued: Vec<i64> = done.into_iter().collect();
+                settle_cancels(conn, now, &requeued).await?;
+            }
         }
     }
     Ok((applied, wake))
@@ -283,6 +321,8 @@ pub(crate) async fn release(
         for &i in &round {
             released[i] = done.contains(&leases[i].id.0);
         }
+        let requeued: Vec<i64> = done.into_iter().collect();
+        settle_cancels(conn, now, &requeued).await?;
     }
     Ok(released)
 }

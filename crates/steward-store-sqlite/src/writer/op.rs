@@ -90,18 +90,16 @@ impl Op {
             Work::Enqueue(jobs) => enqueue::is_one_statement(jobs),
             Work::Claim(request, _) => request.queues.iter().filter(|q| q.limit > 0).count() == 1,
             Work::Finish(batch) => steward_core::store::batch::one_statement(batch),
-            Work::Release(leases) => {
-                steward_core::store::batch::distinct_jobs(leases.iter().copied())
-            }
             Work::Heartbeat(..)
             | Work::Checkpoint(..)
             | Work::Retry(_)
-            | Work::Rescue(_)
             | Work::Prune { .. }
             | Work::Lead { .. }
             | Work::Resign { .. } => true,
-            // Cancel reads the state, then writes: it needs the transaction.
-            Work::Cancel(_) | Work::Migrate => false,
+            // Cancel reads the state, then writes; release and rescue put
+            // jobs back in line, then cancel those whose cancel was
+            // requested: they need the transaction.
+            Work::Cancel(_) | Work::Release(_) | Work::Rescue(_) | Work::Migrate => false,
         }
     }
 

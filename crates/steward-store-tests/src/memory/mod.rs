@@ -288,6 +288,7 @@ impl Store for MemoryStore {
                             row.record.run_at = at;
                             row.clear_lease();
                             woke |= at <= now;
+                            row.settle_cancel(now);
                         }
                         FinishOutcome::Failed {
                             error,
@@ -308,6 +309,7 @@ impl Store for MemoryStore {
                             r.attempt = r.attempt.saturating_sub(1);
                             row.clear_lease();
                             woke = true;
+                            row.settle_cancel(now);
                         }
                         FinishOutcome::Cancelled { reason } => {
                             let attempt = row.record.attempt;
@@ -359,6 +361,7 @@ impl Store for MemoryStore {
                 r.run_at = now;
                 r.attempt = r.attempt.saturating_sub(1);
                 r.interrupted += 1;
+                row.settle_cancel(now);
                 released += 1;
             }
         }
@@ -447,7 +450,11 @@ impl Store for MemoryStore {
                     r.state = JobState::Available;
                     r.run_at = now;
                     r.attempt = r.attempt.saturating_sub(1);
-                    report.rescued += 1;
+                    if row.settle_cancel(now) {
+                        report.cancelled += 1;
+                    } else {
+                        report.rescued += 1;
+                    }
                 }
             }
         }

@@ -82,6 +82,24 @@ impl Row {
         self.clear_lease();
         self.let_go_of_key(Moment::Finished);
     }
+
+    /// The rule that a requested cancel is never lost: a job just put back
+    /// in line (retry, snooze, release, rescue) whose cancel an operator
+    /// requested is cancelled instead. Whether it was.
+    pub(super) fn settle_cancel(&mut self, now: DateTime<Utc>) -> bool {
+        if !self.record.cancel_requested || self.record.state.is_final() {
+            return false;
+        }
+        let attempt = self.record.attempt;
+        self.record.errors.push(steward_core::store::AttemptError {
+            attempt,
+            at: now,
+            kind: steward_core::store::ErrorKind::Cancelled,
+            message: steward_core::store::CANCELLED_BY_OPERATOR.to_string(),
+        });
+        self.finalize(JobState::Cancelled, now);
+        true
+    }
 }
 
 pub(super) fn invalid(message: impl Into<String>) -> StoreError {

@@ -210,7 +210,7 @@ async fn run_attempt(job: ClaimedJob, stopper: Stopper, deps: Arc<AttemptDeps>) 
         (_, Some(StopReason::Operator)) => finish(
             lease,
             FinishOutcome::Cancelled {
-                reason: "cancelled by an operator".to_string(),
+                reason: crate::store::CANCELLED_BY_OPERATOR.to_string(),
             },
         ),
         (_, Some(StopReason::Timeout)) => {
