@@ -1,7 +1,9 @@
 //! Built-in job kinds for the demo, scripts and fault tests:
-//! `noop`, `sleep {"ms"}`, `fail {"times"}`, `checkpoint {"steps","ms"}`, `panic`,
+//! `noop`, `sleep {"ms"}`, `fail {"times"}`, `checkpoint {"steps","ms"}`, `panic`
+//! (only with `--crash-kinds`),
 //! `stamp` (records when it started: the benchmark's latency probe), and
-//! `abort` (kills its worker process: for crash-loop tests).
+//! `abort` (kills its worker process: for crash-loop tests; only with
+//! `--crash-kinds`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -217,9 +219,16 @@ pub fn register<S: steward::store::Store>(
         .register::<Sleep>()?
         .register::<Fail>()?
         .register::<Checkpoint>()?
-        .register::<Panic>()?
-        .register::<Stamp>()?
-        .register::<Abort>()
+        .register::<Stamp>()
+}
+
+/// Adds `panic` and `abort`, which crash an attempt or the whole process.
+/// Only behind `steward worker --crash-kinds`: registered by default, anyone
+/// who can enqueue could take down every `steward worker` of a fleet.
+pub fn register_crash_kinds<S: steward::store::Store>(
+    worker: steward::jobs::Worker<S>,
+) -> Result<steward::jobs::Worker<S>, steward::ConfigError> {
+    worker.register::<Panic>()?.register::<Abort>()
 }
 
 /// The defaults of a built-in kind, so `steward enqueue` applies them.

@@ -60,6 +60,11 @@ pub struct WorkerArgs {
     /// Append `ID ATTEMPT KIND` for every successful run to this file.
     #[arg(long)]
     journal: Option<PathBuf>,
+    /// Also run the built-in `panic` and `abort` kinds, which crash an
+    /// attempt or this whole process: for fault tests only, never in
+    /// production (anyone who can enqueue could crash every worker).
+    #[arg(long)]
+    crash_kinds: bool,
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -87,7 +92,11 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
         poll_interval: args.poll_interval,
         ..WorkerConfig::default()
     };
-    let worker = kinds::register(Worker::new(store.clone()))?
+    let mut worker = kinds::register(Worker::new(store.clone()))?;
+    if args.crash_kinds {
+        worker = kinds::register_crash_kinds(worker)?;
+    }
+    let worker = worker
         .config(config)?
         .state(Journal::open(args.journal.clone())?);
     let mut maintenance = MaintenanceConfig {

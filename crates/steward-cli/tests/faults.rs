@@ -235,6 +235,7 @@ fn job_that_kills_its_worker_every_time_ends_dead_after_three_rescues() {
         "200ms",
         "--rescue-every",
         "200ms",
+        "--crash-kinds",
     ];
     let mut starts = 0;
     while show(&e.store, 1)["state"] != "dead" {
@@ -261,6 +262,87 @@ fn job_that_kills_its_worker_every_time_ends_dead_after_three_rescues() {
     let last = errors.last().unwrap();
     assert_eq!(last["message"], "worker lost 3 times", "{job}");
     assert_eq!(errors.len(), 3, "{job}");
+}
+
+/// Issue 11 (4): one job that kills its process, beside 20 ordinary 1.5 s
+/// jobs at concurrency 16, the worker restarted whenever it dies. Every
+/// crash rescues every job the process held, but a suspect (rescued twice)
+/// never runs beside another, so only the killer keeps collecting rescues:
+/// it ends dead, and the 20 others complete. Innocent jobs claimed beside
+/// the killer used to die with it after `max_rescues`.
+#[test]
+fn a_job_that_kills_its_worker_takes_no_innocent_job_with_it() {
+    let e = env();
+    run_ok(&["enqueue", "abort", "--store", &e.store]);
+    run_ok(&[
+        "enqueue",
+        "sleep",
+        "--payload",
+        r#"{"ms":1500}"#,
+        "--count",
+        "20",
+        "--store",
+        &e.store,
+    ]);
+    let args = [
+        "--concurrency",
+        "16",
+        "--lease",
+        "1s",
+        "--heartbeat",
+        "200ms",
+        "--rescue-every",
+        "200ms",
+        "--crash-kinds",
+    ];
+    // Every job final, however it ended.
+    let settled = |c: &Value| c["completed"].as_u64().unwrap() + c["dead"].as_u64().unwrap() == 21;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut starts = 0;
+    while !settled(&counts(&e.store)) {
+        starts += 1;
+        let mut w = worker(&e, &format!("worker{starts}.log"), &args);
+        loop {
+            if w.try_wait().unwrap().is_some() {
+                break; // killed by the abort job: start another
+            }
+            if settled(&counts(&e.store)) {
+                signal(&w, "-TERM");
+                w.wait().unwrap();
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not settled after {starts} worker starts: {}",
+                counts(&e.store)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let killer = show(&e.store, 1);
+    assert_eq!(killer["state"], "dead", "{killer}");
+    let last = killer["errors"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["message"], "worker lost 3 times", "{killer}");
+    for id in 2..=21 {
+        assert_eq!(show(&e.store, id)["state"], "completed", "job {id}");
+    }
+}
+
+/// Without `--crash-kinds` a worker does not run `abort` (nor `panic`):
+/// anyone who can enqueue could otherwise crash a whole fleet.
+#[test]
+fn crash_kinds_run_only_behind_their_flag() {
+    let e = env();
+    run_ok(&["enqueue", "abort", "--store", &e.store]);
+    let mut w = worker(&e, "worker.log", &["--poll-interval", "100ms"]);
+    // Twenty polls: time enough to have claimed and run it, had it known it.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        w.try_wait().unwrap().is_none(),
+        "the worker must not run `abort` without --crash-kinds"
+    );
+    signal(&w, "-TERM");
+    assert!(w.wait().unwrap().success());
 }
 
 #[test]

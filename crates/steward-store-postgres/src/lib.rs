@@ -22,6 +22,7 @@
 //!         worker: "doc-test".into(),
 //!         queues: vec![QueueClaim { queue: "default".into(), limit: 10 }],
 //!         lease: Duration::from_secs(30),
+//!         max_suspects: u32::MAX,
 //!     })
 //!     .await?;
 //! let done = store

@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "poison_times_and_enqueue_rights",
         sql: include_str!("../migrations/0004_poison_times_and_enqueue_rights.sql"),
     },
+    Migration {
+        version: 5,
+        name: "suspects_index",
+        sql: include_str!("../migrations/0005_suspects_index.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -47,7 +52,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,

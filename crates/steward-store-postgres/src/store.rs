@@ -422,15 +422,15 @@ impl Store for PostgresStore {
         }
         // Several queues in one transaction, so a failure half-way does not
         // leave jobs claimed that the caller never hears of.
-        let worker = request.worker.as_str();
         let (claimed, drained) = self
             .atomic(queues.len() == 1, async |c, sql| {
                 let mut out = claim::Claimed::default();
+                let mut suspects = request.max_suspects;
                 // Every queue came back with fewer jobs than asked.
                 let mut drained = true;
                 for q in &queues {
                     let got =
-                        claim::claim_queue(c, sql, &q.queue, q.limit, worker, lease_us, &mut out)
+                        claim::claim_queue(c, sql, &request, lease_us, q, &mut suspects, &mut out)
                             .await?;
                     drained &= got < q.limit as usize;
                 }

@@ -25,6 +25,7 @@ async fn claim_all(store: &impl Store) -> Vec<Lease> {
                 limit: JOBS as u32,
             }],
             lease: Duration::from_secs(600),
+            max_suspects: u32::MAX,
         })
         .await
         .expect("claim")

@@ -34,6 +34,7 @@ async fn claim(store: &PostgresStore, queue: &str) -> Vec<ClaimedJob> {
                 limit: 10,
             }],
             lease: LEASE,
+            max_suspects: u32::MAX,
         })
         .await
         .expect("claim")

@@ -51,6 +51,7 @@ async fn claim_queues(store: &PostgresStore, queues: &[(&str, u32)]) -> usize {
                 })
                 .collect(),
             lease: LEASE,
+            max_suspects: u32::MAX,
         })
         .await
         .expect("claim")

@@ -124,6 +124,7 @@ fn request(limit: u32) -> ClaimRequest {
             limit,
         }],
         lease: Duration::from_secs(60),
+        max_suspects: u32::MAX,
     }
 }
 

@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "state tests without IN lists",
         sql: include_str!("../migrations/0003_state_tests_without_in_lists.sql"),
     },
+    Migration {
+        version: 4,
+        name: "suspects index",
+        sql: include_str!("../migrations/0004_suspects_index.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -39,7 +44,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

@@ -90,6 +90,7 @@ async fn a_version_2_database_keeps_its_jobs_keys_and_ids_after_migrating() {
                 limit: 10,
             }],
             lease: std::time::Duration::from_secs(30),
+            max_suspects: u32::MAX,
         })
         .await
         .unwrap();

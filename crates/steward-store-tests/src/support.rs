@@ -203,6 +203,7 @@ pub(crate) async fn claim_from<S: Store>(
             })
             .collect(),
         lease,
+        max_suspects: u32::MAX,
     };
     transient(|| store.claim(request.clone()))
         .await

@@ -48,7 +48,7 @@ pub use error::StoreError;
 pub use types::{
     AttemptError, CANCELLED_BY_OPERATOR, CancelResult, ClaimRequest, ClaimedJob, Enqueued,
     ErrorKind, Finish, FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease,
-    LeaseToken, NewJob, QueueClaim, RescueReport, StateCounts, UniqueScope,
+    LeaseToken, NewJob, QueueClaim, RescueReport, SUSPECT_RESCUES, StateCounts, UniqueScope,
 };
 pub use unreadable::{fail_unreadable, unreadable_job};
 pub use validate::{EARLIEST_TIME, LATEST_TIME, millis, validate_new_jobs};

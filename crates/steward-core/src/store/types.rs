@@ -344,6 +344,7 @@ pub struct QueueClaim {
 ///     worker: "host-1/1234".into(),
 ///     queues: vec![QueueClaim { queue: "default".into(), limit: 10 }],
 ///     lease: Duration::from_secs(30),
+///     max_suspects: u32::MAX,
 /// };
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +355,15 @@ pub struct ClaimRequest {
     pub queues: Vec<QueueClaim>,
     /// The lease's length.
     pub lease: Duration,
+    /// The most *suspects* (jobs whose worker was lost while they ran, at
+    /// least [`SUSPECT_RESCUES`] times in a row) this claim may return, over
+    /// all its queues. A worker holds at most one at a time (it asks for 1
+    /// when it holds none, 0 otherwise), so a suspect never runs beside
+    /// another suspect. A job that kills its process then takes down with it
+    /// only jobs that are not suspects yet; only the real killer keeps
+    /// collecting rescues until `max_rescues` buries it (with the default of
+    /// 3 or more: see [`SUSPECT_RESCUES`]). `u32::MAX`: no limit.
+    pub max_suspects: u32,
 }
 
 /// A claimed job, ready to run.
@@ -383,6 +393,9 @@ pub struct ClaimedJob {
     pub timeout: Option<Duration>,
     /// When it was enqueued.
     pub created_at: DateTime<Utc>,
+    /// How many times in a row a worker was lost while running it (0 for
+    /// a job that is not a suspect; see [`ClaimRequest::max_suspects`]).
+    pub rescues: u32,
 }
 
 /// What kind of failure an attempt had.
@@ -546,6 +559,21 @@ pub enum CancelResult {
 /// assert!(steward_core::store::CANCELLED_BY_OPERATOR.contains("operator"));
 /// ```
 pub const CANCELLED_BY_OPERATOR: &str = "cancelled by an operator";
+
+/// A job rescued this many times in a row (its worker lost while it ran) is
+/// a *suspect*: it never runs beside another suspect (see
+/// [`ClaimRequest::max_suspects`]). Not 1: one crash of a busy worker (an
+/// out-of-memory kill, a lost node) rescues every job it held, and
+/// isolating them all would run them one at a time. At 2, an innocent job
+/// beside a killer is rescued at most twice before it is isolated from the
+/// killer (which, in every crash it caused, is at least as far along), so
+/// with `max_rescues` of 3 or more only the killer is buried; with 2, jobs
+/// rescued beside it twice are buried too.
+///
+/// ```
+/// assert_eq!(steward_core::store::SUSPECT_RESCUES, 2);
+/// ```
+pub const SUSPECT_RESCUES: u32 = 2;
 
 /// What a rescue pass did.
 ///

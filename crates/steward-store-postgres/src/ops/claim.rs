@@ -25,7 +25,10 @@
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use steward_core::store::{ClaimedJob, Finish, JobId, Lease, LeaseToken, unreadable_job};
+use steward_core::store::{
+    ClaimRequest, ClaimedJob, Finish, JobId, Lease, LeaseToken, QueueClaim, SUSPECT_RESCUES,
+    unreadable_job,
+};
 
 use crate::ops::columns::{duration_col, time_col, u32_col};
 use crate::sql::{Sql, lease_expiry};
@@ -52,13 +55,24 @@ use crate::sql::{Sql, lease_expiry};
 /// durable commit (a completion) flushes the WAL up to and including it.
 pub(crate) const CLAIM: &str = concat!(
     "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
-     picked AS (
-         SELECT id FROM {schema}.jobs
-         WHERE state IN ('scheduled', 'available', 'retryable') AND queue = $1
+     suspects AS (
+         SELECT id, priority, run_at FROM {schema}.jobs
+         WHERE state IN ('scheduled', 'available', 'retryable') AND rescues >= 2 AND queue = $1
+             AND run_at <= now()
+         ORDER BY priority, run_at, id
+         LIMIT $5
+         FOR UPDATE SKIP LOCKED),
+     fresh AS (
+         SELECT id, priority, run_at FROM {schema}.jobs
+         WHERE state IN ('scheduled', 'available', 'retryable') AND rescues < 2 AND queue = $1
              AND run_at <= now()
          ORDER BY priority, run_at, id
          LIMIT $2
-         FOR UPDATE SKIP LOCKED)
+         FOR UPDATE SKIP LOCKED),
+     picked AS (
+         SELECT id FROM (SELECT * FROM suspects UNION ALL SELECT * FROM fresh) AS both_kinds
+         ORDER BY priority, run_at, id
+         LIMIT $2)
      UPDATE {schema}.jobs AS j
      SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), worker = $3,
          lease_token = (floor(random() * 4294967296)::bigint << 31)
@@ -71,7 +85,7 @@ pub(crate) const CLAIM: &str = concat!(
      WHERE j.id = picked.id
      RETURNING j.id, j.lease_token, j.kind, j.queue, j.payload::text AS payload, j.attempt,
          j.max_attempts, j.checkpoint::text AS checkpoint, j.timeout_ms, j.created_at,
-         j.priority, j.run_at"
+         j.priority, j.run_at, j.rescues"
 );
 
 /// What one queue's claim took: the jobs to run, and the jobs whose rows
@@ -83,21 +97,24 @@ pub(crate) struct Claimed {
     pub(crate) unreadable: Vec<Finish>,
 }
 
-/// Claims up to `limit` jobs of one queue, in (priority, run_at, id) order.
+/// Claims up to `limit` jobs of one queue, in (priority, run_at, id) order,
+/// at most `suspects` of them rescued ones (the count is lowered by those
+/// taken).
 pub(crate) async fn claim_queue(
     conn: &mut PgConnection,
     sql: &Sql,
-    queue: &str,
-    limit: u32,
-    worker: &str,
+    request: &ClaimRequest,
     lease_us: i64,
+    queue: &QueueClaim,
+    suspects: &mut u32,
     out: &mut Claimed,
 ) -> Result<usize, sqlx::Error> {
     let rows = sqlx::query(&sql.claim)
-        .bind(queue)
-        .bind(i64::from(limit))
-        .bind(worker)
+        .bind(queue.queue.as_str())
+        .bind(i64::from(queue.limit))
+        .bind(request.worker.as_str())
         .bind(lease_us)
+        .bind(i64::from(*suspects))
         .fetch_all(&mut *conn)
         .await?;
     // RETURNING yields rows in no promised order; the contract's order is
@@ -124,6 +141,11 @@ pub(crate) async fn claim_queue(
             }
         }
     }
+    let taken = claimed
+        .iter()
+        .filter(|(_, job)| job.rescues >= SUSPECT_RESCUES)
+        .count();
+    *suspects = suspects.saturating_sub(u32::try_from(taken).unwrap_or(u32::MAX));
     claimed.sort_by_key(|(key, _)| *key);
     out.jobs.extend(claimed.into_iter().map(|(_, job)| job));
     Ok(rows.len())
@@ -140,5 +162,6 @@ fn decode(row: &PgRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
         checkpoint: row.try_get("checkpoint")?,
         timeout: duration_col(row, "timeout_ms")?,
         created_at: time_col(row, "created_at")?,
+        rescues: u32_col(row, "rescues")?,
     })
 }

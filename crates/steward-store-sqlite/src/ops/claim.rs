@@ -19,33 +19,47 @@ use std::fmt::Write as _;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use steward_core::store::{
-    ClaimRequest, ClaimedJob, Finish, JobId, Lease, LeaseToken, unreadable_job,
+    ClaimRequest, ClaimedJob, Finish, JobId, Lease, LeaseToken, SUSPECT_RESCUES, unreadable_job,
 };
 
 use crate::sql::{add_ms, duration_col, time_col, u32_col};
 
-/// The claim. The inner SELECT walks the partial claim index in
-/// (priority, run_at, id) order and stops at the limit; its state test is
-/// written exactly as the index's condition (migration 0003), which is what
-/// lets SQLite use that index. The lease token is
-/// SQLite's `random()` (a CSPRNG seeded from the OS), fresh per job and per
-/// claim. A `queued`-scope unique key is released here: the job is no
-/// longer queued.
+/// The claim. Each inner SELECT walks a partial index in (priority,
+/// run_at, id) order and stops at its limit: the claim index for jobs that
+/// are not suspects, the small suspects index (migration 0004) for at most
+/// `?6` suspects (`rescues >= 2`: `SUSPECT_RESCUES`, written out because
+/// a partial index is used only for a query that repeats its condition); the outer SELECT merges the two in claim order
+/// and keeps `?5`. The state tests are written exactly as the indexes'
+/// conditions (migration 0003), which is what lets SQLite use them. The
+/// lease token is SQLite's `random()` (a CSPRNG seeded from the OS), fresh
+/// per job and per claim. A `queued`-scope unique key is released here: the
+/// job is no longer queued.
 const CLAIM: &str = "UPDATE steward_jobs
     SET state = 'running', attempt = attempt + 1, attempted_at = ?1, worker = ?2,
         lease_token = random(), lease_expires_at = ?3,
         unique_held = CASE WHEN unique_scope = 'queued' THEN NULL ELSE unique_held END
     WHERE id IN (
-        SELECT id FROM steward_jobs
-        WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
-            AND queue = ?4 AND run_at <= ?1
+        SELECT id FROM (
+            SELECT * FROM (
+                SELECT id, priority, run_at FROM steward_jobs
+                WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
+                    AND rescues >= 2 AND queue = ?4 AND run_at <= ?1
+                ORDER BY priority, run_at, id
+                LIMIT ?6)
+            UNION ALL
+            SELECT * FROM (
+                SELECT id, priority, run_at FROM steward_jobs
+                WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
+                    AND rescues < 2 AND queue = ?4 AND run_at <= ?1
+                ORDER BY priority, run_at, id
+                LIMIT ?5))
         ORDER BY priority, run_at, id
         LIMIT ?5)
-    RETURNING id, lease_token";
+    RETURNING id, lease_token, rescues";
 
 /// What a worker needs to run the claimed jobs, by primary key.
 const DETAILS: &str = "SELECT id, kind, queue, payload, attempt, max_attempts, checkpoint,
-        timeout_ms, created_at, priority, run_at
+        timeout_ms, created_at, priority, run_at, rescues
     FROM steward_jobs WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// Marks due jobs of every queue of the request running; returns their
@@ -58,19 +72,26 @@ pub(crate) async fn claim(
 ) -> Result<Vec<Lease>, sqlx::Error> {
     let expires = add_ms(now, lease_ms);
     let mut out = Vec::new();
+    let mut suspects = request.max_suspects;
     for queue in &request.queues {
         if queue.limit == 0 {
             continue;
         }
-        let rows: Vec<(i64, i64)> = sqlx::query_as(CLAIM)
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(CLAIM)
             .bind(now)
             .bind(request.worker.as_str())
             .bind(expires)
             .bind(queue.queue.as_str())
             .bind(i64::from(queue.limit))
+            .bind(i64::from(suspects))
             .fetch_all(&mut *conn)
             .await?;
-        out.extend(rows.into_iter().map(|(id, token)| Lease {
+        let taken = rows
+            .iter()
+            .filter(|(_, _, rescues)| *rescues >= i64::from(SUSPECT_RESCUES))
+            .count();
+        suspects = suspects.saturating_sub(u32::try_from(taken).unwrap_or(u32::MAX));
+        out.extend(rows.into_iter().map(|(id, token, _)| Lease {
             id: JobId(id),
             token: LeaseToken(token),
         }));
@@ -149,5 +170,6 @@ fn decode(row: &SqliteRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
         checkpoint: row.try_get("checkpoint")?,
         timeout: duration_col(row, "timeout_ms")?,
         created_at: time_col(row, "created_at")?,
+        rescues: u32_col(row, "rescues")?,
     })
 }

@@ -44,6 +44,7 @@ pub fn request(queue: &str, limit: u32) -> ClaimRequest {
             limit,
         }],
         lease: Duration::from_secs(30),
+        max_suspects: u32::MAX,
     }
 }
 

@@ -70,6 +70,7 @@ pub async fn empty_batches_return_empty_results<H: Harness>(h: &H) {
         worker: WORKER.to_string(),
         queues: Vec::new(),
         lease: LONG_LEASE,
+        max_suspects: u32::MAX,
     };
     let claimed = transient(|| s.claim(request.clone()))
         .await

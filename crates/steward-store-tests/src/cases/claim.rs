@@ -239,6 +239,7 @@ pub async fn claim_marks_the_job_running_with_attempt_worker_and_lease<H: Harnes
             limit: 10,
         }],
         lease,
+        max_suspects: u32::MAX,
     };
     let before = now();
     let claimed = transient(|| s.claim(request.clone())).await.expect("claim");

@@ -24,6 +24,7 @@ fn request(worker: usize, limit: u32) -> ClaimRequest {
             limit,
         }],
         lease: LONG_LEASE,
+        max_suspects: u32::MAX,
     }
 }
 

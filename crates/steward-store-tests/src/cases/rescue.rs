@@ -4,12 +4,15 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use steward_core::store::{ErrorKind, FinishOutcome, JobState};
+use steward_core::store::{
+    ClaimRequest, ErrorKind, FinishOutcome, JobState, QueueClaim, SUSPECT_RESCUES, Store,
+};
 
 use crate::Harness;
 use crate::support::{
-    Fixture, LONG_LEASE, SHORT_LEASE, assert_between, claim_from, claim_one, enqueue_one, failed,
-    finish_ok, fresh_queue, job_in, now, record, rescue_once, rescue_until, retry, running, state,
+    Fixture, LONG_LEASE, SHORT_LEASE, WORKER, assert_between, claim_from, claim_one, enqueue_one,
+    failed, finish_ok, fresh_queue, job_in, now, record, rescue_once, rescue_until, retry, running,
+    state, transient,
 };
 
 /// The message of a rescue that is not the last allowed.
@@ -184,4 +187,91 @@ pub async fn a_normal_finish_resets_the_rescue_count<H: Harness>(h: &H) {
     assert_eq!(r.state, JobState::Dead);
     let last = r.errors.last().expect("errors recorded");
     assert_eq!(last.message, "worker lost 2 times");
+}
+
+/// A claim returns at most `max_suspects` suspects (jobs rescued
+/// `SUSPECT_RESCUES` times in a row), over all its queues, taking them in
+/// claim order and filling the rest of its limits with other jobs (a job
+/// rescued once is not a suspect); each claimed job says how many rescues it
+/// has. With no limit (`u32::MAX`) suspects are claimed like any job.
+pub async fn a_claim_takes_at_most_max_suspects_rescued_jobs<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let (q1, q2) = (fresh_queue("suspects-a"), fresh_queue("suspects-b"));
+    let both = [(q1.as_str(), 10), (q2.as_str(), 10)];
+    // Three suspects: claimed with a short lease and rescued, twice.
+    let mut suspects = Vec::new();
+    for q in [&q1, &q1, &q2] {
+        suspects.push(enqueue_one(s, job_in(q)).await);
+    }
+    for round in 0..SUSPECT_RESCUES {
+        let claimed = claim_from(s, &both, SHORT_LEASE).await;
+        assert_eq!(claimed.len(), 3);
+        assert!(
+            claimed.iter().all(|j| j.rescues == round),
+            "no limit asked: all three claimed, with {round} rescues: {claimed:?}"
+        );
+        rescue_until(s, 10, 3).await;
+    }
+    let request = |queues: &[&String], max_suspects: u32| ClaimRequest {
+        worker: WORKER.to_string(),
+        queues: queues
+            .iter()
+            .map(|q| QueueClaim {
+                queue: (*q).clone(),
+                limit: 10,
+            })
+            .collect(),
+        lease: SHORT_LEASE,
+        max_suspects,
+    };
+    // A job rescued once is not a suspect.
+    let once = enqueue_one(s, job_in(&q2)).await;
+    let claimed = transient(|| s.claim(request(&[&q2], 0)))
+        .await
+        .expect("claim");
+    let ids: Vec<_> = claimed.iter().map(|j| j.lease.id).collect();
+    assert_eq!(
+        ids,
+        vec![once],
+        "max_suspects 0: the suspect in the queue is left"
+    );
+    rescue_until(s, 10, 1).await;
+    let fresh = [
+        enqueue_one(s, job_in(&q1)).await,
+        enqueue_one(s, job_in(&q2)).await,
+    ];
+
+    let claimed = transient(|| s.claim(request(&[&q1, &q2], 1)))
+        .await
+        .expect("claim");
+    let ids: Vec<_> = claimed.iter().map(|j| j.lease.id).collect();
+    assert_eq!(
+        ids,
+        vec![suspects[0], fresh[0], once, fresh[1]],
+        "one suspect (the first in claim order) and every other job, queues in request order"
+    );
+    let rescues: Vec<u32> = claimed.iter().map(|j| j.rescues).collect();
+    assert_eq!(
+        rescues,
+        vec![SUSPECT_RESCUES, 0, 1, 0],
+        "each says its rescues"
+    );
+
+    let none = transient(|| s.claim(request(&[&q1, &q2], 0)))
+        .await
+        .expect("claim");
+    assert!(
+        none.is_empty(),
+        "with max_suspects 0 only fresh jobs are claimed, and none is left: {none:?}"
+    );
+    let rest = transient(|| s.claim(request(&[&q1, &q2], u32::MAX)))
+        .await
+        .expect("claim");
+    let ids: Vec<_> = rest.iter().map(|j| j.lease.id).collect();
+    assert_eq!(
+        ids,
+        vec![suspects[1], suspects[2]],
+        "no limit: every suspect"
+    );
 }

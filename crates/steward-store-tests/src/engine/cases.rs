@@ -463,6 +463,7 @@ pub async fn maintenance_rescues_expired_leases_and_prunes<H: Harness>(h: &H) {
                 limit: 1,
             }],
             lease: Duration::from_millis(50),
+            max_suspects: u32::MAX,
         })
         .await
         .expect("claim");

@@ -137,6 +137,7 @@ pub async fn only_the_leader_runs_maintenance_and_a_clean_stop_hands_over<H: Har
                 limit: 1,
             }],
             lease: Duration::from_millis(50),
+            max_suspects: u32::MAX,
         })
         .await
         .expect("claim");

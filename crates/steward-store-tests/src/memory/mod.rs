@@ -184,6 +184,7 @@ impl Store for MemoryStore {
         let expires = after(now, request.lease)?;
         let mut guard = self.jobs();
         let mut claimed = Vec::new();
+        let mut suspects_left = request.max_suspects;
         for queue in &request.queues {
             let mut due: Vec<&Row> = guard
                 .rows
@@ -199,11 +200,19 @@ impl Store for MemoryStore {
                 })
                 .collect();
             due.sort_by_key(|row| (row.record.priority, row.record.run_at, row.record.id));
-            let ids: Vec<JobId> = due
-                .iter()
-                .take(usize::try_from(queue.limit).unwrap_or(usize::MAX))
-                .map(|row| row.record.id)
-                .collect();
+            let mut ids: Vec<JobId> = Vec::new();
+            for row in due {
+                if ids.len() >= usize::try_from(queue.limit).unwrap_or(usize::MAX) {
+                    break;
+                }
+                if row.record.rescues >= steward_core::store::SUSPECT_RESCUES {
+                    if suspects_left == 0 {
+                        continue;
+                    }
+                    suspects_left -= 1;
+                }
+                ids.push(row.record.id);
+            }
             for id in ids {
                 let Some(row) = guard.rows.get_mut(&id) else {
                     continue;
@@ -232,6 +241,7 @@ impl Store for MemoryStore {
                     checkpoint: r.checkpoint.clone(),
                     timeout: r.timeout,
                     created_at: r.created_at,
+                    rescues: r.rescues,
                 });
             }
         }

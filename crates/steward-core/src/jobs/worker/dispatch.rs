@@ -15,13 +15,14 @@ use super::attempt::{self, AttemptDeps, AttemptEnd, StopReason, Stopper};
 use super::heartbeat::{Running, lock};
 use super::pace::Pace;
 use super::{QueueConfig, WorkerConfig};
-use crate::store::{ClaimedJob, Finish, Lease, QueueClaim, Store};
+use crate::store::{ClaimedJob, Finish, Lease, QueueClaim, SUSPECT_RESCUES, Store};
 
 /// A claimed job's slot: which queue it counts against.
 pub(super) struct Slot {
     queue: usize,
     lease: Lease,
     started: tokio::time::Instant,
+    suspect: bool,
 }
 
 pub(super) struct Dispatcher {
@@ -31,6 +32,8 @@ pub(super) struct Dispatcher {
     jobs: JoinSet<(Slot, AttemptEnd)>,
     running: Running,
     to_release: Vec<Lease>,
+    /// Suspects held, running or buffered (see `max_suspects`).
+    suspects: usize,
     pub(super) pace: Pace,
     finish_tx: mpsc::Sender<Finish>,
     deps: Arc<AttemptDeps>,
@@ -50,6 +53,7 @@ impl Dispatcher {
             jobs: JoinSet::new(),
             running,
             to_release: Vec::new(),
+            suspects: 0,
             pace: Pace::new(config.queues.len()),
             finish_tx,
             deps,
@@ -91,6 +95,15 @@ impl Dispatcher {
             .any(|i| wants_more(self.free[i], self.buffers[i].len(), prefetch[i]))
     }
 
+    /// How many suspects (rescued jobs) the next claim may return: one
+    /// while this worker holds none, else none. A job that kills its
+    /// process then takes down with it only jobs that were never rescued,
+    /// which become suspects themselves and later run apart from it: only
+    /// the real killer keeps collecting rescues.
+    pub(super) fn max_suspects(&self) -> u32 {
+        u32::from(self.suspects == 0)
+    }
+
     /// Whether attempts are running.
     pub(super) fn is_busy(&self) -> bool {
         !self.jobs.is_empty()
@@ -106,6 +119,7 @@ impl Dispatcher {
             };
             let stopper = Stopper::new();
             running.insert(job.lease, stopper.clone());
+            self.suspects += usize::from(job.rescues >= SUSPECT_RESCUES);
             self.buffers[queue].push_back((job, stopper));
         }
     }
@@ -118,7 +132,7 @@ impl Dispatcher {
                     break;
                 };
                 self.free[queue] -= 1;
-                let lease = job.lease;
+                let (lease, suspect) = (job.lease, job.rescues >= SUSPECT_RESCUES);
                 let deps = self.deps.clone();
                 let started = tokio::time::Instant::now();
                 // Inherits the worker service, so a panicking job is known to
@@ -131,6 +145,7 @@ impl Dispatcher {
                             queue,
                             lease,
                             started,
+                            suspect,
                         },
                         end,
                     )
@@ -170,6 +185,7 @@ impl Dispatcher {
             return;
         };
         self.free[slot.queue] += 1;
+        self.suspects = self.suspects.saturating_sub(usize::from(slot.suspect));
         self.pace.ran(slot.queue, slot.started.elapsed());
         lock(&self.running).remove(&slot.lease);
         match end {
@@ -190,6 +206,9 @@ impl Dispatcher {
         for buffer in &mut self.buffers {
             for (job, _) in buffer.drain(..) {
                 running.remove(&job.lease);
+                self.suspects = self
+                    .suspects
+                    .saturating_sub(usize::from(job.rescues >= SUSPECT_RESCUES));
                 self.to_release.push(job.lease);
             }
         }

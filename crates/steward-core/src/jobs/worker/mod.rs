@@ -413,6 +413,7 @@ async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, d: &mut Dispatcher) 
                     worker: config.id.clone(),
                     queues: wanted,
                     lease: config.lease,
+                    max_suspects: d.max_suspects(),
                 };
                 claiming = Some(Box::pin(timed_claim(store.clone(), request)));
             }
