@@ -148,7 +148,11 @@ impl std::str::FromStr for JobState {
 ///
 /// A job holds its key from its enqueue until its scope ends, and a key
 /// let go of is not taken back when the job is put back in line (a retry,
-/// a snooze, a release, a rescue): another job may hold it by then.
+/// a snooze, a release, a rescue): another job may hold it by then. An
+/// operator's [`retry`](super::Store::retry) of a finished job queues it
+/// afresh, so it takes its `Queued` or `Active` key back, but only if no
+/// other job holds the key then; otherwise the job runs without one (a key
+/// is never a reason to refuse the retry).
 ///
 /// ```
 /// use std::time::Duration;

@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use steward_core::store::{Enqueued, FinishOutcome, JobId, Lease, NewJob, Store, UniqueScope};
+use steward_core::store::{
+    Enqueued, FinishOutcome, JobId, JobState, Lease, NewJob, Store, UniqueScope,
+};
 use tokio::sync::Barrier;
 
 use crate::Harness;
 use crate::support::{
     Fixture, LONG_LEASE, SHORT_LEASE, cancel, claim_one, counts, enqueue, failed, finish_ok,
-    fresh_queue, joined, now, prune_all_finished, record, release, rescue_until, transient,
+    fresh_queue, joined, now, prune_all_finished, record, release, rescue_until, retry, state,
+    transient,
 };
 
 /// A day: windows this long only roll over at midnight UTC, which
@@ -462,12 +465,22 @@ impl<'a, S: Store> Life<'a, S> {
         self.claim(SHORT_LEASE).await;
         rescue_until(self.store, max_rescues, 1).await;
     }
+
+    /// An operator's retry of the finished holder, which must be applied.
+    async fn operator_retry(&self) {
+        assert!(
+            retry(self.store, self.holder).await,
+            "an operator's retry of finished job {} should be applied",
+            self.holder
+        );
+    }
 }
 
 /// `Queued` holds the key until the job's first attempt starts (as
 /// sidekiq-unique-jobs' `until_executing`): let go of at the first claim,
 /// and not taken back when the job is put back in line by a retry, a
-/// snooze, a release or a rescue.
+/// snooze, a release or a rescue. An operator's retry of the finished job
+/// queues it afresh, so it takes the key back if no other job holds it.
 pub async fn unique_queued_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let life = Life::begin(&*f.store, UniqueScope::Queued).await;
@@ -491,11 +504,23 @@ pub async fn unique_queued_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
     let lease = life.claim(LONG_LEASE).await;
     finish_ok(s, lease, FinishOutcome::Completed).await;
     life.free("after completion").await;
+
+    life.operator_retry().await;
+    life.held("after an operator's retry of the completed job")
+        .await;
+    let lease = life.claim(LONG_LEASE).await;
+    life.free("once the retried job runs").await;
+    finish_ok(s, lease, failed(1, "gave up", None)).await;
+    life.free("after the job died").await;
+
+    operator_retry_while_another_job_holds_the_key(&life).await;
 }
 
 /// `Active` holds the key until the job reaches a final state: through
 /// its attempts, retries, snoozes, releases and rescues, let go of when it
-/// completes.
+/// completes, dies (of failures or of lost workers) or is cancelled. An
+/// operator's retry of the finished job takes the key back if no other job
+/// holds it.
 pub async fn unique_active_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
     let f = Fixture::new(h).await;
     let life = Life::begin(&*f.store, UniqueScope::Active).await;
@@ -518,10 +543,33 @@ pub async fn unique_active_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
     let lease = life.claim(LONG_LEASE).await;
     finish_ok(s, lease, FinishOutcome::Completed).await;
     life.free("after completion").await;
+
+    life.operator_retry().await;
+    life.held("after an operator's retry of the completed job")
+        .await;
+    let lease = life.claim(LONG_LEASE).await;
+    life.held("while the retried job runs").await;
+    finish_ok(s, lease, failed(1, "gave up", None)).await;
+    life.free("after the job died of a failure").await;
+
+    life.operator_retry().await;
+    life.held("after an operator's retry of the dead job").await;
+    life.lose_its_worker(1).await;
+    assert_eq!(state(s, life.holder).await, JobState::Dead);
+    life.free("after the job died of a lost worker").await;
+
+    life.operator_retry().await;
+    life.held("after another operator's retry").await;
+    let lease = life.claim(LONG_LEASE).await;
+    let reason = "not needed".to_string();
+    finish_ok(s, lease, FinishOutcome::Cancelled { reason }).await;
+    life.free("after its worker cancelled it").await;
+
+    operator_retry_while_another_job_holds_the_key(&life).await;
 }
 
-/// `Window` holds the key whatever the job does, final states included,
-/// until the job is pruned.
+/// `Window` holds the key whatever the job does, final states and an
+/// operator's retry included, until the job is pruned.
 pub async fn unique_window_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
     outside_window_rollover(DAY).await;
     let f = Fixture::new(h).await;
@@ -546,11 +594,50 @@ pub async fn unique_window_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
     finish_ok(s, lease, FinishOutcome::Completed).await;
     life.held("after completion").await;
 
-    assert_eq!(prune_all_finished(s).await, 1, "prune the completed holder");
+    life.operator_retry().await;
+    life.held("after an operator's retry").await;
+    let lease = life.claim(LONG_LEASE).await;
+    finish_ok(s, lease, failed(1, "gave up", None)).await;
+    life.held("after the job died").await;
+    life.operator_retry().await;
+    life.lose_its_worker(1).await;
+    assert_eq!(state(s, life.holder).await, JobState::Dead);
+    life.held("after the job died of a lost worker").await;
+
+    assert_eq!(prune_all_finished(s).await, 1, "prune the dead holder");
     let e = enqueue_keyed(s, &life.probes, &life.key, life.scope).await;
     assert!(
         !e.duplicate,
         "a Window key should be free once its holder was pruned, yet it is held by {}",
         e.id
+    );
+}
+
+/// The finished holder's key is taken by another job; an operator's retry
+/// of the holder is still applied (a key is never a reason to refuse it),
+/// without the key: the other job keeps it.
+async fn operator_retry_while_another_job_holds_the_key<S: Store>(life: &Life<'_, S>) {
+    let (s, key, scope) = (life.store, &life.key, life.scope);
+    assert!(state(s, life.holder).await.is_final());
+    let other = assert_inserted(s, &life.probes, key, scope, "after the holder finished").await;
+    life.operator_retry().await;
+    assert_eq!(state(s, life.holder).await, JobState::Available);
+    assert_eq!(
+        record(s, life.holder).await.unique_key,
+        None,
+        "{scope:?} key `{key}`: a job retried while another holds its key runs without it"
+    );
+    assert_duplicate_of(
+        s,
+        &life.probes,
+        key,
+        scope,
+        other,
+        "after an operator's retry of its old holder",
+    )
+    .await;
+    assert_eq!(
+        record(s, other).await.unique_key.as_deref(),
+        Some(key.as_str())
     );
 }
