@@ -439,3 +439,62 @@ async fn synchronous_commit_is_reported_and_drop_schema_removes_the_store() {
         .await
         .expect("dropping a schema that is gone does nothing");
 }
+
+/// An operator's retry takes back its job's released key only if no other
+/// job holds it, and the check cannot see an enqueue of the key that is not
+/// committed yet. That enqueue's commit then makes the retry's write of the
+/// key a unique violation, which must not fail the retry: the job is
+/// retried without its key, and the new job keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_retry_racing_an_uncommitted_enqueue_of_its_key_runs_without_it() {
+    let schema = TestSchema::new().await;
+    let store = migrated(&schema).await;
+    let job = || {
+        NewJob::new("sync", "{}")
+            .queue("sync")
+            .unique("sync-7", UniqueScope::Active)
+    };
+    let old = store.enqueue(vec![job()]).await.expect("enqueue")[0].id;
+    let lease = claim(&store, "sync").await.remove(0).lease;
+    store
+        .finish(vec![steward_core::store::Finish {
+            lease,
+            outcome: steward_core::store::FinishOutcome::Completed,
+        }])
+        .await
+        .expect("complete");
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    let new = enqueue_in(&mut tx, &store, vec![job()])
+        .await
+        .expect("enqueue_in")[0];
+    assert!(!new.duplicate, "the completed job let go of its key");
+    let operator = schema.connect().await;
+    let retrying = tokio::spawn(async move { operator.retry(old).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !retrying.is_finished(),
+        "the retry's write of the key should wait for the enqueue's transaction"
+    );
+    tx.commit().await.expect("commit");
+
+    let retried = retrying.await.expect("retry task");
+    assert!(
+        matches!(retried, Ok(true)),
+        "a key taken meanwhile must not fail the retry, got {retried:?}"
+    );
+    let r = store.job(old).await.expect("job").expect("exists");
+    assert_eq!(r.state, JobState::Available);
+    assert_eq!(
+        r.unique_key, None,
+        "the new job holds the key, not the retried one"
+    );
+    let again = store.enqueue(vec![job()]).await.expect("enqueue");
+    assert_eq!(
+        again,
+        vec![Enqueued {
+            id: new.id,
+            duplicate: true
+        }]
+    );
+}

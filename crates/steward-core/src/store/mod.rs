@@ -138,7 +138,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes a dead, cancelled or completed job available again now, with a
     /// fresh attempt budget (an operator's retry). Running or queued jobs are
-    /// left alone (`false`).
+    /// left alone (`false`). The job takes back the `Queued` or `Active`
+    /// unique key it let go of if no other job holds it now, and is retried
+    /// without it otherwise (a window's key it never let go of).
     fn retry(&self, id: JobId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Rescues running jobs whose lease expired (their worker died or

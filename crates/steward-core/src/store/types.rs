@@ -146,6 +146,14 @@ impl std::str::FromStr for JobState {
 
 /// How long a unique key keeps duplicates out.
 ///
+/// A job holds its key from its enqueue until its scope ends, and a key
+/// let go of is not taken back when the job is put back in line (a retry,
+/// a snooze, a release, a rescue): another job may hold it by then. An
+/// operator's [`retry`](super::Store::retry) of a finished job queues it
+/// afresh, so it takes its `Queued` or `Active` key back, but only if no
+/// other job holds the key then; otherwise the job runs without one (a key
+/// is never a reason to refuse the retry).
+///
 /// ```
 /// use std::time::Duration;
 /// use steward_core::store::UniqueScope;
@@ -153,12 +161,19 @@ impl std::str::FromStr for JobState {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UniqueScope {
-    /// While the job is scheduled, available or retryable.
+    /// Until the job's first attempt starts: while it is scheduled or
+    /// available, let go of when it is first claimed (Sidekiq's
+    /// `until_executing`). A job that fails and waits to retry, or is
+    /// snoozed, released or rescued, does not hold the key again, so a new
+    /// job with the key may be enqueued meanwhile.
     Queued,
-    /// While it is queued or running.
+    /// Until the job reaches a final state: while it is queued, running,
+    /// waiting to retry, snoozed, released or rescued; let go of when it
+    /// completes, dies or is cancelled.
     Active,
     /// For a fixed window of time, counted from the window's start (the
-    /// key is bucketed by `floor(now / window)`), whatever the job's state.
+    /// key is bucketed by `floor(now / window)`), whatever the job's state,
+    /// final states included, until the job is pruned.
     Window(Duration),
 }
 
@@ -296,7 +311,12 @@ impl NewJob {
         self
     }
 
-    /// Makes the job unique by `key` within `scope`.
+    /// Makes the job unique by `key` within `scope`: while the job holds
+    /// the key, enqueueing another job with it inserts nothing and answers
+    /// the holder's id with [`Enqueued::duplicate`]. A `Queued` key is held
+    /// until the job's first attempt starts, an `Active` one until the job
+    /// completes, dies or is cancelled, a `Window` one for its window until
+    /// the job is pruned (see [`UniqueScope`]).
     ///
     /// ```
     /// use steward_core::store::{NewJob, UniqueScope};

@@ -26,12 +26,36 @@ pub(crate) const CANCEL: &str = "UPDATE {schema}.jobs SET
 pub(crate) const EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM {schema}.jobs WHERE id = $1)";
 
 /// An operator's retry of a finished job: available now with a fresh
-/// attempt budget; its errors are kept. A queued/active unique key released
-/// when the job finished is not taken back (another job may hold it now).
-pub(crate) const RETRY: &str = "UPDATE {schema}.jobs SET state = 'available', run_at = now(),
-        attempt = 0, finished_at = NULL, cancel_requested = false, rescues = 0
-    WHERE id = $1 AND state IN ('dead', 'cancelled', 'completed')
-    RETURNING queue";
+/// attempt budget; its errors are kept. `$key` is what it does with its
+/// unique key (see [`RETRY`]).
+macro_rules! retry {
+    ($key:literal) => {
+        concat!(
+            "UPDATE {schema}.jobs AS j SET state = 'available', run_at = now(),
+                attempt = 0, finished_at = NULL, cancel_requested = false, rescues = 0",
+            $key,
+            " WHERE j.id = $1 AND j.state IN ('dead', 'cancelled', 'completed')
+            RETURNING j.queue"
+        )
+    };
+}
+
+/// An operator's retry that queues the job again, so it takes back the
+/// queued/active unique key it let go of when it finished, unless another
+/// job holds the key now (then it runs without one). The check cannot see
+/// an enqueue of the key that commits after this statement's snapshot: the
+/// write then fails with a unique violation on `jobs_unique`, and
+/// [`RETRY_WITHOUT_KEY`] is run instead, so a key never fails the retry.
+pub(crate) const RETRY: &str = retry!(
+    ", unique_held = CASE WHEN j.unique_held IS NULL
+            AND j.unique_scope IN ('queued', 'active')
+            AND NOT EXISTS (SELECT 1 FROM {schema}.jobs AS o WHERE o.unique_held = j.unique_key)
+        THEN j.unique_key ELSE j.unique_held END"
+);
+
+/// An operator's retry that leaves the job's unique key as it is: for when
+/// another job took the key after all (see [`RETRY`]).
+pub(crate) const RETRY_WITHOUT_KEY: &str = retry!("");
 
 /// Rescues running jobs whose lease expired, in one statement: every
 /// expression on the right of `SET` reads the row as it was, so
@@ -110,16 +134,29 @@ pub(crate) async fn cancel(
     })
 }
 
-/// Retries a finished job; returns its queue if it was retried.
+/// Retries a finished job; returns its queue if it was retried. Runs in
+/// autocommit: a statement that fails on the key undoes only itself, and
+/// the retry is then written without the key.
 pub(crate) async fn retry(
     conn: &mut PgConnection,
     sql: &Sql,
     id: JobId,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(&sql.retry)
+    let taking_the_key = sqlx::query_scalar(&sql.retry)
         .bind(id.0)
         .fetch_optional(&mut *conn)
-        .await
+        .await;
+    match taking_the_key {
+        Err(sqlx::Error::Database(db))
+            if db.is_unique_violation() && db.constraint() == Some("jobs_unique") =>
+        {
+            sqlx::query_scalar(&sql.retry_without_key)
+                .bind(id.0)
+                .fetch_optional(&mut *conn)
+                .await
+        }
+        other => other,
+    }
 }
 
 /// Rescues expired leases; returns the counts and the queues of the jobs

@@ -50,17 +50,26 @@ pub(crate) async fn cancel(
 }
 
 /// An operator's retry of a finished job: available now with a fresh
-/// attempt budget; its errors are kept. A queued/active unique key released
-/// when the job finished is not taken back (another job may hold it now).
+/// attempt budget; its errors are kept. The job is queued again, so it
+/// takes back the queued/active unique key it let go of when it finished,
+/// unless another job holds the key now: then it runs without one, because
+/// a key is never a reason to refuse an operator's retry. We hold the write
+/// lock (BEGIN IMMEDIATE), so no enqueue can take the key between the
+/// check and the write.
 pub(crate) async fn retry(
     conn: &mut SqliteConnection,
     now: i64,
     id: JobId,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
-        "UPDATE steward_jobs SET state = 'available', run_at = ?2, attempt = 0,
-             finished_at = NULL, cancel_requested = 0, rescues = 0
-         WHERE id = ?1 AND state IN ('dead', 'cancelled', 'completed')",
+        "UPDATE steward_jobs AS j SET state = 'available', run_at = ?2, attempt = 0,
+             finished_at = NULL, cancel_requested = 0, rescues = 0,
+             unique_held = CASE WHEN j.unique_held IS NULL
+                     AND j.unique_scope IN ('queued', 'active')
+                     AND NOT EXISTS (SELECT 1 FROM steward_jobs AS o
+                                     WHERE o.unique_held = j.unique_key)
+                 THEN j.unique_key ELSE j.unique_held END
+         WHERE j.id = ?1 AND j.state IN ('dead', 'cancelled', 'completed')",
     )
     .bind(id.0)
     .bind(now)

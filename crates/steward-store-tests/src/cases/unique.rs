@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use steward_core::store::{Enqueued, FinishOutcome, JobId, NewJob, Store, UniqueScope};
+use steward_core::store::{
+    Enqueued, FinishOutcome, JobId, JobState, Lease, NewJob, Store, UniqueScope,
+};
 use tokio::sync::Barrier;
 
 use crate::Harness;
 use crate::support::{
-    Fixture, LONG_LEASE, cancel, claim_one, counts, enqueue, failed, finish_ok, fresh_queue,
-    joined, now, prune_all_finished, record, transient,
+    Fixture, LONG_LEASE, SHORT_LEASE, cancel, claim_one, counts, enqueue, failed, finish_ok,
+    fresh_queue, joined, now, prune_all_finished, record, release, rescue_until, retry, state,
+    transient,
 };
 
 /// A day: windows this long only roll over at midnight UTC, which
@@ -388,4 +391,253 @@ pub async fn concurrent_enqueues_of_one_key_insert_exactly_once<H: Harness>(h: &
         }
     }
     assert_eq!(counts(&*f.store).await.total(), keys, "one job per key");
+}
+
+/// Rescues in a row a lifecycle case allows before a rescue kills the job:
+/// high enough that the one rescue it makes puts the job back in line.
+const PATIENT_RESCUES: u32 = 5;
+
+/// A key's holder, followed through its whole life, and the probes that
+/// check at each step whether a new enqueue of the key is a duplicate of it.
+struct Life<'a, S: Store> {
+    store: &'a S,
+    /// The holder's queue: claims from it take exactly the holder.
+    queue: String,
+    /// The probes' queue, apart so the holder's claims never see a probe.
+    probes: String,
+    key: String,
+    scope: UniqueScope,
+    holder: JobId,
+}
+
+impl<'a, S: Store> Life<'a, S> {
+    /// Enqueues the holder, which must take the key.
+    async fn begin(store: &'a S, scope: UniqueScope) -> Self {
+        let queue = fresh_queue("life");
+        let probes = fresh_queue("probe");
+        let key = format!("life-{}", scope.as_str());
+        let holder = assert_inserted(store, &queue, &key, scope, "first use").await;
+        Life {
+            store,
+            queue,
+            probes,
+            key,
+            scope,
+            holder,
+        }
+    }
+
+    /// Asserts the holder holds its key `when`.
+    async fn held(&self, when: &str) {
+        let (s, key, scope) = (self.store, &self.key, self.scope);
+        assert_duplicate_of(s, &self.probes, key, scope, self.holder, when).await;
+        assert_eq!(
+            record(s, self.holder).await.unique_key.as_deref(),
+            Some(key.as_str()),
+            "{scope:?} key `{key}` {when}: the holder's record should show the key it holds"
+        );
+    }
+
+    /// Asserts the key is free `when`. The probe that proved it is
+    /// cancelled at once (which lets go of a queued or active key), so the
+    /// key is free again for the holder's next step.
+    async fn free(&self, when: &str) {
+        let (s, key, scope) = (self.store, &self.key, self.scope);
+        assert_eq!(
+            record(s, self.holder).await.unique_key,
+            None,
+            "{scope:?} key `{key}` {when}: the holder's record should show no key"
+        );
+        let probe = assert_inserted(s, &self.probes, key, scope, when).await;
+        cancel(s, probe).await;
+    }
+
+    /// Claims the holder.
+    async fn claim(&self, lease: Duration) -> Lease {
+        claim_one(self.store, &self.queue, self.holder, lease)
+            .await
+            .lease
+    }
+
+    /// Claims the holder with a short lease and lets a rescue pass find it
+    /// (back in line, or dead if `max_rescues` is 1).
+    async fn lose_its_worker(&self, max_rescues: u32) {
+        self.claim(SHORT_LEASE).await;
+        rescue_until(self.store, max_rescues, 1).await;
+    }
+
+    /// An operator's retry of the finished holder, which must be applied.
+    async fn operator_retry(&self) {
+        assert!(
+            retry(self.store, self.holder).await,
+            "an operator's retry of finished job {} should be applied",
+            self.holder
+        );
+    }
+}
+
+/// `Queued` holds the key until the job's first attempt starts (as
+/// sidekiq-unique-jobs' `until_executing`): let go of at the first claim,
+/// and not taken back when the job is put back in line by a retry, a
+/// snooze, a release or a rescue. An operator's retry of the finished job
+/// queues it afresh, so it takes the key back if no other job holds it.
+pub async fn unique_queued_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let life = Life::begin(&*f.store, UniqueScope::Queued).await;
+    let s = life.store;
+    life.held("while available").await;
+
+    let lease = life.claim(LONG_LEASE).await;
+    life.free("while its first attempt runs").await;
+    finish_ok(s, lease, failed(1, "flaky", Some(Duration::ZERO))).await;
+    life.free("while retryable").await;
+    let lease = life.claim(LONG_LEASE).await;
+    life.free("while its second attempt runs").await;
+    let delay = Duration::ZERO;
+    finish_ok(s, lease, FinishOutcome::Snoozed { delay }).await;
+    life.free("after a snooze").await;
+    let lease = life.claim(LONG_LEASE).await;
+    assert_eq!(release(s, vec![lease]).await, 1);
+    life.free("after a release").await;
+    life.lose_its_worker(PATIENT_RESCUES).await;
+    life.free("after a rescue").await;
+    let lease = life.claim(LONG_LEASE).await;
+    finish_ok(s, lease, FinishOutcome::Completed).await;
+    life.free("after completion").await;
+
+    life.operator_retry().await;
+    life.held("after an operator's retry of the completed job")
+        .await;
+    let lease = life.claim(LONG_LEASE).await;
+    life.free("once the retried job runs").await;
+    finish_ok(s, lease, failed(1, "gave up", None)).await;
+    life.free("after the job died").await;
+
+    operator_retry_while_another_job_holds_the_key(&life).await;
+}
+
+/// `Active` holds the key until the job reaches a final state: through
+/// its attempts, retries, snoozes, releases and rescues, let go of when it
+/// completes, dies (of failures or of lost workers) or is cancelled. An
+/// operator's retry of the finished job takes the key back if no other job
+/// holds it.
+pub async fn unique_active_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let life = Life::begin(&*f.store, UniqueScope::Active).await;
+    let s = life.store;
+    life.held("while available").await;
+
+    let lease = life.claim(LONG_LEASE).await;
+    life.held("while running").await;
+    finish_ok(s, lease, failed(1, "flaky", Some(Duration::ZERO))).await;
+    life.held("while retryable").await;
+    let lease = life.claim(LONG_LEASE).await;
+    let delay = Duration::ZERO;
+    finish_ok(s, lease, FinishOutcome::Snoozed { delay }).await;
+    life.held("after a snooze").await;
+    let lease = life.claim(LONG_LEASE).await;
+    assert_eq!(release(s, vec![lease]).await, 1);
+    life.held("after a release").await;
+    life.lose_its_worker(PATIENT_RESCUES).await;
+    life.held("after a rescue").await;
+    let lease = life.claim(LONG_LEASE).await;
+    finish_ok(s, lease, FinishOutcome::Completed).await;
+    life.free("after completion").await;
+
+    life.operator_retry().await;
+    life.held("after an operator's retry of the completed job")
+        .await;
+    let lease = life.claim(LONG_LEASE).await;
+    life.held("while the retried job runs").await;
+    finish_ok(s, lease, failed(1, "gave up", None)).await;
+    life.free("after the job died of a failure").await;
+
+    life.operator_retry().await;
+    life.held("after an operator's retry of the dead job").await;
+    life.lose_its_worker(1).await;
+    assert_eq!(state(s, life.holder).await, JobState::Dead);
+    life.free("after the job died of a lost worker").await;
+
+    life.operator_retry().await;
+    life.held("after another operator's retry").await;
+    let lease = life.claim(LONG_LEASE).await;
+    let reason = "not needed".to_string();
+    finish_ok(s, lease, FinishOutcome::Cancelled { reason }).await;
+    life.free("after its worker cancelled it").await;
+
+    operator_retry_while_another_job_holds_the_key(&life).await;
+}
+
+/// `Window` holds the key whatever the job does, final states and an
+/// operator's retry included, until the job is pruned.
+pub async fn unique_window_key_through_a_jobs_whole_life<H: Harness>(h: &H) {
+    outside_window_rollover(DAY).await;
+    let f = Fixture::new(h).await;
+    let life = Life::begin(&*f.store, UniqueScope::Window(DAY)).await;
+    let s = life.store;
+    life.held("while available").await;
+
+    let lease = life.claim(LONG_LEASE).await;
+    life.held("while running").await;
+    finish_ok(s, lease, failed(1, "flaky", Some(Duration::ZERO))).await;
+    life.held("while retryable").await;
+    let lease = life.claim(LONG_LEASE).await;
+    let delay = Duration::ZERO;
+    finish_ok(s, lease, FinishOutcome::Snoozed { delay }).await;
+    life.held("after a snooze").await;
+    let lease = life.claim(LONG_LEASE).await;
+    assert_eq!(release(s, vec![lease]).await, 1);
+    life.held("after a release").await;
+    life.lose_its_worker(PATIENT_RESCUES).await;
+    life.held("after a rescue").await;
+    let lease = life.claim(LONG_LEASE).await;
+    finish_ok(s, lease, FinishOutcome::Completed).await;
+    life.held("after completion").await;
+
+    life.operator_retry().await;
+    life.held("after an operator's retry").await;
+    let lease = life.claim(LONG_LEASE).await;
+    finish_ok(s, lease, failed(1, "gave up", None)).await;
+    life.held("after the job died").await;
+    life.operator_retry().await;
+    life.lose_its_worker(1).await;
+    assert_eq!(state(s, life.holder).await, JobState::Dead);
+    life.held("after the job died of a lost worker").await;
+
+    assert_eq!(prune_all_finished(s).await, 1, "prune the dead holder");
+    let e = enqueue_keyed(s, &life.probes, &life.key, life.scope).await;
+    assert!(
+        !e.duplicate,
+        "a Window key should be free once its holder was pruned, yet it is held by {}",
+        e.id
+    );
+}
+
+/// The finished holder's key is taken by another job; an operator's retry
+/// of the holder is still applied (a key is never a reason to refuse it),
+/// without the key: the other job keeps it.
+async fn operator_retry_while_another_job_holds_the_key<S: Store>(life: &Life<'_, S>) {
+    let (s, key, scope) = (life.store, &life.key, life.scope);
+    assert!(state(s, life.holder).await.is_final());
+    let other = assert_inserted(s, &life.probes, key, scope, "after the holder finished").await;
+    life.operator_retry().await;
+    assert_eq!(state(s, life.holder).await, JobState::Available);
+    assert_eq!(
+        record(s, life.holder).await.unique_key,
+        None,
+        "{scope:?} key `{key}`: a job retried while another holds its key runs without it"
+    );
+    assert_duplicate_of(
+        s,
+        &life.probes,
+        key,
+        scope,
+        other,
+        "after an operator's retry of its old holder",
+    )
+    .await;
+    assert_eq!(
+        record(s, other).await.unique_key.as_deref(),
+        Some(key.as_str())
+    );
 }

@@ -33,7 +33,7 @@ use steward_core::store::{
 use tokio::sync::Notify;
 
 use leaders::Leaders;
-use row::{Moment, Row, after, earlier, later, validate};
+use row::{Hold, Moment, Row, after, earlier, later, validate};
 
 mod leaders;
 mod row;
@@ -65,6 +65,17 @@ struct Shared {
 struct Jobs {
     last_id: i64,
     rows: BTreeMap<JobId, Row>,
+}
+
+impl Jobs {
+    /// The job holding `hold`'s key now, if any.
+    fn holder(&self, hold: &Hold) -> Option<&Row> {
+        self.rows.values().find(|row| {
+            row.hold
+                .as_ref()
+                .is_some_and(|h| h.key == hold.key && h.bucket == hold.bucket)
+        })
+    }
 }
 
 impl MemoryStore {
@@ -113,13 +124,7 @@ impl Store for MemoryStore {
         {
             let mut guard = self.jobs();
             for (job, hold) in jobs.into_iter().zip(holds) {
-                let holder = hold.as_ref().and_then(|hold| {
-                    guard.rows.values().find(|row| {
-                        row.hold
-                            .as_ref()
-                            .is_some_and(|h| h.key == hold.key && h.bucket == hold.bucket)
-                    })
-                });
+                let holder = hold.as_ref().and_then(|hold| guard.holder(hold));
                 if let Some(holder) = holder {
                     out.push(Enqueued {
                         id: holder.record.id,
@@ -164,6 +169,7 @@ impl Store for MemoryStore {
                     },
                     token: None,
                     hold: None,
+                    given: hold.clone(),
                 };
                 row.set_hold(hold);
                 guard.rows.insert(id, row);
@@ -406,8 +412,21 @@ impl Store for MemoryStore {
         let now = Utc::now();
         let retried = {
             let mut guard = self.jobs();
+            // The job is queued again, so it takes back a key it let go of,
+            // unless another job took the key meanwhile: then it runs
+            // without one rather than the retry being refused.
+            let take_back = guard.rows.get(&id).and_then(|row| match &row.hold {
+                None => row
+                    .given
+                    .clone()
+                    .filter(|given| guard.holder(given).is_none()),
+                Some(_) => None,
+            });
             match guard.rows.get_mut(&id) {
                 Some(row) if row.record.state.is_final() => {
+                    if take_back.is_some() {
+                        row.set_hold(take_back);
+                    }
                     let r = &mut row.record;
                     r.state = JobState::Available;
                     r.run_at = now;

@@ -17,6 +17,9 @@ pub(super) struct Row {
     pub(super) token: Option<LeaseToken>,
     /// The unique key this job holds, if it still holds one.
     pub(super) hold: Option<Hold>,
+    /// The unique key it was enqueued with, kept after it is let go of so
+    /// an operator's retry can take it back.
+    pub(super) given: Option<Hold>,
 }
 
 /// A held unique key. Two jobs conflict when their `key` and `bucket` are
