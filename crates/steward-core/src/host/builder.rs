@@ -339,6 +339,7 @@ impl HostBuilder {
                 shutting_down: AtomicBool::new(false),
                 failures: Mutex::new(Vec::new()),
                 shutdown_timeout: self.shutdown_timeout,
+                stop_deadline: std::sync::OnceLock::new(),
                 blocking: BlockingPool::new(self.blocking_limit),
             }),
             services,

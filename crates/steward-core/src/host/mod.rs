@@ -115,6 +115,9 @@ pub(crate) struct HostShared {
     /// from it.
     pub(crate) failures: Mutex<Vec<Failure>>,
     pub(crate) shutdown_timeout: Duration,
+    /// When the services still running are aborted: set when shutdown
+    /// begins (see `HostHandle::stop_deadline`).
+    pub(crate) stop_deadline: std::sync::OnceLock<tokio::time::Instant>,
     pub(crate) blocking: BlockingPool,
 }
 
@@ -181,6 +184,23 @@ impl HostHandle {
     /// ```
     pub fn shutdown_timeout(&self) -> Duration {
         self.shared.shutdown_timeout
+    }
+
+    /// When the host will abort the services still running, once shutdown
+    /// has begun (`None` before): the whole stop sequence shares one
+    /// deadline, so a service stopped late has only what is left of the
+    /// shutdown timeout, not all of it. A service that drains work uses it
+    /// to finish in time.
+    ///
+    /// ```
+    /// # fn demo(handle: steward_core::HostHandle) {
+    /// if let Some(at) = handle.stop_deadline() {
+    ///     let left = at.saturating_duration_since(tokio::time::Instant::now());
+    /// }
+    /// # }
+    /// ```
+    pub fn stop_deadline(&self) -> Option<tokio::time::Instant> {
+        self.shared.stop_deadline.get().copied()
     }
 
     pub(crate) fn blocking(&self) -> &BlockingPool {

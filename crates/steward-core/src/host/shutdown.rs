@@ -125,6 +125,7 @@ async fn stop_all(
         tracing::info!(timeout = ?timeout, services = running.len(), "shutting down");
         Instant::now() + timeout
     });
+    let _ = host.shared.stop_deadline.set(deadline);
 
     // Services that report on the others (the HTTP server) go last, unless
     // they feed a channel whose consumer must stop after them.

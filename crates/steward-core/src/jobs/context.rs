@@ -95,6 +95,7 @@ struct Inner {
     attempt: u32,
     max_attempts: u32,
     token: CancellationToken,
+    shutting_down: CancellationToken,
     span: Span,
     checkpoint: Option<String>,
     sink: Arc<dyn CheckpointSink>,
@@ -115,6 +116,7 @@ impl JobContext {
     pub(crate) fn new(
         attempt: Attempt,
         token: CancellationToken,
+        shutting_down: CancellationToken,
         span: Span,
         sink: Arc<dyn CheckpointSink>,
         extensions: Arc<Extensions>,
@@ -126,6 +128,7 @@ impl JobContext {
                 attempt: attempt.attempt,
                 max_attempts: attempt.max_attempts,
                 token,
+                shutting_down,
                 span,
                 checkpoint: attempt.checkpoint,
                 sink,
@@ -189,6 +192,35 @@ impl JobContext {
     /// ```
     pub fn token(&self) -> &CancellationToken {
         &self.inner.token
+    }
+
+    /// True once the worker has begun to stop (the host is shutting down).
+    /// The job is not cancelled yet: it may finish, or save a checkpoint
+    /// and return early; it is cancelled only when the worker's drain time
+    /// runs out (then [`token`](Self::token) fires and, on return, the job
+    /// is released to run again). Like Sidekiq's quiet and River's `Stop`
+    /// before `StopAndCancel`.
+    ///
+    /// ```
+    /// # fn demo(ctx: steward_core::jobs::JobContext) { if ctx.is_shutting_down() { /* wrap up */ } }
+    /// ```
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.is_cancelled()
+    }
+
+    /// Completes when the worker begins to stop (see
+    /// [`is_shutting_down`](Self::is_shutting_down)).
+    ///
+    /// ```
+    /// # async fn demo(ctx: steward_core::jobs::JobContext) {
+    /// tokio::select! {
+    ///     _ = ctx.shutting_down() => { /* save a checkpoint, return */ }
+    ///     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+    /// }
+    /// # }
+    /// ```
+    pub async fn shutting_down(&self) {
+        self.inner.shutting_down.cancelled().await
     }
 
     /// True once the job must stop.

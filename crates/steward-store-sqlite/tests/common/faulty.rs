@@ -17,6 +17,7 @@ pub struct Faulty<S> {
     pub inner: Arc<S>,
     panics: AtomicU32,
     cut: AtomicBool,
+    refuse_outcomes: AtomicBool,
 }
 
 impl<S: Store> Faulty<S> {
@@ -25,6 +26,7 @@ impl<S: Store> Faulty<S> {
             inner,
             panics: AtomicU32::new(0),
             cut: AtomicBool::new(false),
+            refuse_outcomes: AtomicBool::new(false),
         }
     }
 
@@ -37,6 +39,12 @@ impl<S: Store> Faulty<S> {
     /// outcomes, checkpoints and releases fail.
     pub fn cut(&self, lost: bool) {
         self.cut.store(lost, Ordering::SeqCst);
+    }
+
+    /// While set, only outcome writes fail (as `Unavailable`): claims and
+    /// heartbeats still work.
+    pub fn refuse_outcomes(&self, refuse: bool) {
+        self.refuse_outcomes.store(refuse, Ordering::SeqCst);
     }
 
     fn reachable(&self) -> Result<(), StoreError> {
@@ -80,6 +88,11 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
         self.reachable()?;
+        if self.refuse_outcomes.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "injected: outcomes cannot be written".into(),
+            });
+        }
         self.inner.finish(batch).await
     }
     async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {

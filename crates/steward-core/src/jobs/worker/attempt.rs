@@ -90,6 +90,8 @@ pub(crate) struct AttemptDeps {
     pub(crate) extensions: Arc<Extensions>,
     /// How long a stopped job gets to return before it is dropped.
     pub(crate) grace: Duration,
+    /// Cancelled when the worker begins to stop (`JobContext::shutting_down`).
+    pub(crate) shutting_down: CancellationToken,
 }
 
 /// Runs one attempt to its end, whatever user code does: a panic outside
@@ -150,6 +152,7 @@ async fn run_attempt(job: ClaimedJob, stopper: Stopper, deps: Arc<AttemptDeps>) 
             checkpoint: job.checkpoint.clone(),
         },
         stopper.token.clone(),
+        deps.shutting_down.clone(),
         span.clone(),
         deps.sink.clone(),
         deps.extensions.clone(),
@@ -319,13 +322,42 @@ fn failed(
     )
 }
 
+/// The longest error text kept: a runaway message (a `Display` that prints
+/// a whole response body) would bloat every read of the job, and past the
+/// store's limits make the outcome unwritable.
+const MAX_ERROR_TEXT: usize = 64 * 1024;
+
 /// Error text as every store can keep it: PostgreSQL's jsonb cannot hold a
 /// NUL character, and an outcome the store refuses would leave the job
-/// running until its lease expires.
+/// running until its lease expires; at most [`MAX_ERROR_TEXT`] bytes.
 fn storable(text: String) -> String {
-    if text.contains('\0') {
+    let mut text = if text.contains('\0') {
         text.replace('\0', "\u{FFFD}")
     } else {
         text
+    };
+    if text.len() > MAX_ERROR_TEXT {
+        let total = text.len();
+        let mut cut = MAX_ERROR_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(&format!("… (cut: {total} bytes in all)"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_is_cut_at_a_char_boundary_and_says_how_long_it_was() {
+        let long = "é".repeat(MAX_ERROR_TEXT); // two bytes each
+        let kept = storable(long);
+        assert!(kept.len() < MAX_ERROR_TEXT + 64, "{}", kept.len());
+        assert!(kept.ends_with(&format!("(cut: {} bytes in all)", 2 * MAX_ERROR_TEXT)));
+        assert_eq!(storable("a\0b".into()), "a\u{FFFD}b");
     }
 }

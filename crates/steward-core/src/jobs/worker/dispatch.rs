@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::attempt::{self, AttemptDeps, AttemptEnd, StopReason, Stopper};
-use super::heartbeat::{Running, lock};
+use super::heartbeat::{Held, Running, lock};
 use super::pace::Pace;
-use super::{QueueConfig, WorkerConfig};
+use super::{QueueConfig, StopBudget, WorkerConfig};
 use crate::store::{ClaimedJob, Finish, Lease, QueueClaim, SUSPECT_RESCUES, Store};
 
 /// A claimed job's slot: which queue it counts against.
@@ -118,7 +118,7 @@ impl Dispatcher {
                 continue;
             };
             let stopper = Stopper::new();
-            running.insert(job.lease, stopper.clone());
+            running.insert(job.lease, Held::Attempt(stopper.clone()));
             self.suspects += usize::from(job.rescues >= SUSPECT_RESCUES);
             self.buffers[queue].push_back((job, stopper));
         }
@@ -187,15 +187,23 @@ impl Dispatcher {
         self.free[slot.queue] += 1;
         self.suspects = self.suspects.saturating_sub(usize::from(slot.suspect));
         self.pace.ran(slot.queue, slot.started.elapsed());
-        lock(&self.running).remove(&slot.lease);
         match end {
             AttemptEnd::Finish(finish) => {
+                // Still held (and heartbeated) until the outcome writer has
+                // written it: see `Held::Outcome`.
+                lock(&self.running).insert(slot.lease, Held::Outcome);
                 if self.finish_tx.send(finish).await.is_err() {
+                    lock(&self.running).remove(&slot.lease);
                     tracing::error!(job = %slot.lease.id, "outcome writer is gone; the job will be rescued");
                 }
             }
-            AttemptEnd::Release(lease) => self.to_release.push(lease),
-            AttemptEnd::Nothing => {}
+            AttemptEnd::Release(lease) => {
+                lock(&self.running).remove(&slot.lease);
+                self.to_release.push(lease);
+            }
+            AttemptEnd::Nothing => {
+                lock(&self.running).remove(&slot.lease);
+            }
         }
     }
 
@@ -214,15 +222,21 @@ impl Dispatcher {
         }
     }
 
-    /// Lets running jobs finish within `budget`, then stops the rest (they
-    /// are told at once, and get `grace` to return) and releases them, with
-    /// every buffered job, as interrupted.
-    pub(super) async fn drain<S: Store>(&mut self, store: &S, budget: Duration, grace: Duration) {
+    /// Lets running jobs finish until the budget's drain time, then stops
+    /// the rest (they get `grace` to return, within the budget) and releases
+    /// them, with every buffered job, as interrupted.
+    pub(super) async fn drain<S: Store>(
+        &mut self,
+        store: &S,
+        budget: &StopBudget,
+        grace: Duration,
+    ) {
         self.unbuffer();
-        if !self.jobs.is_empty() && !budget.is_zero() {
+        let deadline = budget.drain_until;
+        if !self.jobs.is_empty() && deadline > tokio::time::Instant::now() {
+            let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
             tracing::info!(running = self.jobs.len(), budget = ?budget, "worker stopping: letting running jobs finish");
         }
-        let deadline = tokio::time::Instant::now() + budget;
         while !self.jobs.is_empty() {
             match tokio::time::timeout_at(deadline, self.jobs.join_next()).await {
                 Ok(Some(joined)) => self.ended(joined).await,
@@ -234,11 +248,19 @@ impl Dispatcher {
                 running = self.jobs.len(),
                 "stopping and releasing the jobs still running"
             );
-            for stopper in lock(&self.running).values() {
-                stopper.stop(StopReason::Shutdown);
+            for held in lock(&self.running).values() {
+                if let Held::Attempt(stopper) = held {
+                    stopper.stop(StopReason::Shutdown);
+                }
             }
-            // Each attempt returns within its stop grace; wait a little longer.
-            let cut_off = tokio::time::Instant::now() + grace + Duration::from_millis(500);
+            // Each attempt returns within its stop grace; wait a little
+            // longer, but leave time to release them.
+            let half_the_reserve = budget
+                .flush_until
+                .saturating_duration_since(budget.drain_until)
+                / 2;
+            let cut_off = (tokio::time::Instant::now() + grace + Duration::from_millis(500))
+                .min(budget.drain_until + half_the_reserve);
             while !self.jobs.is_empty() {
                 match tokio::time::timeout_at(cut_off, self.jobs.join_next()).await {
                     Ok(Some(joined)) => self.ended(joined).await,
@@ -247,26 +269,40 @@ impl Dispatcher {
             }
             self.jobs.abort_all();
             while self.jobs.join_next().await.is_some() {}
-            // Whatever is still listed was aborted: release it too.
-            let aborted: Vec<Lease> = lock(&self.running)
-                .drain()
-                .map(|(lease, _)| lease)
-                .collect();
+            // Whatever attempt is still listed was aborted: release it too
+            // (outcomes waiting to be written are the writer's).
+            let aborted: Vec<Lease> = {
+                let mut running = lock(&self.running);
+                let leases: Vec<Lease> = running
+                    .iter()
+                    .filter(|(_, held)| matches!(held, Held::Attempt(_)))
+                    .map(|(lease, _)| *lease)
+                    .collect();
+                for lease in &leases {
+                    running.remove(lease);
+                }
+                leases
+            };
             self.to_release.extend(aborted);
         }
         if self.to_release.is_empty() {
             return;
         }
         let leases = std::mem::take(&mut self.to_release);
-        match store.release(leases.clone()).await {
-            Ok(n) => tracing::info!(
+        let jobs = leases.len();
+        match tokio::time::timeout_at(budget.flush_until, store.release(leases)).await {
+            Ok(Ok(n)) => tracing::info!(
                 released = n,
                 "released unfinished jobs as interrupted; they will run again"
             ),
-            Err(err) => tracing::error!(
+            Ok(Err(err)) => tracing::error!(
                 error = %err,
-                jobs = leases.len(),
+                jobs,
                 "cannot release unfinished jobs; they will be rescued when their leases expire"
+            ),
+            Err(_) => tracing::error!(
+                jobs,
+                "the store did not answer in time to release unfinished jobs; they will be rescued when their leases expire"
             ),
         }
     }

@@ -10,12 +10,20 @@ use super::attempt::{StopReason, Stopper};
 use crate::store::{HeartbeatResult, Lease, Store};
 use crate::sync::LockExt;
 
-/// The attempts this worker holds (running or buffered), by lease: job id
-/// *and* token, since after a lease expiry the same worker may claim the
-/// same job again while the stale attempt still runs, and the two must
-/// never be confused (the stale one is told it lost its lease, the new one
-/// is heartbeated).
-pub(crate) type Running = Arc<Mutex<HashMap<Lease, Stopper>>>;
+/// The jobs this worker holds, by lease: job id *and* token, since after a
+/// lease expiry the same worker may claim the same job again while the
+/// stale attempt still runs, and the two must never be confused (the stale
+/// one is told it lost its lease, the new one is heartbeated).
+pub(crate) type Running = Arc<Mutex<HashMap<Lease, Held>>>;
+
+/// Why the worker holds a job; either way its lease is renewed.
+pub(crate) enum Held {
+    /// Buffered or running: the attempt's stop handle.
+    Attempt(Stopper),
+    /// Ended, its outcome not yet written: the lease must outlive the
+    /// write, or the job would be rescued and run again meanwhile.
+    Outcome,
+}
 
 pub(crate) async fn run<S: Store>(
     store: Arc<S>,
@@ -41,7 +49,7 @@ pub(crate) async fn run<S: Store>(
             Ok(results) => {
                 let running = lock(&running);
                 for (lease, result) in leases.iter().zip(results) {
-                    let Some(stopper) = running.get(lease) else {
+                    let Some(Held::Attempt(stopper)) = running.get(lease) else {
                         continue;
                     };
                     match result {
@@ -63,6 +71,6 @@ pub(crate) async fn run<S: Store>(
     }
 }
 
-pub(crate) fn lock(running: &Running) -> std::sync::MutexGuard<'_, HashMap<Lease, Stopper>> {
+pub(crate) fn lock(running: &Running) -> std::sync::MutexGuard<'_, HashMap<Lease, Held>> {
     running.lock_or_recover()
 }

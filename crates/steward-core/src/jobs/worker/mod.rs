@@ -11,6 +11,7 @@ mod completer;
 mod dispatch;
 mod heartbeat;
 mod pace;
+mod ready;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -28,8 +29,10 @@ use super::registry::Registry;
 use crate::store::{ClaimRequest, ClaimedJob, Store, StoreError};
 use crate::{BoxError, ConfigError, Context, Service};
 use attempt::AttemptDeps;
+use completer::Completer;
 use dispatch::Dispatcher;
 use heartbeat::Running;
+use ready::Readiness;
 
 /// A queue this worker serves and how many of its jobs may run at once.
 ///
@@ -321,11 +324,14 @@ async fn run_worker<S: Store>(
     let config = &worker.config;
     let store = worker.store.clone();
     let running: Running = Arc::new(Mutex::new(HashMap::new()));
+    let ready = Arc::new(Readiness::new(ctx));
+    let shutting_down = CancellationToken::new();
     let deps = Arc::new(AttemptDeps {
         registry: registry.clone(),
         sink: store.clone(),
         extensions: Arc::new(worker.extensions.clone()),
         grace: config.stop_grace,
+        shutting_down: shutting_down.clone(),
     });
     let total: usize = config.queues.iter().map(|q| q.concurrency).sum();
     // Outcomes wait here while the previous batch is being written. Room
@@ -334,8 +340,17 @@ async fn run_worker<S: Store>(
     // batch size over commit time. Bounded all the same: outcomes not yet
     // written are work to redo if the process dies.
     let (finish_tx, finish_rx) = mpsc::channel(completer::MAX_BATCH.max(total * 2));
+    let give_up = CancellationToken::new();
     let mut helpers = JoinSet::new();
-    helpers.spawn(completer::run(store.clone(), finish_rx));
+    helpers.spawn(
+        Completer {
+            store: store.clone(),
+            running: running.clone(),
+            ready: ready.clone(),
+            give_up: give_up.clone(),
+        }
+        .run(finish_rx),
+    );
     let beat_stop = CancellationToken::new();
     helpers.spawn(heartbeat::run(
         store.clone(),
@@ -350,33 +365,42 @@ async fn run_worker<S: Store>(
     // from what the worker holds: it is caught here, everything is given
     // back at once, and the panic goes on to the supervisor, which restarts
     // this worker with its configuration intact.
-    let served = AssertUnwindSafe(serve(worker, ctx, &mut dispatcher))
+    let served = AssertUnwindSafe(serve(worker, ctx, &ready, &mut dispatcher))
         .catch_unwind()
         .await;
+    // Running jobs hear at once that the worker is stopping; they are
+    // cancelled only when the drain's time runs out.
+    shutting_down.cancel();
     let budget = match &served {
-        Ok(()) => config.drain_timeout.unwrap_or_else(|| {
-            ctx.host()
-                .shutdown_timeout()
-                .saturating_sub(Duration::from_secs(2))
-        }),
+        Ok(()) => StopBudget::new(ctx, config.drain_timeout),
         Err(panic) => {
             tracing::error!(
                 panic = %crate::error::panic_message(panic.as_ref()),
                 "the worker's loop panicked: stopping and releasing its jobs before it restarts"
             );
-            Duration::ZERO
+            StopBudget::now(ctx)
         }
     };
     dispatcher
-        .drain(&*worker.store, budget, config.stop_grace)
+        .drain(&*worker.store, &budget, config.stop_grace)
         .await;
     beat_stop.cancel();
-    // Closes the outcome channel: the writer flushes what is queued, then ends.
+    // Closes the outcome channel: the writer flushes what is queued, then
+    // ends, or gives up when the time to stop is over.
     drop(dispatcher);
-    while let Some(result) = helpers.join_next().await {
-        if let Err(err) = result {
-            tracing::error!(error = %err, "worker helper task failed");
+    let joined = async {
+        while let Some(result) = helpers.join_next().await {
+            if let Err(err) = result {
+                tracing::error!(error = %err, "worker helper task failed");
+            }
         }
+    };
+    if tokio::time::timeout_at(budget.flush_until, joined)
+        .await
+        .is_err()
+    {
+        give_up.cancel();
+        while helpers.join_next().await.is_some() {}
     }
     match served {
         Ok(()) => Ok(()),
@@ -384,9 +408,54 @@ async fn run_worker<S: Store>(
     }
 }
 
+/// How the worker spends the time it has to stop: the host's deadline for
+/// the whole stop sequence, less what services stopped before it used.
+pub(super) struct StopBudget {
+    /// Running jobs may finish until then; the rest are stopped.
+    pub(super) drain_until: tokio::time::Instant,
+    /// Releases and outcome writes must be done by then.
+    pub(super) flush_until: tokio::time::Instant,
+}
+
+impl StopBudget {
+    /// Kept back from the host's deadline for stopping the jobs still
+    /// running, releasing them and writing the last outcomes: a quarter of
+    /// the time left, at most two seconds.
+    fn reserve(left: Duration) -> Duration {
+        (left / 4).min(Duration::from_secs(2))
+    }
+
+    fn new(ctx: &Context, drain_timeout: Option<Duration>) -> Self {
+        let now = tokio::time::Instant::now();
+        let deadline = ctx
+            .host()
+            .stop_deadline()
+            .unwrap_or_else(|| now + ctx.host().shutdown_timeout());
+        let left = deadline.saturating_duration_since(now);
+        let mut drain_until = now + (left - Self::reserve(left));
+        if let Some(limit) = drain_timeout {
+            drain_until = drain_until.min(now + limit);
+        }
+        StopBudget {
+            drain_until,
+            // A margin for the last log lines and the task's own exit.
+            flush_until: now + left.saturating_sub(Duration::from_millis(100)),
+        }
+    }
+
+    /// No time to drain: stop everything at once (the loop panicked).
+    fn now(ctx: &Context) -> Self {
+        let now = tokio::time::Instant::now();
+        StopBudget {
+            drain_until: now,
+            flush_until: now + ctx.host().shutdown_timeout(),
+        }
+    }
+}
+
 /// The worker's loop: claim into the buffers, start buffered jobs into free
 /// slots, book the ones that end, until the worker is told to stop.
-async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, d: &mut Dispatcher) {
+async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, ready: &Readiness, d: &mut Dispatcher) {
     let config = &worker.config;
     let store = &worker.store;
     let mut backoff = Duration::from_millis(100);
@@ -433,7 +502,7 @@ async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, d: &mut Dispatcher) 
                 match claimed {
                     Ok(claimed) => {
                         backoff = Duration::from_millis(100);
-                        ctx.set_ready(true);
+                        ready.claims(true);
                         may_claim = claimed.len() as u64 >= asked;
                         d.buffer_claimed(claimed);
                         // Started at once, not at the next turn: a stop
@@ -441,7 +510,7 @@ async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, d: &mut Dispatcher) 
                         d.start_buffered();
                     }
                     Err(err) => {
-                        ctx.set_ready(false);
+                        ready.claims(false);
                         may_claim = true;
                         tracing::error!(error = %err, retry_in = ?backoff, "cannot claim jobs; backing off");
                         claim_after = tokio::time::Instant::now() + backoff;
