@@ -152,6 +152,7 @@ macro_rules! __contract_cases {
             checkpoint::checkpoint_is_stored_and_returned_to_the_next_attempt,
             checkpoint::checkpoint_with_a_lost_lease_is_refused_with_lease_lost,
             checkpoint::checkpoint_survives_release_rescue_and_retry,
+            checkpoint::retry_of_a_completed_job_starts_from_a_clean_checkpoint,
             release::release_makes_the_job_available_without_counting_the_attempt,
             release::release_is_fenced_per_item,
             cancel::cancel_of_a_queued_job_cancels_it_at_once,

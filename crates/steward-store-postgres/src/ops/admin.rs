@@ -32,7 +32,8 @@ macro_rules! retry {
     ($key:literal) => {
         concat!(
             "UPDATE {schema}.jobs AS j SET state = 'available', run_at = now(),
-                attempt = 0, finished_at = NULL, cancel_requested = false, rescues = 0",
+                attempt = 0, finished_at = NULL, cancel_requested = false, rescues = 0,
+                checkpoint = CASE WHEN j.state = 'completed' THEN NULL ELSE j.checkpoint END",
             $key,
             " WHERE j.id = $1 AND j.state IN ('dead', 'cancelled', 'completed')
             RETURNING j.queue"

@@ -64,6 +64,7 @@ pub(crate) async fn retry(
     let result = sqlx::query(
         "UPDATE steward_jobs AS j SET state = 'available', run_at = ?2, attempt = 0,
              finished_at = NULL, cancel_requested = 0, rescues = 0,
+             checkpoint = CASE WHEN j.state = 'completed' THEN NULL ELSE j.checkpoint END,
              unique_held = CASE WHEN j.unique_held IS NULL
                      AND j.unique_scope IN ('queued', 'active')
                      AND NOT EXISTS (SELECT 1 FROM steward_jobs AS o

@@ -113,3 +113,24 @@ pub async fn checkpoint_survives_release_rescue_and_retry<H: Harness>(h: &H) {
         "the checkpoint after an operator's retry",
     );
 }
+
+/// An operator's retry of a *completed* job starts it from a clean slate:
+/// its checkpoint is the end state of a run that finished, and resuming
+/// from it would do nothing (or skip the work the operator asked for
+/// again). A dead or cancelled job keeps its checkpoint (see above).
+pub async fn retry_of_a_completed_job_starts_from_a_clean_checkpoint<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let first = running(s, LONG_LEASE).await;
+    let (q, id) = (first.queue.clone(), first.lease.id);
+    save(s, first.lease, r#"{"step":"done"}"#).await;
+    finish_ok(s, first.lease, FinishOutcome::Completed).await;
+    assert!(retry(s, id).await, "retry of a completed job");
+    assert_eq!(
+        record(s, id).await.checkpoint,
+        None,
+        "the record's checkpoint"
+    );
+    let again = claim_one(s, &q, id, LONG_LEASE).await;
+    assert_eq!(again.checkpoint, None, "the claimed attempt starts clean");
+}

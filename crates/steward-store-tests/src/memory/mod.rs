@@ -428,6 +428,9 @@ impl Store for MemoryStore {
                         row.set_hold(take_back);
                     }
                     let r = &mut row.record;
+                    if r.state == JobState::Completed {
+                        r.checkpoint = None;
+                    }
                     r.state = JobState::Available;
                     r.run_at = now;
                     r.attempt = 0;
