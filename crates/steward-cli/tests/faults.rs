@@ -341,6 +341,12 @@ fn crash_kinds_run_only_behind_their_flag() {
         w.try_wait().unwrap().is_none(),
         "the worker must not run `abort` without --crash-kinds"
     );
+    let job = show(&e.store, 1);
+    assert_eq!(
+        (job["state"].as_str(), job["attempt"].as_u64()),
+        (Some("available"), Some(0)),
+        "left for a worker that runs it, no attempt used: {job}"
+    );
     signal(&w, "-TERM");
     assert!(w.wait().unwrap().success());
 }

@@ -23,6 +23,7 @@
 //!         queues: vec![QueueClaim { queue: "default".into(), limit: 10 }],
 //!         lease: Duration::from_secs(30),
 //!         max_suspects: u32::MAX,
+//!         kinds: None,
 //!     })
 //!     .await?;
 //! let done = store

@@ -26,6 +26,7 @@ async fn claim_all(store: &impl Store) -> Vec<Lease> {
             }],
             lease: Duration::from_secs(600),
             max_suspects: u32::MAX,
+            kinds: None,
         })
         .await
         .expect("claim")

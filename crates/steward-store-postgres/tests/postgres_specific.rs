@@ -35,6 +35,7 @@ async fn claim(store: &PostgresStore, queue: &str) -> Vec<ClaimedJob> {
             }],
             lease: LEASE,
             max_suspects: u32::MAX,
+            kinds: None,
         })
         .await
         .expect("claim")

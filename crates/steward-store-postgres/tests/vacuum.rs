@@ -52,6 +52,7 @@ async fn claim_queues(store: &PostgresStore, queues: &[(&str, u32)]) -> usize {
                 .collect(),
             lease: LEASE,
             max_suspects: u32::MAX,
+            kinds: None,
         })
         .await
         .expect("claim")

@@ -125,6 +125,7 @@ fn request(limit: u32) -> ClaimRequest {
         }],
         lease: Duration::from_secs(60),
         max_suspects: u32::MAX,
+        kinds: None,
     }
 }
 

@@ -119,6 +119,7 @@ async fn claim_takes_due_jobs_by_priority_run_at_then_id_queues_in_order() {
             ],
             lease: Duration::from_secs(60),
             max_suspects: u32::MAX,
+            kinds: None,
         })
         .await
         .unwrap();

@@ -91,6 +91,7 @@ async fn a_version_2_database_keeps_its_jobs_keys_and_ids_after_migrating() {
             }],
             lease: std::time::Duration::from_secs(30),
             max_suspects: u32::MAX,
+            kinds: None,
         })
         .await
         .unwrap();

@@ -121,6 +121,7 @@ macro_rules! __contract_cases {
             unique::unique_queued_key_through_a_jobs_whole_life,
             unique::unique_active_key_through_a_jobs_whole_life,
             unique::unique_window_key_through_a_jobs_whole_life,
+            claim::claim_takes_only_the_kinds_asked_for,
             claim::claim_from_an_empty_or_unknown_queue_or_with_limit_zero_returns_nothing,
             claim::claim_takes_only_due_jobs_that_are_scheduled_available_or_retryable,
             claim::scheduled_job_becomes_claimable_once_its_run_at_passes,

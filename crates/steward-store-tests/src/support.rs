@@ -204,6 +204,7 @@ pub(crate) async fn claim_from<S: Store>(
             .collect(),
         lease,
         max_suspects: u32::MAX,
+        kinds: None,
     };
     transient(|| store.claim(request.clone()))
         .await

@@ -66,6 +66,13 @@ impl Registry {
             .map(|(kind, e)| (*kind, e.options.queue.as_str()))
     }
 
+    /// The registered kinds, sorted (for a claim's filter).
+    pub(crate) fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self.kinds.keys().map(|k| (*k).to_string()).collect();
+        kinds.sort_unstable();
+        kinds
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.kinds.is_empty()
     }

@@ -365,6 +365,7 @@ pub struct QueueClaim {
 ///     queues: vec![QueueClaim { queue: "default".into(), limit: 10 }],
 ///     lease: Duration::from_secs(30),
 ///     max_suspects: u32::MAX,
+///     kinds: None,
 /// };
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,6 +385,13 @@ pub struct ClaimRequest {
     /// collecting rescues until `max_rescues` buries it (with the default of
     /// 3 or more: see [`SUSPECT_RESCUES`]). `u32::MAX`: no limit.
     pub max_suspects: u32,
+    /// Only jobs of these kinds (`None`: any kind). A worker claims only
+    /// the kinds it runs, so that in a rolling deploy old workers leave new
+    /// kinds for the new workers instead of failing them as unknown.
+    /// Jobs of other kinds due ahead of the first one it runs are stepped
+    /// over in the claim's index walk: cheap while they are few (a deploy's
+    /// window), a cost on every claim if a kind nobody runs piles up.
+    pub kinds: Option<Vec<String>>,
 }
 
 /// A claimed job, ready to run.

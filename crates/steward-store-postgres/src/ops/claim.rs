@@ -58,14 +58,14 @@ pub(crate) const CLAIM: &str = concat!(
      suspects AS (
          SELECT id, priority, run_at FROM {schema}.jobs
          WHERE state IN ('scheduled', 'available', 'retryable') AND rescues >= 2 AND queue = $1
-             AND run_at <= now()
+             AND run_at <= now() AND ($6::text[] IS NULL OR kind = ANY($6::text[]))
          ORDER BY priority, run_at, id
          LIMIT $5
          FOR UPDATE SKIP LOCKED),
      fresh AS (
          SELECT id, priority, run_at FROM {schema}.jobs
          WHERE state IN ('scheduled', 'available', 'retryable') AND rescues < 2 AND queue = $1
-             AND run_at <= now()
+             AND run_at <= now() AND ($6::text[] IS NULL OR kind = ANY($6::text[]))
          ORDER BY priority, run_at, id
          LIMIT $2
          FOR UPDATE SKIP LOCKED),
@@ -115,6 +115,7 @@ pub(crate) async fn claim_queue(
         .bind(request.worker.as_str())
         .bind(lease_us)
         .bind(i64::from(*suspects))
+        .bind(request.kinds.as_deref())
         .fetch_all(&mut *conn)
         .await?;
     // RETURNING yields rows in no promised order; the contract's order is

@@ -44,6 +44,7 @@ const CLAIM: &str = "UPDATE steward_jobs
                 SELECT id, priority, run_at FROM steward_jobs
                 WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
                     AND rescues >= 2 AND queue = ?4 AND run_at <= ?1
+                    AND (?7 IS NULL OR kind IN (SELECT value FROM json_each(?7)))
                 ORDER BY priority, run_at, id
                 LIMIT ?6)
             UNION ALL
@@ -51,6 +52,7 @@ const CLAIM: &str = "UPDATE steward_jobs
                 SELECT id, priority, run_at FROM steward_jobs
                 WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
                     AND rescues < 2 AND queue = ?4 AND run_at <= ?1
+                    AND (?7 IS NULL OR kind IN (SELECT value FROM json_each(?7)))
                 ORDER BY priority, run_at, id
                 LIMIT ?5))
         ORDER BY priority, run_at, id
@@ -73,6 +75,12 @@ pub(crate) async fn claim(
     let expires = add_ms(now, lease_ms);
     let mut out = Vec::new();
     let mut suspects = request.max_suspects;
+    let kinds = request
+        .kinds
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| sqlx::Error::Encode(e.into()))?;
     for queue in &request.queues {
         if queue.limit == 0 {
             continue;
@@ -84,6 +92,7 @@ pub(crate) async fn claim(
             .bind(queue.queue.as_str())
             .bind(i64::from(queue.limit))
             .bind(i64::from(suspects))
+            .bind(kinds.as_deref())
             .fetch_all(&mut *conn)
             .await?;
         let taken = rows

@@ -45,6 +45,7 @@ pub fn request(queue: &str, limit: u32) -> ClaimRequest {
         }],
         lease: Duration::from_secs(30),
         max_suspects: u32::MAX,
+        kinds: None,
     }
 }
 

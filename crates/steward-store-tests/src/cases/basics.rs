@@ -71,6 +71,7 @@ pub async fn empty_batches_return_empty_results<H: Harness>(h: &H) {
         queues: Vec::new(),
         lease: LONG_LEASE,
         max_suspects: u32::MAX,
+        kinds: None,
     };
     let claimed = transient(|| s.claim(request.clone()))
         .await

@@ -10,9 +10,9 @@ use steward_core::store::{
 
 use crate::Harness;
 use crate::support::{
-    Fixture, HOUR, LONG_LEASE, PATIENCE, assert_between, assert_same_json, cancel, claim_from,
-    claim_one, enqueue, enqueue_one, failed, finish_ok, fresh_queue, heartbeat_one, job_in, ms,
-    now, record, release, stale, state, transient,
+    Fixture, HOUR, LONG_LEASE, PATIENCE, WORKER, assert_between, assert_same_json, cancel,
+    claim_from, claim_one, enqueue, enqueue_one, failed, finish_ok, fresh_queue, heartbeat_one,
+    job_in, ms, now, record, release, stale, state, transient,
 };
 
 /// An empty queue, an unknown queue, or a limit of 0 claims nothing.
@@ -240,6 +240,7 @@ pub async fn claim_marks_the_job_running_with_attempt_worker_and_lease<H: Harnes
         }],
         lease,
         max_suspects: u32::MAX,
+        kinds: None,
     };
     let before = now();
     let claimed = transient(|| s.claim(request.clone())).await.expect("claim");
@@ -321,4 +322,49 @@ pub async fn each_claim_gets_a_fresh_lease_token<H: Harness>(h: &H) {
             old.id
         );
     }
+}
+
+/// A claim with `kinds` takes only jobs of those kinds, in claim order;
+/// jobs of other kinds are left exactly as they were (no attempt counted),
+/// for a worker that runs them. `None` takes any kind.
+pub async fn claim_takes_only_the_kinds_asked_for<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let q = fresh_queue("kinds");
+    let new_kind = enqueue_one(s, NewJob::new("new_kind", "{}").queue(&q)).await;
+    let known = enqueue_one(s, NewJob::new("known", "{}").queue(&q)).await;
+    let also = enqueue_one(s, NewJob::new("also_known", "{}").queue(&q)).await;
+    let before = record(s, new_kind).await;
+    let request = |kinds: Option<Vec<String>>| ClaimRequest {
+        worker: WORKER.to_string(),
+        queues: vec![QueueClaim {
+            queue: q.clone(),
+            limit: 10,
+        }],
+        lease: LONG_LEASE,
+        max_suspects: u32::MAX,
+        kinds,
+    };
+    let only = Some(vec!["known".to_string(), "also_known".to_string()]);
+    let claimed = transient(|| s.claim(request(only.clone())))
+        .await
+        .expect("claim");
+    let ids: Vec<JobId> = claimed.iter().map(|c| c.lease.id).collect();
+    assert_eq!(
+        ids,
+        vec![known, also],
+        "only the kinds asked for, in claim order"
+    );
+    assert_eq!(
+        record(s, new_kind).await,
+        before,
+        "a job of another kind is left exactly as it was"
+    );
+    let none = transient(|| s.claim(request(Some(Vec::new()))))
+        .await
+        .expect("claim");
+    assert!(none.is_empty(), "no kinds: nothing claimed");
+    let any = transient(|| s.claim(request(None))).await.expect("claim");
+    let ids: Vec<JobId> = any.iter().map(|c| c.lease.id).collect();
+    assert_eq!(ids, vec![new_kind], "None: any kind");
 }

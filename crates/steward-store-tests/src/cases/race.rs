@@ -25,6 +25,7 @@ fn request(worker: usize, limit: u32) -> ClaimRequest {
         }],
         lease: LONG_LEASE,
         max_suspects: u32::MAX,
+        kinds: None,
     }
 }
 

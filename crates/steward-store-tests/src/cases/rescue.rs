@@ -224,6 +224,7 @@ pub async fn a_claim_takes_at_most_max_suspects_rescued_jobs<H: Harness>(h: &H) 
             .collect(),
         lease: SHORT_LEASE,
         max_suspects,
+        kinds: None,
     };
     // A job rescued once is not a suspect.
     let once = enqueue_one(s, job_in(&q2)).await;

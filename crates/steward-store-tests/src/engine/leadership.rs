@@ -138,6 +138,7 @@ pub async fn only_the_leader_runs_maintenance_and_a_clean_stop_hands_over<H: Har
             }],
             lease: Duration::from_millis(50),
             max_suspects: u32::MAX,
+            kinds: None,
         })
         .await
         .expect("claim");

@@ -21,7 +21,7 @@ macro_rules! engine {
         $crate::__engine_cases!(($harness) [
             typed_job_runs_once_and_completes,
             client_bulk_and_unique_enqueue_return_ids,
-            unknown_kind_fails_the_job_not_the_worker,
+            a_kind_the_worker_does_not_run_is_left_for_another_worker,
             payload_that_no_longer_matches_fails_with_a_clear_error,
             failing_job_is_retried_with_backoff_then_dead_with_every_error_kept,
             panicking_job_records_its_panic_message,

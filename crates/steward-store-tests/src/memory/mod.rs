@@ -203,6 +203,7 @@ impl Store for MemoryStore {
                             JobState::Scheduled | JobState::Available | JobState::Retryable
                         )
                         && r.run_at <= now
+                        && request.kinds.as_ref().is_none_or(|k| k.contains(&r.kind))
                 })
                 .collect();
             due.sort_by_key(|row| (row.record.priority, row.record.run_at, row.record.id));

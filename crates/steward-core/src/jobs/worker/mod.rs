@@ -292,7 +292,7 @@ impl<S: Store> Worker<S> {
 impl<S: Store> Service for Worker<S> {
     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
         if self.registry.is_empty() {
-            tracing::warn!("worker has no job kinds registered: every job it claims will fail");
+            tracing::warn!("worker has no job kinds registered: it claims nothing");
         }
         // Not refused: workers split by queue over one code base register
         // every kind. But a kind nobody serves waits forever without a word.
@@ -470,6 +470,7 @@ async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, ready: &Readiness, d
     // claim that came back short (the queue is empty: wait for work).
     let mut may_claim = true;
     let mut claim_after = tokio::time::Instant::now();
+    let kinds = worker.registry.kinds();
 
     while !ctx.is_cancelled() {
         d.start_buffered();
@@ -483,6 +484,7 @@ async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, ready: &Readiness, d
                     queues: wanted,
                     lease: config.lease,
                     max_suspects: d.max_suspects(),
+                    kinds: Some(kinds.clone()),
                 };
                 claiming = Some(Box::pin(timed_claim(store.clone(), request)));
             }
