@@ -42,7 +42,7 @@ impl Journal {
 }
 
 fn journal(ctx: &JobContext) {
-    if let Some(journal) = ctx.state::<Journal>() {
+    if let Ok(journal) = ctx.state::<Journal>() {
         journal.record(ctx);
     }
 }

@@ -28,7 +28,7 @@ impl Job for Credit {
         }
     }
     async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
-        let pool = ctx.state::<SqlitePool>().ok_or("no pool")?;
+        let pool = ctx.state::<SqlitePool>()?;
         let mut tx = pool.begin().await?;
         sqlx::query("INSERT INTO credits (account, job) VALUES (?, ?)")
             .bind(self.account)

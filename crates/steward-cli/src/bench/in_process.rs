@@ -29,7 +29,7 @@ struct BenchNoop {}
 impl Job for BenchNoop {
     const KIND: &'static str = "bench_noop";
     async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
-        if let Some(p) = ctx.state::<Arc<Progress>>() {
+        if let Ok(p) = ctx.state::<Arc<Progress>>() {
             if p.done.fetch_add(1, Ordering::Relaxed) + 1 == p.target {
                 p.all.notify_one();
             }
@@ -50,7 +50,7 @@ impl Job for Probe {
     const KIND: &'static str = "bench_probe";
     async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
         let latency = Duration::from_nanos(unix_ns().saturating_sub(self.t0_ns));
-        if let Some(l) = ctx.state::<Arc<Latencies>>() {
+        if let Ok(l) = ctx.state::<Arc<Latencies>>() {
             l.0.lock().unwrap_or_else(|p| p.into_inner()).push(latency);
         }
         Ok(())

@@ -272,15 +272,21 @@ impl JobContext {
         self.inner.sink.save(self.inner.lease, json).await
     }
 
-    /// Shared state of type `T` registered with the worker.
+    /// Shared state of type `T` given to the worker with
+    /// [`Worker::state`](super::Worker::state). Missing, it is a
+    /// [`MissingState`] error naming the type; returned from the job (with
+    /// `?`), it fails the job at once rather than on every attempt, since
+    /// no retry can help a worker configured without it.
     ///
     /// ```
-    /// # fn demo(ctx: steward_core::jobs::JobContext) {
-    /// let smtp: Option<&String> = ctx.state::<String>();
-    /// # }
+    /// # async fn demo(ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> {
+    /// let smtp: &String = ctx.state::<String>()?;
+    /// # Ok(()) }
     /// ```
-    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.inner.extensions.get::<T>()
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, MissingState> {
+        self.inner.extensions.get::<T>().ok_or(MissingState {
+            type_name: std::any::type_name::<T>(),
+        })
     }
 
     /// Tells the worker this attempt was already marked complete inside the
@@ -309,4 +315,24 @@ impl std::fmt::Debug for JobContext {
             .field("attempt", &self.inner.attempt)
             .finish()
     }
+}
+
+/// A job asked for shared state its worker was not given (see
+/// [`JobContext::state`]). Returned from a job, it fails the job at once.
+///
+/// ```
+/// # async fn demo(ctx: steward_core::jobs::JobContext) {
+/// if let Err(missing) = ctx.state::<u64>() {
+///     assert!(missing.to_string().contains("u64"));
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "this worker was not given state of type `{type_name}`: give it with `Worker::state` \
+     when the worker is built (no retry can help)"
+)]
+pub struct MissingState {
+    /// The missing type, as `std::any::type_name` spells it.
+    pub type_name: &'static str,
 }

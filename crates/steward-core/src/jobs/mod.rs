@@ -18,7 +18,7 @@ mod retry;
 mod worker;
 
 pub use client::{Client, EnqueueError, EnqueueOptions, new_job};
-pub use context::{Extensions, JobContext};
+pub use context::{Extensions, JobContext, MissingState};
 pub use job::{Job, JobControl, JobOptions};
 pub use leadership::Leadership;
 pub use maintenance::{Maintenance, MaintenanceConfig, Pass};

@@ -26,7 +26,7 @@ use chrono::Utc;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use super::super::context::{Attempt, CheckpointSink, Extensions};
+use super::super::context::{Attempt, CheckpointSink, Extensions, MissingState};
 use super::super::registry::Registry;
 use super::super::{JobContext, JobControl, RetryPolicy};
 use crate::BoxError;
@@ -279,6 +279,23 @@ fn from_error(job: &ClaimedJob, retry: &RetryPolicy, err: BoxError) -> AttemptEn
                 Some(after),
             ),
         },
+        // No retry can give the worker state it was not configured with.
+        Err(err) if err.is::<MissingState>() => {
+            let message = error_chain(err.as_ref());
+            tracing::error!(error = %message, "job failed for good: it needs state its worker does not have");
+            finish(
+                job.lease,
+                FinishOutcome::Failed {
+                    error: AttemptError {
+                        attempt: job.attempt,
+                        at: Utc::now(),
+                        kind: ErrorKind::Error,
+                        message: storable(message),
+                    },
+                    retry_in: None,
+                },
+            )
+        }
         Err(err) => failed(
             job,
             retry,
