@@ -35,11 +35,6 @@ pub(crate) fn duration_ms(what: &str, d: Duration) -> Result<i64, StoreError> {
     Ok(if ms == 0 && !d.is_zero() { 1 } else { ms })
 }
 
-/// Adds a duration in milliseconds to a timestamp without overflowing.
-pub(crate) fn add_ms(at: i64, ms: i64) -> i64 {
-    at.saturating_add(ms)
-}
-
 /// The latest and earliest times the store holds: what [`from_ms`] can read
 /// back as a `DateTime`. Delays and ages saturate here rather than fail.
 const MAX_MS: i64 = DateTime::<Utc>::MAX_UTC.timestamp_millis();
@@ -137,6 +132,22 @@ pub(crate) async fn rollback(conn: &mut SqliteConnection, file: &str) {
         }
     }
 }
+
+/// The store's clock as a statement that writes a lease reads it: SQLite's
+/// own `now` (milliseconds since the epoch), which a statement reads once,
+/// after it holds the write lock, never earlier than `?1` (the writer's
+/// clock before the statement, which never goes back). A lone claim,
+/// heartbeat or leadership renewal runs in autocommit mode, where it may
+/// wait for the lock inside the statement (another process writing): a
+/// clock read before that wait would write a lease shorter than asked.
+/// `julianday` rather than `unixepoch('subsec')`: the same millisecond
+/// clock, on every SQLite version.
+macro_rules! clock_cte {
+    () => {
+        "WITH clock(now) AS (SELECT max(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), ?1)) "
+    };
+}
+pub(crate) use clock_cte;
 
 #[cfg(test)]
 mod tests {

@@ -22,9 +22,10 @@ use steward_core::store::{
     ClaimRequest, ClaimedJob, Finish, JobId, Lease, LeaseToken, SUSPECT_RESCUES, unreadable_job,
 };
 
-use crate::sql::{add_ms, duration_col, time_col, u32_col};
+use crate::sql::{clock_cte, duration_col, time_col, u32_col};
 
-/// The claim. Each inner SELECT walks a partial index in (priority,
+/// The claim, on the clock of [`clock_cte`] (`?1` its floor). Each inner
+/// SELECT walks a partial index in (priority,
 /// run_at, id) order and stops at its limit: the claim index for jobs that
 /// are not suspects, the small suspects index (migration 0004) for at most
 /// `?6` suspects (`rescues >= 2`: `SUSPECT_RESCUES`, written out because
@@ -34,16 +35,18 @@ use crate::sql::{add_ms, duration_col, time_col, u32_col};
 /// lease token is SQLite's `random()` (a CSPRNG seeded from the OS), fresh
 /// per job and per claim. A `queued`-scope unique key is released here: the
 /// job is no longer queued.
-const CLAIM: &str = "UPDATE steward_jobs
-    SET state = 'running', attempt = attempt + 1, attempted_at = ?1, worker = ?2,
-        lease_token = random(), lease_expires_at = ?3,
+const CLAIM: &str = concat!(
+    clock_cte!(),
+    "UPDATE steward_jobs
+    SET state = 'running', attempt = attempt + 1, attempted_at = (SELECT now FROM clock),
+        worker = ?2, lease_token = random(), lease_expires_at = (SELECT now FROM clock) + ?3,
         unique_held = CASE WHEN unique_scope = 'queued' THEN NULL ELSE unique_held END
     WHERE id IN (
         SELECT id FROM (
             SELECT * FROM (
                 SELECT id, priority, run_at FROM steward_jobs
                 WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
-                    AND rescues >= 2 AND queue = ?4 AND run_at <= ?1
+                    AND rescues >= 2 AND queue = ?4 AND run_at <= (SELECT now FROM clock)
                     AND (?7 IS NULL OR kind IN (SELECT value FROM json_each(?7)))
                 ORDER BY priority, run_at, id
                 LIMIT ?6)
@@ -51,13 +54,14 @@ const CLAIM: &str = "UPDATE steward_jobs
             SELECT * FROM (
                 SELECT id, priority, run_at FROM steward_jobs
                 WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
-                    AND rescues < 2 AND queue = ?4 AND run_at <= ?1
+                    AND rescues < 2 AND queue = ?4 AND run_at <= (SELECT now FROM clock)
                     AND (?7 IS NULL OR kind IN (SELECT value FROM json_each(?7)))
                 ORDER BY priority, run_at, id
                 LIMIT ?5))
         ORDER BY priority, run_at, id
         LIMIT ?5)
-    RETURNING id, lease_token, rescues";
+    RETURNING id, lease_token, rescues"
+);
 
 /// What a worker needs to run the claimed jobs, by primary key.
 const DETAILS: &str = "SELECT id, kind, queue, payload, attempt, max_attempts, checkpoint,
@@ -72,7 +76,6 @@ pub(crate) async fn claim(
     request: &ClaimRequest,
     lease_ms: i64,
 ) -> Result<Vec<Lease>, sqlx::Error> {
-    let expires = add_ms(now, lease_ms);
     let mut out = Vec::new();
     let mut suspects = request.max_suspects;
     let kinds = request
@@ -88,7 +91,7 @@ pub(crate) async fn claim(
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(CLAIM)
             .bind(now)
             .bind(request.worker.as_str())
-            .bind(expires)
+            .bind(lease_ms)
             .bind(queue.queue.as_str())
             .bind(i64::from(queue.limit))
             .bind(i64::from(suspects))

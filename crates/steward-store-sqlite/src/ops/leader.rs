@@ -6,22 +6,27 @@ use sqlx::SqliteConnection;
 use steward_core::store::StoreError;
 
 use crate::error::invalid;
-use crate::sql::{add_ms, duration_ms};
+use crate::sql::{clock_cte, duration_ms};
 
 /// Takes the role if it is free or expired, renews it if `?2` holds it; in
 /// one statement, so two writers cannot both win (and SQLite has one writer
 /// at a time anyway). A row comes back only if `?2` leads now: when the
 /// `DO UPDATE`'s condition fails, the upsert does nothing and returns
 /// nothing. Expired means strictly before now, like job leases.
-const LEAD: &str = "INSERT INTO steward_leaders (role, holder, elected_at, expires_at)
-     VALUES (?1, ?2, ?3, ?4)
+/// On the clock of [`clock_cte`] (`?1` its floor), read once the write
+/// lock is held.
+const LEAD: &str = concat!(
+    clock_cte!(),
+    "INSERT INTO steward_leaders (role, holder, elected_at, expires_at)
+     SELECT ?2, ?3, now, now + ?4 FROM clock WHERE true
      ON CONFLICT (role) DO UPDATE SET
          elected_at = CASE WHEN holder = excluded.holder THEN elected_at
              ELSE excluded.elected_at END,
          holder = excluded.holder,
          expires_at = excluded.expires_at
      WHERE holder = excluded.holder OR expires_at < excluded.elected_at
-     RETURNING holder";
+     RETURNING holder"
+);
 
 const RESIGN: &str = "DELETE FROM steward_leaders WHERE role = ?1 AND holder = ?2";
 
@@ -46,10 +51,10 @@ pub(crate) async fn lead(
     ttl_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let row: Option<String> = sqlx::query_scalar(LEAD)
+        .bind(now)
         .bind(role)
         .bind(holder)
-        .bind(now)
-        .bind(add_ms(now, ttl_ms))
+        .bind(ttl_ms)
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.is_some())

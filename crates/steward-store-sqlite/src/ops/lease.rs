@@ -13,7 +13,7 @@ use sqlx::SqliteConnection;
 use steward_core::store::batch::{OutcomeKind as Kind, rounds_by_job};
 use steward_core::store::{CANCELLED_BY_OPERATOR, Finish, FinishOutcome, HeartbeatResult, Lease};
 
-use crate::sql::{later_ms, rfc3339_ms};
+use crate::sql::{clock_cte, later_ms, rfc3339_ms};
 
 /// The fence every statement here shares.
 macro_rules! fenced {
@@ -46,11 +46,16 @@ macro_rules! release_key {
     };
 }
 
-const HEARTBEAT: &str = "UPDATE steward_jobs AS j SET lease_expires_at = f.expires
-    FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS expires
-          FROM json_each(?1)) AS f
+/// Each item carries its lease length; the expiry is on the clock of
+/// [`clock_cte`] (`?1` its floor), read once the write lock is held.
+const HEARTBEAT: &str = concat!(
+    clock_cte!(),
+    "UPDATE steward_jobs AS j SET lease_expires_at = (SELECT now FROM clock) + f.lease_ms
+    FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS lease_ms
+          FROM json_each(?2)) AS f
     WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
-    RETURNING id, lease_token, cancel_requested";
+    RETURNING id, lease_token, cancel_requested"
+);
 
 const COMPLETE: &str = fenced!(
     "value ->> 0 AS id, value ->> 1 AS token",
@@ -151,11 +156,12 @@ pub(crate) async fn settle_cancels(
 const CHECKPOINT: &str = "UPDATE steward_jobs SET checkpoint = ?3
     WHERE id = ?1 AND lease_token = ?2 AND state = 'running'";
 
-/// Extends leases; `expires` is each item's new expiry. One statement for
-/// the whole batch: a heartbeat is idempotent, so repeated items need no
-/// special care.
+/// Extends leases, each by its own length in milliseconds, from the store's
+/// clock (`now` its floor). One statement for the whole batch: a heartbeat
+/// is idempotent, so repeated items need no special care.
 pub(crate) async fn heartbeat(
     conn: &mut SqliteConnection,
+    now: i64,
     items: &[(Lease, i64)],
 ) -> Result<Vec<HeartbeatResult>, sqlx::Error> {
     if items.is_empty() {
@@ -163,14 +169,15 @@ pub(crate) async fn heartbeat(
     }
     let mut json = String::with_capacity(items.len() * 48);
     json.push('[');
-    for (i, (lease, expires)) in items.iter().enumerate() {
+    for (i, (lease, lease_ms)) in items.iter().enumerate() {
         if i > 0 {
             json.push(',');
         }
-        let _ = write!(json, "[{},{},{}]", lease.id.0, lease.token.0, expires);
+        let _ = write!(json, "[{},{},{}]", lease.id.0, lease.token.0, lease_ms);
     }
     json.push(']');
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(HEARTBEAT)
+        .bind(now)
         .bind(json)
         .fetch_all(&mut *conn)
         .await?;

@@ -7,7 +7,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 use super::op::{Done, Op, Work};
 use crate::error::map_sqlx;
 use crate::ops::{admin, claim, enqueue, leader, lease};
-use crate::sql::{self, add_ms, now_ms};
+use crate::sql::{self, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
 /// held (time spent waiting for the lock does not make it stale).
@@ -28,8 +28,11 @@ pub(super) async fn group(
     if let [op] = ops {
         if op.is_one_statement() {
             // Autocommit: the statement is its own transaction (see
-            // `Op::is_one_statement`). Its clock is read before it takes
-            // the lock; a wait for the lock only makes `now` a little early.
+            // `Op::is_one_statement`), and may wait for the lock inside it.
+            // `now` is read before that wait: statements that write a lease
+            // read the clock again once they hold the lock (`clock_cte`),
+            // so a lease is never shorter than asked; for the others a
+            // `now` a little early is harmless.
             let now = tick(last_now);
             return apply(conn, now, ops).await.map_err(|e| map_sqlx(e, file));
         }
@@ -114,18 +117,17 @@ async fn apply(
         }
     }
 
-    // Heartbeats: each item carries its own new expiry.
+    // Heartbeats: each item carries its own lease length.
     let mut spans = Vec::new();
     let mut beats: Vec<(Lease, i64)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if let Work::Heartbeat(batch, lease_ms) = &op.work {
             spans.push((i, batch.len()));
-            let expires = add_ms(now, *lease_ms);
-            beats.extend(batch.iter().map(|l| (*l, expires)));
+            beats.extend(batch.iter().map(|l| (*l, *lease_ms)));
         }
     }
     if !beats.is_empty() {
-        let mut all = lease::heartbeat(conn, &beats).await?;
+        let mut all = lease::heartbeat(conn, now, &beats).await?;
         for (i, n) in spans.into_iter().rev() {
             let tail = all.split_off(all.len() - n);
             results[i] = Some(Ok(Done::Heartbeats(tail)));
