@@ -92,6 +92,8 @@ pub(crate) struct AttemptDeps {
     pub(crate) grace: Duration,
     /// Cancelled when the worker begins to stop (`JobContext::shutting_down`).
     pub(crate) shutting_down: CancellationToken,
+    /// The worker service's span, the parent of every attempt's.
+    pub(crate) span: tracing::Span,
 }
 
 /// Runs one attempt to its end, whatever user code does: a panic outside

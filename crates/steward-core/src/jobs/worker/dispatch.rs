@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::attempt::{self, AttemptDeps, AttemptEnd, StopReason, Stopper};
 use super::heartbeat::{Held, Running, lock};
@@ -134,12 +135,15 @@ impl Dispatcher {
                 self.free[queue] -= 1;
                 let (lease, suspect) = (job.lease, job.rescues >= SUSPECT_RESCUES);
                 let deps = self.deps.clone();
+                let span = deps.span.clone();
                 let started = tokio::time::Instant::now();
                 // Inherits the worker service, so a panicking job is known to
                 // be caught (by its attempt) rather than counted as
                 // unsupervised.
                 self.jobs.spawn(crate::poll_mark::inherit(async move {
-                    let end = attempt::run_guarded(job, stopper, deps).await;
+                    let end = attempt::run_guarded(job, stopper, deps)
+                        .instrument(span)
+                        .await;
                     (
                         Slot {
                             queue,

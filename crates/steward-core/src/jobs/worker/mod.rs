@@ -22,6 +22,7 @@ use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Job;
 use super::context::Extensions;
@@ -326,12 +327,17 @@ async fn run_worker<S: Store>(
     let running: Running = Arc::new(Mutex::new(HashMap::new()));
     let ready = Arc::new(Readiness::new(ctx));
     let shutting_down = CancellationToken::new();
+    // The worker service's span: its tasks (outcome writer, heartbeat, each
+    // attempt) run apart from this one, and would otherwise log with no
+    // span at all.
+    let span = tracing::Span::current();
     let deps = Arc::new(AttemptDeps {
         registry: registry.clone(),
         sink: store.clone(),
         extensions: Arc::new(worker.extensions.clone()),
         grace: config.stop_grace,
         shutting_down: shutting_down.clone(),
+        span: span.clone(),
     });
     let total: usize = config.queues.iter().map(|q| q.concurrency).sum();
     // Outcomes wait here while the previous batch is being written. Room
@@ -349,16 +355,20 @@ async fn run_worker<S: Store>(
             ready: ready.clone(),
             give_up: give_up.clone(),
         }
-        .run(finish_rx),
+        .run(finish_rx)
+        .instrument(span.clone()),
     );
     let beat_stop = CancellationToken::new();
-    helpers.spawn(heartbeat::run(
-        store.clone(),
-        running.clone(),
-        config.heartbeat_every,
-        config.lease,
-        beat_stop.clone(),
-    ));
+    helpers.spawn(
+        heartbeat::run(
+            store.clone(),
+            running.clone(),
+            config.heartbeat_every,
+            config.lease,
+            beat_stop.clone(),
+        )
+        .instrument(span),
+    );
 
     let mut dispatcher = Dispatcher::new(config, running, finish_tx, deps);
     // A panic in the loop (store code, the worker's own) must not walk away

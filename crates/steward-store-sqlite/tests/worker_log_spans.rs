@@ -1,0 +1,124 @@
+//! Every log line of the worker's own tasks names the worker service, and
+//! those about a job name the job too (issue 11, loose end): the outcome
+//! writer, the heartbeat and each attempt run in tasks of their own, which
+//! used to log with no span at all.
+
+mod common;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::faulty::Faulty;
+use serde::{Deserialize, Serialize};
+use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward_core::store::{NewJob, Store};
+use steward_core::{BoxError, Host};
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        eprint!("{}", String::from_utf8_lossy(buf));
+        self.0
+            .lock()
+            .expect("the log buffer")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn line_with(&self, text: &str) -> Option<String> {
+        let all = String::from_utf8_lossy(&self.0.lock().expect("the log buffer")).to_string();
+        all.lines().find(|l| l.contains(text)).map(str::to_string)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Flaky {}
+
+impl Job for Flaky {
+    const KIND: &'static str = "flaky";
+    async fn run(self, _ctx: JobContext) -> Result<(), BoxError> {
+        Err("flaky failed".into())
+    }
+}
+
+// One thread: every task of the host logs through this test's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn worker_task_logs_name_the_service_and_the_job() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let t = common::open().await;
+    let real = Arc::new(t.store);
+    let store = Arc::new(Faulty::new(real.clone()));
+    let id = real
+        .enqueue(vec![NewJob::new("flaky", "{}")])
+        .await
+        .expect("enqueue")[0]
+        .id;
+    let worker = Worker::new(store.clone())
+        .register::<Flaky>()
+        .and_then(|w| {
+            w.config(WorkerConfig {
+                queues: vec![QueueConfig {
+                    name: "default".into(),
+                    concurrency: 1,
+                }],
+                heartbeat_every: Duration::from_millis(50),
+                poll_interval: Duration::from_millis(50),
+                ..WorkerConfig::default()
+            })
+        })
+        .expect("a worker");
+    let mut builder = Host::builder();
+    builder.handle_signals(false);
+    builder.service("mailer", worker).expect("register");
+    let host = builder.build().expect("a host");
+    let handle = host.handle();
+    let running = tokio::spawn(host.run());
+
+    store.refuse_outcomes(true);
+    let started = Instant::now();
+    let wanted = ["job attempt failed", "cannot record job outcomes"];
+    while wanted.iter().any(|w| logs.line_with(w).is_none()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "lines never logged"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.cut(true);
+    while logs.line_with("heartbeat failed").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no heartbeat failure logged"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.cut(false);
+    store.refuse_outcomes(false);
+
+    let attempt = logs.line_with("job attempt failed").expect("logged");
+    assert!(attempt.contains("service{name=mailer}"), "{attempt}");
+    assert!(attempt.contains(&format!("job{{id={id}")), "{attempt}");
+    for line in ["cannot record job outcomes", "heartbeat failed"] {
+        let line = logs.line_with(line).expect("logged");
+        assert!(line.contains("service{name=mailer}"), "{line}");
+    }
+    handle.shutdown();
+    let status = running.await.expect("the host task");
+    assert!(status.is_success(), "{status:?}");
+}
