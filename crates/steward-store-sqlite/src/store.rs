@@ -56,6 +56,8 @@ struct Inner {
     file: Arc<str>,
     shutdown: CancellationToken,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The background checkpointer, ended and awaited by `close`.
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
@@ -135,7 +137,7 @@ impl SqliteStore {
             schema_ok,
         );
         let handle = tokio::spawn(writer.run());
-        tokio::spawn(checkpoint::run(
+        let checkpointer = tokio::spawn(checkpoint::run(
             pool.clone(),
             Arc::clone(&file),
             shutdown.clone(),
@@ -149,6 +151,7 @@ impl SqliteStore {
                 file,
                 shutdown,
                 writer: Mutex::new(Some(handle)),
+                checkpointer: Mutex::new(Some(checkpointer)),
             }),
         })
     }
@@ -220,15 +223,19 @@ impl SqliteStore {
     /// ```
     pub async fn close(&self) {
         self.inner.shutdown.cancel();
-        let handle = self
-            .inner
-            .writer
-            .lock()
-            .map(|mut slot| slot.take())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().take());
-        if let Some(handle) = handle {
-            if let Err(e) = handle.await {
-                tracing::error!(file = &*self.inner.file, error = %e, "sqlite writer task failed");
+        // The checkpointer first: it reads through the pool closed below.
+        for (task, slot) in [
+            ("checkpoint", &self.inner.checkpointer),
+            ("writer", &self.inner.writer),
+        ] {
+            let handle = slot
+                .lock()
+                .map(|mut slot| slot.take())
+                .unwrap_or_else(|poisoned| poisoned.into_inner().take());
+            if let Some(handle) = handle {
+                if let Err(e) = handle.await {
+                    tracing::error!(file = &*self.inner.file, task, error = %e, "sqlite store task failed");
+                }
             }
         }
         self.inner.pool.close().await;

@@ -184,3 +184,33 @@ async fn a_file_that_cannot_be_opened_is_unavailable_and_named() {
         "names the file: {err}"
     );
 }
+
+/// `close` ends every task the store started before it returns: the
+/// writer and the background checkpointer (issue 11, loose end). The
+/// checkpointer used to be left to notice the shutdown on its own, after
+/// `close` had returned and closed the pool under it.
+#[tokio::test(flavor = "current_thread")]
+async fn close_ends_every_task_the_store_started() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs.db");
+    let store = steward_store_sqlite::SqliteStore::open(
+        path.to_str().expect("utf-8"),
+        steward_store_sqlite::SqliteOptions::default(),
+    )
+    .await
+    .expect("open");
+    steward_core::store::Store::migrate(&store)
+        .await
+        .expect("migrate");
+    assert!(metrics.num_alive_tasks() > before, "the store runs tasks");
+    store.close().await;
+    // The connection pool's maintenance task (sqlx's) notices the pool is
+    // closed only when it next runs; the store's own tasks are gone.
+    assert!(
+        metrics.num_alive_tasks() <= before + 1,
+        "every task the store started has ended when close returns: {} alive, {before} before",
+        metrics.num_alive_tasks()
+    );
+}
