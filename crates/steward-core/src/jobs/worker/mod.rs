@@ -2,21 +2,27 @@
 //! per-queue concurrency limits, heartbeats their leases, writes their
 //! outcomes in batches, and on shutdown drains, then releases what is left.
 //!
+//! - [`config`]: the settings and the rules they must follow.
+//! - [`serve`]: the loop that claims and starts jobs.
+//! - [`dispatch`]: what a running worker holds (slots, buffers, attempts).
 //! - [`attempt`]: one attempt and how its outcome is decided.
 //! - [`completer`]: batched outcome writes.
 //! - [`heartbeat`]: lease renewal and operator cancels.
+//! - [`stop`]: how the time to stop is spent.
 
 mod attempt;
 mod completer;
+mod config;
 mod dispatch;
 mod heartbeat;
 mod pace;
 mod ready;
+mod serve;
+mod stop;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::mpsc;
@@ -27,90 +33,16 @@ use tracing::Instrument;
 use super::Job;
 use super::context::Extensions;
 use super::registry::Registry;
-use crate::store::{ClaimRequest, ClaimedJob, Store, StoreError};
+use crate::store::Store;
 use crate::{BoxError, ConfigError, Context, Service};
 use attempt::AttemptDeps;
 use completer::Completer;
+pub use config::{QueueConfig, WorkerConfig};
 use dispatch::Dispatcher;
 use heartbeat::Running;
 use ready::Readiness;
-
-/// A queue this worker serves and how many of its jobs may run at once.
-///
-/// ```
-/// let q = steward_core::jobs::QueueConfig { name: "default".into(), concurrency: 16 };
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueConfig {
-    /// The queue's name.
-    pub name: String,
-    /// At most this many of its jobs run at once in this worker.
-    pub concurrency: usize,
-}
-
-/// How a worker claims, leases and stops.
-///
-/// ```
-/// use std::time::Duration;
-/// let config = steward_core::jobs::WorkerConfig { lease: Duration::from_secs(60), ..Default::default() };
-/// ```
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    /// Queues in the order they are served (earlier ones first), with limits.
-    pub queues: Vec<QueueConfig>,
-    /// At most this many jobs claimed in one round trip (default 256, the
-    /// default prefetch cap: with the claim running alongside the jobs, a
-    /// fast queue's claims are as large as its buffer allows; measured with
-    /// `steward bench jobs --fetch-batch`, 256 processed 10–15 % more no-op
-    /// jobs per second than 100 on SQLite and 3–7 % more on PostgreSQL).
-    /// Slow queues claim far fewer: see `prefetch`.
-    pub fetch_batch: u32,
-    /// The most jobs claimed ahead of free slots, per queue, so the next
-    /// ones start without a round trip to the store. The worker buffers only
-    /// as many as hide its measured claim time (deep for fast jobs, about
-    /// none for slow ones; see `pace.rs`). Buffered jobs are leased and
-    /// heartbeated, and released at once on shutdown. 0 turns it off.
-    pub prefetch: usize,
-    /// How long a claim holds a job without a heartbeat; at most 24 h
-    /// (heartbeats renew it).
-    pub lease: Duration,
-    /// How often running jobs' leases are renewed (well under `lease`).
-    pub heartbeat_every: Duration,
-    /// How long to wait for new work before claiming again anyway.
-    pub poll_interval: Duration,
-    /// How long running jobs may take to finish at shutdown before they are
-    /// stopped and released; `None` uses the host's shutdown timeout minus
-    /// two seconds (kept for releasing them).
-    pub drain_timeout: Option<Duration>,
-    /// How long a job told to stop gets to return before it is dropped.
-    pub stop_grace: Duration,
-    /// This worker's name in job records (default `host/pid`).
-    pub id: String,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        WorkerConfig {
-            queues: vec![QueueConfig {
-                name: "default".to_string(),
-                concurrency: 10,
-            }],
-            fetch_batch: 256,
-            prefetch: 256,
-            lease: Duration::from_secs(30),
-            heartbeat_every: Duration::from_secs(5),
-            poll_interval: Duration::from_secs(1),
-            drain_timeout: None,
-            stop_grace: Duration::from_secs(1),
-            id: default_worker_id(),
-        }
-    }
-}
-
-fn default_worker_id() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_string());
-    format!("{host}/{}", std::process::id())
-}
+use serve::serve;
+use stop::StopBudget;
 
 /// Runs jobs from a store; register it with the host like any service.
 ///
@@ -231,46 +163,7 @@ impl<S: Store> Worker<S> {
     /// # Ok(()) }
     /// ```
     pub fn config(mut self, config: WorkerConfig) -> Result<Self, ConfigError> {
-        if config.queues.is_empty() {
-            return Err(ConfigError::Invalid {
-                what: "worker",
-                reason: "it serves no queue".to_string(),
-            });
-        }
-        if let Some(q) = config.queues.iter().find(|q| q.concurrency == 0) {
-            return Err(ConfigError::ZeroConcurrency {
-                what: format!("queue `{}`", q.name),
-            });
-        }
-        if config.fetch_batch == 0 {
-            return Err(ConfigError::ZeroConcurrency {
-                what: "the worker's fetch batch".to_string(),
-            });
-        }
-        if config.heartbeat_every.is_zero() || config.heartbeat_every >= config.lease {
-            return Err(ConfigError::Invalid {
-                what: "worker",
-                reason: format!(
-                    "heartbeat_every ({:?}) must be positive and shorter than the lease ({:?})",
-                    config.heartbeat_every, config.lease
-                ),
-            });
-        }
-        if config.lease > MAX_LEASE {
-            return Err(ConfigError::Invalid {
-                what: "worker",
-                reason: format!(
-                    "lease ({:?}) is longer than {MAX_LEASE:?}: heartbeats renew a lease, so a \
-                     long one only delays the rescue of jobs whose worker died",
-                    config.lease
-                ),
-            });
-        }
-        if config.poll_interval.is_zero() {
-            return Err(ConfigError::ZeroPeriod {
-                what: "the worker's poll interval".to_string(),
-            });
-        }
+        config.validate()?;
         self.config = config;
         self.custom_queues = true;
         Ok(self)
@@ -311,11 +204,6 @@ impl<S: Store> Service for Worker<S> {
         run_worker(self, &registry, ctx).await
     }
 }
-
-/// The longest lease a worker may ask for. Leases are renewed by
-/// heartbeats; a longer one only hides a dead worker's jobs for longer (and
-/// far beyond it, overflows the stores' time arithmetic).
-const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
 
 async fn run_worker<S: Store>(
     worker: &Worker<S>,
@@ -416,151 +304,4 @@ async fn run_worker<S: Store>(
         Ok(()) => Ok(()),
         Err(panic) => std::panic::resume_unwind(panic),
     }
-}
-
-/// How the worker spends the time it has to stop: the host's deadline for
-/// the whole stop sequence, less what services stopped before it used.
-pub(super) struct StopBudget {
-    /// Running jobs may finish until then; the rest are stopped.
-    pub(super) drain_until: tokio::time::Instant,
-    /// Releases and outcome writes must be done by then.
-    pub(super) flush_until: tokio::time::Instant,
-}
-
-impl StopBudget {
-    /// Kept back from the host's deadline for stopping the jobs still
-    /// running, releasing them and writing the last outcomes: a quarter of
-    /// the time left, at most two seconds.
-    fn reserve(left: Duration) -> Duration {
-        (left / 4).min(Duration::from_secs(2))
-    }
-
-    fn new(ctx: &Context, drain_timeout: Option<Duration>) -> Self {
-        let now = tokio::time::Instant::now();
-        let deadline = ctx
-            .host()
-            .stop_deadline()
-            .unwrap_or_else(|| now + ctx.host().shutdown_timeout());
-        let left = deadline.saturating_duration_since(now);
-        let mut drain_until = now + (left - Self::reserve(left));
-        if let Some(limit) = drain_timeout {
-            drain_until = drain_until.min(now + limit);
-        }
-        StopBudget {
-            drain_until,
-            // A margin for the last log lines and the task's own exit.
-            flush_until: now + left.saturating_sub(Duration::from_millis(100)),
-        }
-    }
-
-    /// No time to drain: stop everything at once (the loop panicked).
-    fn now(ctx: &Context) -> Self {
-        let now = tokio::time::Instant::now();
-        StopBudget {
-            drain_until: now,
-            flush_until: now + ctx.host().shutdown_timeout(),
-        }
-    }
-}
-
-/// The worker's loop: claim into the buffers, start buffered jobs into free
-/// slots, book the ones that end, until the worker is told to stop.
-async fn serve<S: Store>(worker: &Worker<S>, ctx: &Context, ready: &Readiness, d: &mut Dispatcher) {
-    let config = &worker.config;
-    let store = &worker.store;
-    let mut backoff = Duration::from_millis(100);
-    // At most one claim in flight, polled alongside the running jobs: slots
-    // keep turning over (outcomes queued, buffered jobs started) while the
-    // store answers, instead of the whole loop waiting a round trip per
-    // claim. The claim is what feeds the buffers, so overlapping it with the
-    // work they hold is what keeps a fast queue busy.
-    let mut claiming = None;
-    // Whether to claim when there is room: after a claim that got all it
-    // asked for (there may be more), a job's end, or a wake-up; not after a
-    // claim that came back short (the queue is empty: wait for work).
-    let mut may_claim = true;
-    let mut claim_after = tokio::time::Instant::now();
-    let kinds = worker.registry.kinds();
-
-    while !ctx.is_cancelled() {
-        d.start_buffered();
-        let prefetch = d.prefetch(config.prefetch);
-        let backing_off = tokio::time::Instant::now() < claim_after;
-        if claiming.is_none() && !backing_off && may_claim {
-            let wanted = d.wanted_claims(&prefetch, config.fetch_batch);
-            if !wanted.is_empty() {
-                let request = ClaimRequest {
-                    worker: config.id.clone(),
-                    queues: wanted,
-                    lease: config.lease,
-                    max_suspects: d.max_suspects(),
-                    kinds: Some(kinds.clone()),
-                };
-                claiming = Some(Box::pin(timed_claim(store.clone(), request)));
-            }
-        }
-        let room = claiming.is_none() && !backing_off && !may_claim && d.has_room(&prefetch);
-        tokio::select! {
-            biased;
-            _ = ctx.cancelled() => break,
-            (claimed, took, asked) = async {
-                match claiming.as_mut() {
-                    Some(claim) => claim.await,
-                    None => std::future::pending().await,
-                }
-            }, if claiming.is_some() => {
-                claiming = None;
-                d.pace.claimed(took);
-                match claimed {
-                    Ok(claimed) => {
-                        backoff = Duration::from_millis(100);
-                        ready.claims(true);
-                        may_claim = claimed.len() as u64 >= asked;
-                        d.buffer_claimed(claimed);
-                        // Started at once, not at the next turn: a stop
-                        // arriving now would otherwise release them unrun.
-                        d.start_buffered();
-                    }
-                    Err(err) => {
-                        ready.claims(false);
-                        may_claim = true;
-                        tracing::error!(error = %err, retry_in = ?backoff, "cannot claim jobs; backing off");
-                        claim_after = tokio::time::Instant::now() + backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-            Some(joined) = d.next_ended(), if d.is_busy() => {
-                may_claim = true;
-                d.ended(joined).await;
-            }
-            _ = tokio::time::sleep_until(claim_after), if backing_off && claiming.is_none() => {}
-            _ = store.wait_for_work(config.poll_interval), if room => may_claim = true,
-        }
-        if d.book_ended().await {
-            may_claim = true;
-        }
-    }
-
-    // A claim still in flight at shutdown: the store already shows its jobs
-    // as running, so those that fit a free slot start and get the drain's
-    // time to finish, as if the claim had landed a moment earlier; the rest
-    // are buffered, and released by the drain.
-    if let Some(claim) = claiming.take() {
-        if let (Ok(claimed), _, _) = claim.await {
-            d.buffer_claimed(claimed);
-            d.start_buffered();
-        }
-    }
-}
-
-/// One claim, with how long it took and how many jobs it asked for.
-async fn timed_claim<S: Store>(
-    store: Arc<S>,
-    request: ClaimRequest,
-) -> (Result<Vec<ClaimedJob>, StoreError>, Duration, u64) {
-    let asked = request.queues.iter().map(|q| u64::from(q.limit)).sum();
-    let started = tokio::time::Instant::now();
-    let result = store.claim(request).await;
-    (result, started.elapsed(), asked)
 }
