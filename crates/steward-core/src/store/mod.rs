@@ -51,7 +51,10 @@ pub use types::{
     LeaseToken, NewJob, QueueClaim, RescueReport, SUSPECT_RESCUES, StateCounts, UniqueScope,
 };
 pub use unreadable::{fail_unreadable, unreadable_job};
-pub use validate::{EARLIEST_TIME, LATEST_TIME, millis, validate_new_jobs};
+pub use validate::{
+    EARLIEST_TIME, LATEST_TIME, WORKER_LOST, WORKER_LOST_TIMES, millis, validate_leadership,
+    validate_new_jobs, worker_lost_times,
+};
 
 /// The storage a job engine runs on.
 ///

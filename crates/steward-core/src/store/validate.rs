@@ -129,6 +129,55 @@ fn whole_millis(what: &str, d: Duration) -> Result<i64, String> {
     Ok(if ms == 0 && !d.is_zero() { 1 } else { ms })
 }
 
+/// Checks a leadership request ([`Store::try_lead`](super::Store::try_lead)):
+/// a role and a holder, and a lease that is not zero. Stores then refuse a
+/// lease too long for their clocks.
+///
+/// ```
+/// use std::time::Duration;
+/// use steward_core::store::validate_leadership;
+/// assert!(validate_leadership("maintenance", "node-a", Duration::from_secs(10)).is_ok());
+/// assert!(validate_leadership("", "node-a", Duration::from_secs(10)).is_err());
+/// ```
+pub fn validate_leadership(role: &str, holder: &str, ttl: Duration) -> Result<(), StoreError> {
+    if role.is_empty() || holder.is_empty() {
+        return Err(StoreError::Invalid {
+            message: "leadership: empty role or holder".to_string(),
+        });
+    }
+    if ttl.is_zero() {
+        return Err(StoreError::Invalid {
+            message: format!("leadership of `{role}`: zero ttl"),
+        });
+    }
+    Ok(())
+}
+
+/// The error message of a rescue that puts a job back in line.
+///
+/// ```
+/// assert!(steward_core::store::WORKER_LOST.starts_with("worker lost"));
+/// ```
+pub const WORKER_LOST: &str = "worker lost: lease expired";
+
+/// The error message of the rescue that makes a job dead, its `n`-th in a
+/// row: `worker lost N times`. The stores build it in SQL from
+/// [`WORKER_LOST_TIMES`], around the count.
+///
+/// ```
+/// assert_eq!(steward_core::store::worker_lost_times(3), "worker lost 3 times");
+/// ```
+pub fn worker_lost_times(n: u32) -> String {
+    format!("{}{n}{}", WORKER_LOST_TIMES.0, WORKER_LOST_TIMES.1)
+}
+
+/// The text before and after the count in [`worker_lost_times`].
+///
+/// ```
+/// assert_eq!(steward_core::store::WORKER_LOST_TIMES, ("worker lost ", " times"));
+/// ```
+pub const WORKER_LOST_TIMES: (&str, &str) = ("worker lost ", " times");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use steward_core::store::{CancelResult, JobId, RescueReport};
+use steward_core::store::{CancelResult, JobId, RescueReport, WORKER_LOST, WORKER_LOST_TIMES};
 
 use crate::ops::lease;
 use crate::sql::{Sql, now_text};
@@ -71,8 +71,8 @@ pub(crate) const RESCUE: &str = concat!(
     now_text!(),
     ", 'kind', 'worker_lost',
             'message', CASE WHEN rescues + 1 >= $1
-                THEN 'worker lost ' || (rescues + 1) || ' times'
-                ELSE 'worker lost: lease expired' END)),
+                THEN $2::text || (rescues + 1) || $3::text
+                ELSE $4::text END)),
         state = CASE WHEN rescues + 1 >= $1 THEN 'dead' ELSE 'available' END,
         finished_at = CASE WHEN rescues + 1 >= $1 THEN now() ELSE NULL END,
         run_at = CASE WHEN rescues + 1 >= $1 THEN run_at ELSE now() END,
@@ -169,6 +169,9 @@ pub(crate) async fn rescue(
 ) -> Result<(RescueReport, BTreeSet<String>), sqlx::Error> {
     let rows: Vec<(i64, String, String)> = sqlx::query_as(&sql.rescue)
         .bind(i64::from(max_rescues))
+        .bind(WORKER_LOST_TIMES.0)
+        .bind(WORKER_LOST_TIMES.1)
+        .bind(WORKER_LOST)
         .fetch_all(&mut *conn)
         .await?;
     let dead = rows.iter().filter(|(_, s, _)| s == "dead").count() as u64;

@@ -6,7 +6,6 @@ use sqlx::PgConnection;
 use steward_core::store::StoreError;
 
 use crate::clock::micros;
-use crate::error::invalid;
 use crate::sql::{Sql, lease_expiry};
 
 /// Takes the role if it is free or expired, renews it if `$2` holds it, in
@@ -31,12 +30,7 @@ pub(crate) const RESIGN: &str = "DELETE FROM {schema}.leaders WHERE role = $1 AN
 
 /// Checks a leadership request; returns the lease length in microseconds.
 pub(crate) fn validate(role: &str, holder: &str, ttl: Duration) -> Result<i64, StoreError> {
-    if role.is_empty() || holder.is_empty() {
-        return Err(invalid("leadership: empty role or holder"));
-    }
-    if ttl.is_zero() {
-        return Err(invalid(format!("leadership of `{role}`: zero ttl")));
-    }
+    steward_core::store::validate_leadership(role, holder, ttl)?;
     micros("leadership ttl", ttl)
 }
 

@@ -1,7 +1,9 @@
 //! Operator and maintenance writes: cancel, retry, rescue, prune.
 
 use sqlx::SqliteConnection;
-use steward_core::store::{CancelResult, JobId, JobState, RescueReport};
+use steward_core::store::{
+    CancelResult, JobId, JobState, RescueReport, WORKER_LOST, WORKER_LOST_TIMES,
+};
 
 use crate::ops::lease::settle_cancels;
 use crate::sql::{decode_error, rfc3339_ms};
@@ -87,8 +89,8 @@ const RESCUE: &str = "UPDATE steward_jobs SET
         errors = json_insert(errors, '$[#]', json_object(
             'attempt', attempt, 'at', ?3, 'kind', 'worker_lost',
             'message', CASE WHEN rescues + 1 >= ?2
-                THEN 'worker lost ' || (rescues + 1) || ' times'
-                ELSE 'worker lost: lease expired' END)),
+                THEN ?4 || (rescues + 1) || ?5
+                ELSE ?6 END)),
         state = CASE WHEN rescues + 1 >= ?2 THEN 'dead' ELSE 'available' END,
         finished_at = CASE WHEN rescues + 1 >= ?2 THEN ?1 ELSE NULL END,
         run_at = CASE WHEN rescues + 1 >= ?2 THEN run_at ELSE ?1 END,
@@ -109,6 +111,9 @@ pub(crate) async fn rescue(
         .bind(now)
         .bind(i64::from(max_rescues))
         .bind(rfc3339_ms(now))
+        .bind(WORKER_LOST_TIMES.0)
+        .bind(WORKER_LOST_TIMES.1)
+        .bind(WORKER_LOST)
         .fetch_all(&mut *conn)
         .await?;
     let dead = rows.iter().filter(|(_, s)| s == "dead").count() as u64;

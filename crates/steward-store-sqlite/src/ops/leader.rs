@@ -5,7 +5,6 @@ use std::time::Duration;
 use sqlx::SqliteConnection;
 use steward_core::store::StoreError;
 
-use crate::error::invalid;
 use crate::sql::{clock_cte, duration_ms};
 
 /// Takes the role if it is free or expired, renews it if `?2` holds it; in
@@ -33,12 +32,7 @@ const RESIGN: &str = "DELETE FROM steward_leaders WHERE role = ?1 AND holder = ?
 /// Checks a leadership request before it is sent to the writer; returns the
 /// lease length in milliseconds.
 pub(crate) fn validate(role: &str, holder: &str, ttl: Duration) -> Result<i64, StoreError> {
-    if role.is_empty() || holder.is_empty() {
-        return Err(invalid("leadership: empty role or holder".to_string()));
-    }
-    if ttl.is_zero() {
-        return Err(invalid(format!("leadership of `{role}`: zero ttl")));
-    }
+    steward_core::store::validate_leadership(role, holder, ttl)?;
     duration_ms("leadership ttl", ttl)
 }
 

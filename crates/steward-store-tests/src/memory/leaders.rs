@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use steward_core::store::StoreError;
 
-use super::row::{after, invalid};
+use super::row::after;
 
 /// Every role's current holder and the end of its lease.
 #[derive(Debug, Default)]
@@ -50,11 +50,6 @@ fn check(
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, StoreError> {
-    if role.is_empty() || holder.is_empty() {
-        return Err(invalid("leadership: empty role or holder"));
-    }
-    if ttl.is_zero() {
-        return Err(invalid(format!("leadership of `{role}`: zero ttl")));
-    }
+    steward_core::store::validate_leadership(role, holder, ttl)?;
     after(now, ttl)
 }

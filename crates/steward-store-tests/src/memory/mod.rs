@@ -469,9 +469,9 @@ impl Store for MemoryStore {
                     at: now,
                     kind: ErrorKind::WorkerLost,
                     message: if dead {
-                        format!("worker lost {rescues} times")
+                        steward_core::store::worker_lost_times(rescues)
                     } else {
-                        "worker lost: lease expired".to_string()
+                        steward_core::store::WORKER_LOST.to_string()
                     },
                 });
                 if dead {
