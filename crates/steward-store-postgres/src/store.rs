@@ -17,10 +17,10 @@ use tokio::task::JoinHandle;
 use crate::clock::{age_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
+use crate::ops::Sql;
 use crate::ops::{admin, claim, enqueue, leader, lease, read};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
-use crate::sql::Sql;
 use crate::vacuum::DrainVacuum;
 
 /// A job store in one schema of a PostgreSQL database.

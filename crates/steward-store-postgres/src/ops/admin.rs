@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use steward_core::store::{CancelResult, JobId, RescueReport, WORKER_LOST, WORKER_LOST_TIMES};
 
+use super::Sql;
 use crate::ops::lease;
-use crate::sql::{Sql, now_text};
+use crate::sql::now_text;
 
 /// Cancels a job in one statement: queued → cancelled now (its
 /// queued/active key released); running → flagged for its worker's next

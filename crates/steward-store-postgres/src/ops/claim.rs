@@ -30,8 +30,9 @@ use steward_core::store::{
     unreadable_job,
 };
 
+use super::Sql;
 use crate::ops::columns::{duration_col, time_col, u32_col};
-use crate::sql::{Sql, lease_expiry};
+use crate::sql::lease_expiry;
 
 /// The claim. The CTE walks the partial `jobs_claim` index in (priority,
 /// run_at, id) order and stops at the LIMIT; `FOR UPDATE SKIP LOCKED` steps

@@ -26,10 +26,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgConnection;
 use steward_core::store::{Enqueued, JobId, NewJob};
 
+use super::Sql;
 use crate::clock::When;
 use crate::error::decode_error;
 use crate::ops::enqueue::{attempts, first_run, timeout_ms};
-use crate::sql::Sql;
 
 /// Plain runs of at least this many jobs go by `COPY`. Below it the two
 /// extra round trips cost more than `COPY` saves (the single `INSERT` is

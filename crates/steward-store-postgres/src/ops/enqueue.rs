@@ -11,10 +11,11 @@ use sqlx::query::QueryAs;
 use sqlx::{PgConnection, Postgres};
 use steward_core::store::{Enqueued, JobId, NewJob, StoreError, UniqueScope};
 
+use super::Sql;
 use crate::clock::{self, When};
 use crate::error::decode_error;
 use crate::ops::copy;
-use crate::sql::{Sql, after_delay};
+use crate::sql::after_delay;
 
 /// A batch of jobs without unique keys, in one statement: the columns come
 /// as arrays, `unnest` turns them into rows, and `ORDER BY ord` makes the

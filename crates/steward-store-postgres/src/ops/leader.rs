@@ -5,8 +5,9 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use steward_core::store::StoreError;
 
+use super::Sql;
 use crate::clock::micros;
-use crate::sql::{Sql, lease_expiry};
+use crate::sql::lease_expiry;
 
 /// Takes the role if it is free or expired, renews it if `$2` holds it, in
 /// one statement on the database's clock. Two nodes racing: the loser's

@@ -13,9 +13,10 @@ use sqlx::PgConnection;
 use steward_core::store::batch::{OutcomeKind as Kind, one_statement, rounds_by_job};
 use steward_core::store::{CANCELLED_BY_OPERATOR, Finish, HeartbeatResult, Lease};
 
+use super::Sql;
 use crate::clock::{self, Outcome};
 use crate::error::decode_error;
-use crate::sql::{Sql, after_delay, lease_expiry, now_text};
+use crate::sql::{after_delay, lease_expiry, now_text};
 
 /// The fence every finish statement shares: `$items` names the columns of
 /// `unnest`, `$set` the changes. Returns each applied id, and its queue if

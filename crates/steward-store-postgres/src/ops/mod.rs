@@ -14,7 +14,8 @@
 //! - `admin.rs`: cancel, retry, rescue, prune;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job` and `counts`;
-//! - `columns.rs`: decoding columns without panics.
+//! - `columns.rs`: decoding columns without panics;
+//! - [`Sql`] (here): every statement above, rendered for one schema.
 
 pub(crate) mod admin;
 pub(crate) mod claim;
@@ -24,3 +25,79 @@ pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod read;
+
+use crate::sql::render;
+use crate::vacuum;
+
+/// The `{schema}`-placeholder statements, rendered for one schema.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub(crate) enqueue_plain: String,
+    pub(crate) enqueue_one: String,
+    pub(crate) enqueue_unique: String,
+    pub(crate) copy_prepare: String,
+    pub(crate) copy: String,
+    pub(crate) unique_holder: String,
+    pub(crate) claim: String,
+    pub(crate) heartbeat: String,
+    pub(crate) lock_in_order: String,
+    pub(crate) complete: String,
+    pub(crate) fail_retry: String,
+    pub(crate) fail_dead: String,
+    pub(crate) snooze: String,
+    pub(crate) cancel_attempt: String,
+    pub(crate) release: String,
+    pub(crate) settle_cancels: String,
+    pub(crate) checkpoint: String,
+    pub(crate) cancel: String,
+    pub(crate) exists: String,
+    pub(crate) retry: String,
+    pub(crate) retry_without_key: String,
+    pub(crate) rescue: String,
+    pub(crate) prune_cutoffs: String,
+    pub(crate) prune_chunk: String,
+    pub(crate) job: String,
+    pub(crate) counts: String,
+    pub(crate) lead: String,
+    pub(crate) resign: String,
+    pub(crate) vacuum: String,
+}
+
+impl Sql {
+    /// Renders every statement for `quoted_schema` (already validated and
+    /// quoted, see `options::quoted_schema`).
+    pub(crate) fn new(quoted_schema: &str) -> Sql {
+        let r = |template: &str| render(template, quoted_schema);
+        Sql {
+            enqueue_plain: r(enqueue::PLAIN),
+            enqueue_one: r(enqueue::ONE),
+            enqueue_unique: r(enqueue::UNIQUE),
+            copy_prepare: r(copy::PREPARE),
+            copy: r(copy::COPY),
+            unique_holder: r(enqueue::HOLDER),
+            claim: r(claim::CLAIM),
+            heartbeat: r(lease::HEARTBEAT),
+            lock_in_order: r(lease::LOCK_IN_ORDER),
+            complete: r(lease::COMPLETE),
+            fail_retry: r(lease::FAIL_RETRY),
+            fail_dead: r(lease::FAIL_DEAD),
+            snooze: r(lease::SNOOZE),
+            cancel_attempt: r(lease::CANCEL),
+            release: r(lease::RELEASE),
+            settle_cancels: r(lease::SETTLE_CANCELS),
+            checkpoint: r(lease::CHECKPOINT),
+            cancel: r(admin::CANCEL),
+            exists: r(admin::EXISTS),
+            retry: r(admin::RETRY),
+            retry_without_key: r(admin::RETRY_WITHOUT_KEY),
+            rescue: r(admin::RESCUE),
+            prune_cutoffs: admin::PRUNE_CUTOFFS.to_string(),
+            prune_chunk: r(admin::PRUNE_CHUNK),
+            job: r(read::JOB),
+            counts: r(read::COUNTS),
+            lead: r(leader::LEAD),
+            resign: r(leader::RESIGN),
+            vacuum: r(vacuum::VACUUM),
+        }
+    }
+}

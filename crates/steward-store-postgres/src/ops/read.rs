@@ -4,9 +4,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
 
+use super::Sql;
 use crate::error::decode_error;
 use crate::ops::columns::{duration_col, opt_time_col, time_col, u32_col};
-use crate::sql::Sql;
 
 pub(crate) const JOB: &str = "SELECT id, kind, queue, state, priority, payload::text AS payload,
         attempt, max_attempts, run_at, created_at, attempted_at, finished_at,
