@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::faulty::Faulty;
 use serde::{Deserialize, Serialize};
+use steward_core::BoxError;
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobState, NewJob, Store};
-use steward_core::{BoxError, Host};
 
 const LEASE: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -82,18 +82,13 @@ async fn a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from_the
         })
         .expect("a worker")
         .state(seen.clone());
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.service("worker", worker).expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(host.run());
+    let host = common::host("worker", worker);
 
     let started = Instant::now();
-    while seen.runs.load(Ordering::SeqCst) == 0 {
-        assert!(started.elapsed() < PATIENCE, "the job never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::until("the job started", || async {
+        seen.runs.load(Ordering::SeqCst) > 0
+    })
+    .await;
     // Out of contact for longer than the lease; meanwhile the job is
     // rescued (as another node's maintenance would).
     store.cut(true);
@@ -112,13 +107,10 @@ async fn a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from_the
             }
         })
     };
-    while seen.runs.load(Ordering::SeqCst) < 2 {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "the job was never claimed again"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::until("the job claimed again", || async {
+        seen.runs.load(Ordering::SeqCst) >= 2
+    })
+    .await;
     // A stale attempt that was never told ends now, beside the new one.
     tokio::time::sleep(LEASE / 2).await;
     let stopped = seen.first_stopped.load(Ordering::SeqCst);
@@ -152,9 +144,6 @@ async fn a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from_the
     );
     assert_eq!(seen.runs.load(Ordering::SeqCst), 2, "no third run");
 
-    handle.shutdown();
-    tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("the host stopped")
-        .expect("the host ran");
+    let status = host.stop().await;
+    assert!(status.is_success(), "{status:?}");
 }

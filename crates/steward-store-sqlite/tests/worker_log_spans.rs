@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::faulty::Faulty;
 use serde::{Deserialize, Serialize};
+use steward_core::BoxError;
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{NewJob, Store};
-use steward_core::{BoxError, Host};
 
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
@@ -83,12 +83,7 @@ async fn worker_task_logs_name_the_service_and_the_job() {
             })
         })
         .expect("a worker");
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.service("mailer", worker).expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(host.run());
+    let host = common::host("mailer", worker);
 
     store.refuse_outcomes(true);
     let started = Instant::now();
@@ -118,7 +113,6 @@ async fn worker_task_logs_name_the_service_and_the_job() {
         let line = logs.line_with(line).expect("logged");
         assert!(line.contains("service{name=mailer}"), "{line}");
     }
-    handle.shutdown();
-    let status = running.await.expect("the host task");
+    let status = host.stop().await;
     assert!(status.is_success(), "{status:?}");
 }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use steward_core::BoxError;
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobState, NewJob, Store};
-use steward_core::{BoxError, Host};
 
 /// State the test never gives the worker.
 struct MailSettings;
@@ -49,12 +49,7 @@ async fn a_job_missing_its_state_fails_at_once_naming_the_type() {
             })
         })
         .expect("a worker");
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.service("worker", worker).expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(host.run());
+    let host = common::host("worker", worker);
 
     let started = Instant::now();
     let job = loop {
@@ -72,7 +67,6 @@ async fn a_job_missing_its_state_fails_at_once_naming_the_type() {
         message.contains("MailSettings") && message.contains("Worker::state"),
         "the error names the missing type and how to give it: {message}"
     );
-    handle.shutdown();
-    let status = running.await.expect("the host task");
+    let status = host.stop().await;
     assert!(status.is_success(), "{status:?}");
 }

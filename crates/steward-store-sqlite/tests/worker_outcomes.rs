@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Connection as _, Executor as _, SqliteConnection};
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobState, NewJob, Store};
-use steward_core::{BoxError, Host, HostHandle};
+use steward_core::{BoxError, HostHandle};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -38,29 +38,11 @@ fn config() -> WorkerConfig {
     }
 }
 
-fn start<S: Store>(store: Arc<S>) -> (HostHandle, tokio::task::JoinHandle<()>) {
-    let worker = Worker::new(store)
+fn worker<S: Store>(store: Arc<S>) -> Worker<S> {
+    Worker::new(store)
         .register::<Noop>()
         .and_then(|w| w.config(config()))
-        .expect("a worker");
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.service("worker", worker).expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(async move {
-        let status = host.run().await;
-        assert!(status.is_success(), "{status:?}");
-    });
-    (handle, running)
-}
-
-async fn stop(handle: HostHandle, running: tokio::task::JoinHandle<()>) {
-    handle.shutdown();
-    tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("the host stopped")
-        .expect("the host task");
+        .expect("a worker")
 }
 
 /// A trigger refuses the completion of one job, as a data error from the
@@ -101,7 +83,8 @@ async fn an_outcome_the_database_refuses_for_good_holds_back_no_other() {
         .map(|e| e.id)
         .collect();
 
-    let (handle, running) = start(store.clone());
+    let host = common::host("worker", worker(store.clone()));
+    let handle = host.handle.clone();
     let started = Instant::now();
     loop {
         let counts = store.counts().await.expect("counts");
@@ -125,7 +108,8 @@ async fn an_outcome_the_database_refuses_for_good_holds_back_no_other() {
         service.state.is_running() && service.restarts == 0,
         "{service:?}"
     );
-    stop(handle, running).await;
+    let status = host.stop().await;
+    assert!(status.is_success(), "{status:?}");
 }
 
 /// While outcomes cannot be written the worker says it is not ready (a
@@ -136,7 +120,8 @@ async fn the_worker_is_not_ready_while_outcomes_cannot_be_written() {
     let t = common::open().await;
     let real = Arc::new(t.store);
     let store = Arc::new(Faulty::new(real.clone()));
-    let (handle, running) = start(store.clone());
+    let host = common::host("worker", worker(store.clone()));
+    let handle = host.handle.clone();
     let ready = |handle: &HostHandle| handle.status().services[0].ready;
     let started = Instant::now();
     while !ready(&handle) {
@@ -177,5 +162,6 @@ async fn the_worker_is_not_ready_while_outcomes_cannot_be_written() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    stop(handle, running).await;
+    let status = host.stop().await;
+    assert!(status.is_success(), "{status:?}");
 }

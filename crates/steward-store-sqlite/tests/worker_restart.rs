@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::faulty::Faulty;
 use serde::{Deserialize, Serialize};
+use steward_core::BoxError;
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobState, NewJob, Store};
-use steward_core::{BoxError, Host};
 
 /// Longer than the test may take: only a release can bring a held job back.
 const LEASE: Duration = Duration::from_secs(120);
@@ -94,18 +94,14 @@ async fn a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_ki
         })
         .expect("a worker")
         .state(gate.clone());
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.service("worker", worker).expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(host.run());
+    let host = common::host("worker", worker);
+    let handle = host.handle.clone();
 
     let started = Instant::now();
-    while real.job(hold).await.expect("read").map(|j| j.state) != Some(JobState::Running) {
-        assert!(started.elapsed() < PATIENCE, "the hold job never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::until("the hold job running", || async {
+        real.job(hold).await.expect("read").map(|j| j.state) == Some(JobState::Running)
+    })
+    .await;
 
     // The next claim panics: the enqueue wakes the worker to make it.
     store.panic_next_claims(1);
@@ -114,14 +110,10 @@ async fn a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_ki
         .await
         .expect("enqueue")[0]
         .id;
-    while handle.status().services[0].restarts == 0 {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "the worker was never restarted: {:?}",
-            handle.status().services
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::until("the worker restarted", || async {
+        handle.status().services[0].restarts > 0
+    })
+    .await;
     gate.store(true, Ordering::SeqCst);
 
     let all: Vec<_> = [hold, woken].into_iter().chain(others).collect();
@@ -163,9 +155,6 @@ async fn a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_ki
         "the panic is recorded: {service:?}"
     );
 
-    handle.shutdown();
-    tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("the host stopped")
-        .expect("the host ran");
+    let status = host.stop().await;
+    assert!(status.is_success(), "{status:?}");
 }

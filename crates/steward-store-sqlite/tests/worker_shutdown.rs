@@ -13,9 +13,8 @@ use common::faulty::Faulty;
 use serde::{Deserialize, Serialize};
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobId, JobState, NewJob, Store};
-use steward_core::{BoxError, Context, ExitStatus, Host, HostHandle, Service};
+use steward_core::{BoxError, Context, ExitStatus, Service};
 
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Runs until it is cancelled (it does not listen for the quieter signal).
 #[derive(Serialize, Deserialize)]
@@ -90,23 +89,16 @@ fn worker<S: Store>(store: Arc<S>) -> Worker<S> {
 }
 
 async fn wait_running<S: Store>(store: &S, id: JobId) {
-    let started = Instant::now();
-    while store.job(id).await.expect("read").map(|j| j.state) != Some(JobState::Running) {
-        assert!(started.elapsed() < PATIENCE, "job {id} never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::until("the job running", || async {
+        store.job(id).await.expect("read").map(|j| j.state) == Some(JobState::Running)
+    })
+    .await;
 }
 
-async fn run_until_stopped(
-    handle: HostHandle,
-    running: tokio::task::JoinHandle<ExitStatus>,
-) -> (ExitStatus, Duration) {
+/// Stops the host; its exit status and how long the stop took.
+async fn stop(host: common::RunningHost) -> (ExitStatus, Duration) {
     let asked = Instant::now();
-    handle.shutdown();
-    let status = tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("the host stopped")
-        .expect("the host task");
+    let status = host.stop().await;
     (status, asked.elapsed())
 }
 
@@ -124,22 +116,19 @@ async fn the_worker_drains_within_what_is_left_of_the_shutdown_timeout() {
         .await
         .expect("enqueue")[0]
         .id;
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.shutdown_timeout(Duration::from_secs(4));
-    builder
-        .service("worker", worker(store.clone()))
-        .expect("register");
-    // Registered last, stopped first.
-    builder
-        .service("slow", SlowToStop(Duration::from_secs(3)))
-        .expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(host.run());
+    let host = common::host_with(|builder| {
+        builder.shutdown_timeout(Duration::from_secs(4));
+        builder
+            .service("worker", worker(store.clone()))
+            .expect("register");
+        // Registered last, stopped first.
+        builder
+            .service("slow", SlowToStop(Duration::from_secs(3)))
+            .expect("register");
+    });
     wait_running(&*store, id).await;
 
-    let (status, took) = run_until_stopped(handle, running).await;
+    let (status, took) = stop(host).await;
     // A clean status says the host did not have to abort the worker.
     assert!(status.is_success(), "{status:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -164,15 +153,10 @@ async fn running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled() {
         .id;
     let heard = Arc::new(Heard::default());
     let worker = worker(store.clone()).state(heard.clone());
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.service("worker", worker).expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(host.run());
+    let host = common::host("worker", worker);
     wait_running(&*store, id).await;
 
-    let (status, _) = run_until_stopped(handle, running).await;
+    let (status, _) = stop(host).await;
     assert!(status.is_success(), "{status:?}");
     assert!(heard.stopping.load(Ordering::SeqCst), "the job heard it");
     assert!(
@@ -204,21 +188,18 @@ async fn the_worker_stops_in_time_when_the_store_is_unreachable() {
         .iter()
         .map(|e| e.id)
         .collect();
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder.shutdown_timeout(Duration::from_secs(3));
-    builder
-        .service("worker", worker(store.clone()))
-        .expect("register");
-    let host = builder.build().expect("a host");
-    let handle = host.handle();
-    let running = tokio::spawn(host.run());
+    let host = common::host_with(|builder| {
+        builder.shutdown_timeout(Duration::from_secs(3));
+        builder
+            .service("worker", worker(store.clone()))
+            .expect("register");
+    });
     for id in &ids {
         wait_running(&*real, *id).await;
     }
 
     store.cut(true);
-    let (status, took) = run_until_stopped(handle, running).await;
+    let (status, took) = stop(host).await;
     assert!(
         status.is_success(),
         "the worker stopped by itself: {status:?}"

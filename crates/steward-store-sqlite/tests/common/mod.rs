@@ -52,3 +52,55 @@ pub fn request(queue: &str, limit: u32) -> ClaimRequest {
 pub async fn claim(store: &SqliteStore, queue: &str, limit: u32) -> Vec<ClaimedJob> {
     store.claim(request(queue, limit)).await.expect("claim")
 }
+
+/// A host running one service (a worker, usually), started by [`host`].
+pub struct RunningHost {
+    pub handle: steward_core::HostHandle,
+    task: tokio::task::JoinHandle<steward_core::ExitStatus>,
+}
+
+/// Starts a host (no signal handling) with `service` registered as `name`.
+pub fn host<S: steward_core::Service>(name: &str, service: S) -> RunningHost {
+    host_with(|builder| {
+        builder.service(name, service).expect("register");
+    })
+}
+
+/// Starts a host (no signal handling) after `setup` registered its services.
+pub fn host_with(setup: impl FnOnce(&mut steward_core::HostBuilder)) -> RunningHost {
+    let mut builder = steward_core::Host::builder();
+    builder.handle_signals(false);
+    setup(&mut builder);
+    let host = builder.build().expect("a host");
+    let handle = host.handle();
+    RunningHost {
+        handle,
+        task: tokio::spawn(host.run()),
+    }
+}
+
+impl RunningHost {
+    /// Asks the host to stop and waits (at most 30 s) for its exit status.
+    pub async fn stop(self) -> steward_core::ExitStatus {
+        self.handle.shutdown();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the host stopped within 30 s")
+            .expect("the host task")
+    }
+}
+
+/// Polls `check` every 10 ms until it holds; panics with `what` after 20 s.
+pub async fn until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
