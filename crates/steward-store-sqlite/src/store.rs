@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: opening the database and the [`Store`] implementation.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -19,7 +19,7 @@ use crate::ops::{admin, claim, enqueue, leader, read};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms};
 use crate::writer::{Done, Op, Work, Writer};
-use crate::{checkpoint, schema};
+use crate::{checkpoint, schema, watch};
 
 /// A job store on one SQLite file.
 ///
@@ -56,6 +56,21 @@ struct Inner {
     file: Arc<str>,
     shutdown: CancellationToken,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The watch on the WAL that hears other processes' commits
+    /// (`watch.rs`).
+    watch: Mutex<Watch>,
+}
+
+/// The WAL watch's lifecycle: started by the first `wait_for_work`,
+/// stopped by `close` (or when the last clone is dropped).
+enum Watch {
+    NotStarted,
+    /// Watching for as long as this is kept.
+    Running {
+        _watcher: notify::RecommendedWatcher,
+    },
+    /// It could not start, or the store is closed: workers poll.
+    Off,
 }
 
 impl Drop for Inner {
@@ -149,6 +164,7 @@ impl SqliteStore {
                 file,
                 shutdown,
                 writer: Mutex::new(Some(handle)),
+                watch: Mutex::new(Watch::NotStarted),
             }),
         })
     }
@@ -220,6 +236,11 @@ impl SqliteStore {
     /// ```
     pub async fn close(&self) {
         self.inner.shutdown.cancel();
+        *self
+            .inner
+            .watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Watch::Off;
         let handle = self
             .inner
             .writer
@@ -252,6 +273,34 @@ impl SqliteStore {
                 self.inner.file
             ),
         })?
+    }
+
+    /// Starts the WAL watch if it is not running yet (see `watch.rs`).
+    fn ensure_watch(&self) {
+        let mut slot = self
+            .inner
+            .watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !matches!(*slot, Watch::NotStarted) {
+            return;
+        }
+        match watch::start(&self.inner.file, Arc::clone(&self.inner.notify)) {
+            Ok(watcher) => {
+                *slot = Watch::Running { _watcher: watcher };
+                // A commit by another process before the watch began was
+                // not heard: let the workers look.
+                watch::wake(&self.inner.notify);
+            }
+            Err(e) => {
+                *slot = Watch::Off;
+                tracing::warn!(
+                    file = &*self.inner.file, error = %e,
+                    "cannot watch the database for other processes' commits; \
+                     their jobs are found by polling"
+                );
+            }
+        }
     }
 
     fn closed(&self) -> StoreError {
@@ -536,10 +585,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    /// Waits for an in-process wake-up or `max_wait`. Another process's
-    /// enqueue on the same file is not signalled (SQLite has no
-    /// notifications): it is seen at the next poll, within `max_wait`.
+    /// Waits for a wake-up or `max_wait`. Wake-ups come from this store's
+    /// own commits (in memory) and from a watch on the WAL file, which the
+    /// first wait starts: any process's commit to this database (see
+    /// `watch.rs`).
     async fn wait_for_work(&self, max_wait: Duration) {
+        self.ensure_watch();
         let _ = tokio::time::timeout(max_wait, self.inner.notify.notified()).await;
     }
 }

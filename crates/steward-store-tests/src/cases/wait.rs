@@ -93,3 +93,30 @@ pub async fn wait_for_work_returns_early_after_retry_release_snooze_and_rescue<H
     })
     .await;
 }
+
+/// Every worker waiting on one store value wakes, not just one:
+/// `wait_for_work` takes no queue, so a single woken worker might serve
+/// other queues (or be stopping) and leave the new job to the poll. The
+/// others' empty claims are the price of never stranding work.
+pub async fn wait_for_work_wakes_every_waiting_worker<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    // Wake-ups left over from setting up are spurious; use them up.
+    s.wait_for_work(Duration::from_millis(1)).await;
+    s.wait_for_work(Duration::from_millis(1)).await;
+    let started = Instant::now();
+    let ((), (), ()) = tokio::join!(
+        s.wait_for_work(LONG_WAIT),
+        s.wait_for_work(LONG_WAIT),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            enqueue_one(s, job_in("default")).await;
+        }
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited < LONG_WAIT / 2,
+        "two workers waited on one store and one enqueue woke only one of them: the other \
+         waited {waited:?} (of {LONG_WAIT:?})"
+    );
+}
