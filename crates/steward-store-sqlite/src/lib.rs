@@ -85,6 +85,12 @@
 //! [`SqliteStore::notify_enqueued`] (the watch would wake workers anyway,
 //! but a call in memory is sooner and does not depend on the watch).
 //!
+//! Delayed work this store wrote (an enqueue with a delay or a future
+//! `run_at`, a retry's back-off, a snooze) is remembered with its due time,
+//! and waits end then at the latest, so it starts on time rather than at
+//! the next poll. Another process's delayed jobs carry no due time through
+//! the watch: they are found by the poll.
+//!
 //! # Transactional enqueue and completion
 //!
 //! [`enqueue_in`] and [`complete_in`] write on the caller's connection, so

@@ -8,9 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
-    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+    Lease, NewJob, RescueReport, StateCounts, Store, StoreError, WorkSignal,
 };
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +52,9 @@ pub struct SqliteStore {
 struct Inner {
     tx: mpsc::Sender<Op>,
     pool: SqlitePool,
-    notify: Arc<Notify>,
+    /// Wakes the workers waiting in `wait_for_work`: after this store's
+    /// commits, from the WAL watch, and when work it heard of comes due.
+    signal: Arc<WorkSignal>,
     file: Arc<str>,
     shutdown: CancellationToken,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -137,14 +139,14 @@ impl SqliteStore {
             .acquire_timeout(options.busy_timeout.max(Duration::from_secs(1)))
             .connect_lazy_with(connect.clone());
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
-        let notify = Arc::new(Notify::new());
+        let signal = Arc::new(WorkSignal::new());
         let shutdown = CancellationToken::new();
         let writer = Writer::new(
             conn,
             connect,
             Arc::clone(&file),
             rx,
-            Arc::clone(&notify),
+            Arc::clone(&signal),
             shutdown.clone(),
             options.max_batch_items,
             schema_ok,
@@ -160,7 +162,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 tx,
                 pool,
-                notify,
+                signal,
                 file,
                 shutdown,
                 writer: Mutex::new(Some(handle)),
@@ -221,8 +223,7 @@ impl SqliteStore {
     /// # }
     /// ```
     pub fn notify_enqueued(&self) {
-        self.inner.notify.notify_waiters();
-        self.inner.notify.notify_one();
+        self.inner.signal.wake();
     }
 
     /// Stops the writer after it has run the operations already queued,
@@ -285,12 +286,12 @@ impl SqliteStore {
         if !matches!(*slot, Watch::NotStarted) {
             return;
         }
-        match watch::start(&self.inner.file, Arc::clone(&self.inner.notify)) {
+        match watch::start(&self.inner.file, Arc::clone(&self.inner.signal)) {
             Ok(watcher) => {
                 *slot = Watch::Running { _watcher: watcher };
                 // A commit by another process before the watch began was
                 // not heard: let the workers look.
-                watch::wake(&self.inner.notify);
+                self.inner.signal.wake();
             }
             Err(e) => {
                 *slot = Watch::Off;
@@ -395,6 +396,9 @@ impl Store for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        // Noted before the commit: a failed or duplicate enqueue only costs
+        // a spurious wake-up when its time comes.
+        self.inner.signal.jobs_due(&jobs);
         self.call(Work::Enqueue(jobs), |d| match d {
             Done::Enqueued(v) => Some(v),
             _ => None,
@@ -458,6 +462,7 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        self.inner.signal.finishes_due(&batch);
         self.call(Work::Finish(batch), |d| match d {
             Done::Finished(v) => Some(v),
             _ => None,
@@ -585,12 +590,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    /// Waits for a wake-up or `max_wait`. Wake-ups come from this store's
-    /// own commits (in memory) and from a watch on the WAL file, which the
-    /// first wait starts: any process's commit to this database (see
-    /// `watch.rs`).
+    /// Waits for a wake-up, the earliest due time this store noted, or
+    /// `max_wait`. Wake-ups come from this store's own commits (in memory)
+    /// and from a watch on the WAL file, which the first wait starts: any
+    /// process's commit to this database (see `watch.rs`). Due times are
+    /// those of this store's own delayed enqueues, retries and snoozes;
+    /// another process's are found by the poll.
     async fn wait_for_work(&self, max_wait: Duration) {
         self.ensure_watch();
-        let _ = tokio::time::timeout(max_wait, self.inner.notify.notified()).await;
+        self.inner.signal.wait(max_wait).await;
     }
 }

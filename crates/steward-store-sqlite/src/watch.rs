@@ -32,28 +32,25 @@ use std::sync::Arc;
 
 use notify::event::ModifyKind;
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
-use tokio::sync::Notify;
+use steward_core::store::WorkSignal;
 
-/// Wakes every waiter, and leaves one wake-up for the next one.
-pub(crate) fn wake(notify: &Notify) {
-    notify.notify_waiters();
-    notify.notify_one();
-}
-
-/// Starts watching the WAL of the database at `file`, waking `notify` on
+/// Starts watching the WAL of the database at `file`, waking `signal` on
 /// every write to it. The watch lasts as long as the returned watcher.
-pub(crate) fn start(file: &str, notify: Arc<Notify>) -> Result<RecommendedWatcher, notify::Error> {
+pub(crate) fn start(
+    file: &str,
+    signal: Arc<WorkSignal>,
+) -> Result<RecommendedWatcher, notify::Error> {
     let (dir, wal) = wal_of(file);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
         match event {
             Ok(event) if is_write(&event.kind) => {
                 if event.paths.iter().any(|p| p.file_name() == Some(&wal)) {
-                    wake(&notify);
+                    signal.wake();
                 }
             }
             Ok(_) => {}
             // Lost events (an overflowing queue) may have been commits.
-            Err(_) => wake(&notify),
+            Err(_) => signal.wake(),
         }
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
