@@ -110,3 +110,31 @@ async fn delayed_work_from_another_store_wakes_a_worker_when_it_comes_due() {
     other.close().await;
     worker.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_psql_enqueue_wakes_a_worker_when_it_comes_due() {
+    let schema = TestSchema::new().await;
+    let mut conn = schema.raw().await;
+    let worker = schema.connect().await;
+    worker.migrate().await.expect("migrate");
+    listening(&worker, &schema, &mut conn).await;
+
+    for (queue, when) in [
+        ("psql-delay", "delay => interval '1 second'"),
+        ("psql-run-at", "run_at => now() + interval '1 second'"),
+    ] {
+        let out = schema
+            .psql(&format!(
+                "SELECT \"{}\".enqueue('k', queue => '{queue}', {when})",
+                schema.name
+            ))
+            .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_claimed_when_due(&worker, queue, &format!("a psql enqueue with {when}")).await;
+    }
+    worker.close().await;
+}
