@@ -138,3 +138,27 @@ async fn a_delayed_psql_enqueue_wakes_a_worker_when_it_comes_due() {
     }
     worker.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_enqueue_in_the_callers_transaction_wakes_a_worker_when_it_comes_due() {
+    let schema = TestSchema::new().await;
+    let mut conn = schema.raw().await;
+    let worker = schema.connect().await;
+    worker.migrate().await.expect("migrate");
+    let other = schema.connect().await;
+    listening(&worker, &schema, &mut conn).await;
+
+    let mut tx = other.pool().begin().await.expect("begin");
+    steward_store_postgres::enqueue_in(
+        &mut tx,
+        &other,
+        vec![NewJob::new("k", "{}").queue("outbox").delay(DUE_IN)],
+    )
+    .await
+    .expect("enqueue_in");
+    tx.commit().await.expect("commit");
+    assert_claimed_when_due(&worker, "outbox", "a delayed enqueue_in").await;
+
+    other.close().await;
+    worker.close().await;
+}
