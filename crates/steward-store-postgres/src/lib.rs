@@ -91,6 +91,11 @@
 //!   started by the first `wait_for_work` and stopped by
 //!   [`close`](PostgresStore::close) or when the last clone is dropped; every
 //!   notification wakes every waiter;
+//! - a write that makes jobs due later (a delayed enqueue, a retry's
+//!   back-off, a snooze) sends one notification whose payload is `+` and the
+//!   milliseconds until the earliest comes due; every store remembers the
+//!   due times it wrote or heard of, and its waits end then at the latest,
+//!   so delayed jobs and retries start on time rather than at the poll;
 //! - when the listener's connection drops, it logs it, reconnects with
 //!   back-off and wakes every waiter once (notifications sent meanwhile are
 //!   lost, so workers re-check the table);

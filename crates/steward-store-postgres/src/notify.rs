@@ -8,12 +8,20 @@
 //!   at commit and never for a rolled-back write. One per write operation,
 //!   not per row; the payload is the distinct queue names, sorted, joined by
 //!   `,` (informational: a wake-up wakes every waiter whatever the queue).
+//! - **Due times**: a write that makes jobs due *later* (an enqueue with a
+//!   delay or a future `run_at`, a retry's back-off, a snooze) sends one
+//!   notification whose payload is `+` and the milliseconds until the
+//!   earliest of them comes due (`+1500`), counted when it is sent: relative,
+//!   so the nodes' clocks need not agree. A listener remembers it
+//!   (`WorkSignal::due_in`) and its workers' waits end then, instead of
+//!   waking now.
 //! - **Channel**: `<schema>_jobs`, so stores in two schemas of one database
 //!   do not wake each other (see [`channel`] for long names).
 //! - **Listening**: one task per store, started by the first
 //!   `wait_for_work`, holding one connection (application name
 //!   `steward-listener`) in a pool of its own. Every notification wakes
-//!   every waiter through the store's `Notify`. When the connection drops,
+//!   every waiter through the store's `WorkSignal`, or, for a due time,
+//!   sets when they wake. When the connection drops,
 //!   the task logs it, reconnects with exponential back-off (100 ms to 5 s,
 //!   with jitter) and, once listening again, wakes every waiter once:
 //!   notifications sent while it was away are lost, so workers re-check the
@@ -25,7 +33,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::Notify;
+use steward_core::store::WorkSignal;
 
 /// PostgreSQL's longest identifier (and channel name), in bytes.
 const MAX_NAME: usize = 63;
@@ -62,7 +70,8 @@ pub(crate) fn payload(queues: &BTreeSet<String>) -> String {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(",");
-    if joined.len() > MAX_PAYLOAD {
+    // A list starting with `+` would read as a due time (`due_payload`).
+    if joined.len() > MAX_PAYLOAD || joined.starts_with('+') {
         "*".to_string()
     } else {
         joined
@@ -87,17 +96,47 @@ pub(crate) async fn send(
     Ok(())
 }
 
-/// Wakes every worker waiting now, and leaves one permit for a worker that
-/// is between its claim and its wait, so that wake-up is not missed.
-pub(crate) fn wake(notify: &Notify) {
-    notify.notify_waiters();
-    notify.notify_one();
+/// The payload announcing work due `delay` from now: `+<milliseconds>`
+/// (at least 1: a zero would read as due now).
+pub(crate) fn due_payload(delay: Duration) -> String {
+    let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX).max(1);
+    format!("+{ms}")
+}
+
+/// The delay a payload announces, if it is a due-time payload.
+fn due_in(payload: &str) -> Option<Duration> {
+    let ms = payload.strip_prefix('+')?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ms))
+}
+
+/// Announces work due `delay` from now on `channel`, on `conn` (inside its
+/// transaction, if any).
+pub(crate) async fn send_due(
+    conn: &mut PgConnection,
+    channel: &str,
+    delay: Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(SEND)
+        .bind(channel)
+        .bind(due_payload(delay))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What a notification means for the waiting workers: a due time to
+/// remember, or work due now.
+fn heard(signal: &WorkSignal, payload: &str) {
+    match due_in(payload) {
+        Some(delay) => signal.due_in(delay),
+        None => signal.wake(),
+    }
 }
 
 /// The listener task: listens on `channel` through `pool` (one connection)
-/// until aborted, waking `notify` on every notification and after every
-/// (re)connection.
-pub(crate) async fn listen(pool: PgPool, channel: String, schema: String, notify: Arc<Notify>) {
+/// until aborted, waking `signal` on every notification (or setting a due
+/// time) and after every (re)connection.
+pub(crate) async fn listen(pool: PgPool, channel: String, schema: String, signal: Arc<WorkSignal>) {
     let mut backoff = BACKOFF_MIN;
     let mut connected_before = false;
     loop {
@@ -112,10 +151,10 @@ pub(crate) async fn listen(pool: PgPool, channel: String, schema: String, notify
                 backoff = BACKOFF_MIN;
                 // Anything sent before this point (first start, or while
                 // disconnected) was not heard: workers must look.
-                wake(&notify);
+                signal.wake();
                 let lost = loop {
                     match listener.try_recv().await {
-                        Ok(Some(_)) => wake(&notify),
+                        Ok(Some(n)) => heard(&signal, n.payload()),
                         Ok(None) => break "connection closed".to_string(),
                         Err(e) => break e.to_string(),
                     }
@@ -163,6 +202,17 @@ mod tests {
         let long = "a".repeat(63);
         assert_eq!(channel(&long).len(), MAX_NAME);
         assert!(channel(&long).ends_with("_jobs"));
+    }
+
+    #[test]
+    fn due_times_travel_as_milliseconds_and_queue_lists_do_not_parse_as_them() {
+        assert_eq!(due_payload(Duration::from_millis(1500)), "+1500");
+        assert_eq!(due_payload(Duration::from_micros(10)), "+1");
+        assert_eq!(due_in("+1500"), Some(Duration::from_millis(1500)));
+        assert_eq!(due_in("default,emails"), None);
+        assert_eq!(due_in("*"), None);
+        let odd: BTreeSet<String> = ["+5".to_string()].into();
+        assert_eq!(payload(&odd), "*");
     }
 
     #[test]

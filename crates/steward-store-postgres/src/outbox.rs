@@ -64,6 +64,11 @@ pub async fn enqueue_in(
     notify::send(&mut sp, store.channel(), &inserted.due_queues)
         .await
         .map_err(|e| store.err(e))?;
+    if let Some(delay) = steward_core::store::earliest_job_due(&jobs) {
+        notify::send_due(&mut sp, store.channel(), delay)
+            .await
+            .map_err(|e| store.err(e))?;
+    }
     sp.commit().await.map_err(|e| store.err(e))?;
     Ok(inserted.ids)
 }

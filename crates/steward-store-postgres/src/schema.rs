@@ -43,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "suspects_index",
         sql: include_str!("../migrations/0005_suspects_index.sql"),
     },
+    Migration {
+        version: 6,
+        name: "enqueue_announces_due_times",
+        sql: include_str!("../migrations/0006_enqueue_announces_due_times.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -52,7 +57,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,
@@ -153,8 +158,8 @@ mod tests {
             .collect();
         assert_eq!(
             versions.len(),
-            2,
-            "0003 creates the function, 0004 replaces it"
+            3,
+            "0003 creates the function, 0004 and 0006 replace it"
         );
         for m in versions {
             assert!(

@@ -9,9 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
-    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+    Lease, NewJob, RescueReport, StateCounts, Store, StoreError, WorkSignal,
 };
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::clock::{age_micros, micros};
@@ -61,8 +60,9 @@ struct Inner {
     quoted: String,
     sql: Sql,
     /// Wakes the workers waiting in `wait_for_work`: after this store's own
-    /// writes, and from the listener task.
-    notify: Arc<Notify>,
+    /// writes, and from the listener task; and remembers when delayed work
+    /// this store wrote or heard of comes due.
+    signal: Arc<WorkSignal>,
     /// The `NOTIFY` channel of this schema (`notify::channel`).
     channel: String,
     /// The listener's own pool: one connection, connected lazily.
@@ -151,7 +151,7 @@ impl PostgresStore {
                 channel: notify::channel(&schema),
                 schema,
                 quoted,
-                notify: Arc::new(Notify::new()),
+                signal: Arc::new(WorkSignal::new()),
                 listener_pool,
                 listener: Mutex::new(Listener::NotStarted),
                 vacuum,
@@ -220,7 +220,7 @@ impl PostgresStore {
     /// # }
     /// ```
     pub fn notify_enqueued(&self) {
-        notify::wake(&self.inner.notify);
+        self.inner.signal.wake();
     }
 
     /// Stops the listener task (if a worker started it) and closes the
@@ -284,7 +284,7 @@ impl PostgresStore {
                 self.inner.listener_pool.clone(),
                 self.inner.channel.clone(),
                 self.inner.schema.clone(),
-                Arc::clone(&self.inner.notify),
+                Arc::clone(&self.inner.signal),
             )));
         }
     }
@@ -384,12 +384,24 @@ impl Store for PostgresStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        // Delayed jobs: this process's workers wake when the earliest comes
+        // due, and other processes' hear when that is (`notify::send_due`).
+        self.inner.signal.jobs_due(&jobs);
+        let later = steward_core::store::earliest_job_due(&jobs);
         if let [job] = jobs.as_slice() {
             if job.unique.is_none() {
                 let channel = self.channel();
                 let payload = notify::payload(&std::iter::once(job.queue.clone()).collect());
                 let enqueued = self
-                    .one(async |c, sql| enqueue::insert_one(c, sql, job, channel, &payload).await)
+                    .one(async |c, sql| {
+                        let enqueued = enqueue::insert_one(c, sql, job, channel, &payload).await?;
+                        // After the insert's own commit: the job exists
+                        // when the news arrives.
+                        if let Some(delay) = later {
+                            notify::send_due(c, channel, delay).await?;
+                        }
+                        Ok(enqueued)
+                    })
                     .await?;
                 self.notify_enqueued();
                 return Ok(vec![enqueued]);
@@ -399,12 +411,15 @@ impl Store for PostgresStore {
         // statement: both then go in one transaction, which commits (and
         // waits for the WAL flush) once, instead of twice in autocommit.
         let may_notify = jobs.iter().any(|j| j.delay.is_none_or(|d| d.is_zero()));
-        let single = enqueue::is_one_statement(&jobs) && !may_notify;
+        let single = enqueue::is_one_statement(&jobs) && !may_notify && later.is_none();
         let channel = self.channel();
         let inserted = self
             .atomic(single, async |c, sql| {
                 let inserted = enqueue::insert(c, sql, &jobs, enqueue::Bulk::Copy).await?;
                 notify::send(c, channel, &inserted.due_queues).await?;
+                if let Some(delay) = later {
+                    notify::send_due(c, channel, delay).await?;
+                }
                 Ok(inserted)
             })
             .await?;
@@ -461,12 +476,17 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let single = steward_core::store::batch::one_statement(&batch);
+        self.inner.signal.finishes_due(&batch);
+        let later = steward_core::store::earliest_requeue(&batch);
+        let single = steward_core::store::batch::one_statement(&batch) && later.is_none();
         let channel = self.channel();
         let (applied, due) = self
             .atomic(single, async |c, sql| {
                 let (applied, due) = lease::finish(c, sql, &batch).await?;
                 notify::send(c, channel, &due).await?;
+                if let Some(delay) = later {
+                    notify::send_due(c, channel, delay).await?;
+                }
                 Ok((applied, due))
             })
             .await?;
@@ -573,12 +593,15 @@ impl Store for PostgresStore {
             .await
     }
 
-    /// Waits for a wake-up or `max_wait`. Wake-ups come from this store's
-    /// own writes (in memory) and from the listener task, which the first
-    /// wait starts: a `NOTIFY` from any process's write on this schema, and
-    /// every (re)connection of the listener, which may have missed some.
+    /// Waits for a wake-up, the earliest due time noted, or `max_wait`.
+    /// Wake-ups come from this store's own writes (in memory) and from the
+    /// listener task, which the first wait starts: a `NOTIFY` from any
+    /// process's write on this schema, and every (re)connection of the
+    /// listener, which may have missed some. Due times come from this
+    /// store's own delayed enqueues, retries and snoozes, and from other
+    /// stores' due-time notifications (`notify.rs`).
     async fn wait_for_work(&self, max_wait: Duration) {
         self.ensure_listener();
-        let _ = tokio::time::timeout(max_wait, self.inner.notify.notified()).await;
+        self.inner.signal.wait(max_wait).await;
     }
 }

@@ -71,11 +71,26 @@
 //!
 //! [`Store::wait_for_work`] returns early after a commit in this process
 //! that made jobs available (enqueue, retry, release, snooze, rescue,
-//! a retry whose time has come), signalled in memory. SQLite has no
-//! cross-process notifications: jobs enqueued by **another process** are
-//! seen at the workers' next poll, within `max_wait`. After committing your
+//! a retry whose time has come), signalled in memory, and after **any
+//! commit by another process** (or connection) to the same file: SQLite
+//! has no notifications between processes, so the first wait starts a
+//! file-system watch (inotify on Linux, through the `notify` crate) on the
+//! database's `-wal` file, which every commit in WAL mode writes. The watch
+//! cannot tell whose commit it saw, so this process's own commits wake idle
+//! workers too (spurious wake-ups, at most one empty claim each); an empty
+//! claim writes nothing and wakes no one. If the watch cannot be set up (no
+//! inotify watch left), workers poll, within `max_wait`. Every worker
+//! waiting on the store wakes, not one: a wait names no queue, so a single
+//! woken worker might not serve the new job's queue. After committing your
 //! own transaction that used [`enqueue_in`], call
-//! [`SqliteStore::notify_enqueued`].
+//! [`SqliteStore::notify_enqueued`] (the watch would wake workers anyway,
+//! but a call in memory is sooner and does not depend on the watch).
+//!
+//! Delayed work this store wrote (an enqueue with a delay or a future
+//! `run_at`, a retry's back-off, a snooze) is remembered with its due time,
+//! and waits end then at the latest, so it starts on time rather than at
+//! the next poll. Another process's delayed jobs carry no due time through
+//! the watch: they are found by the poll.
 //!
 //! # Transactional enqueue and completion
 //!
@@ -100,6 +115,7 @@ mod outbox;
 mod schema;
 mod sql;
 mod store;
+mod watch;
 mod writer;
 
 pub use options::{SqliteOptions, Synchronous};

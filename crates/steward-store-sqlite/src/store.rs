@@ -1,16 +1,16 @@
 //! [`SqliteStore`]: opening the database and the [`Store`] implementation.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
-    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+    Lease, NewJob, RescueReport, StateCounts, Store, StoreError, WorkSignal,
 };
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +19,7 @@ use crate::ops::{admin, claim, enqueue, leader, read};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms};
 use crate::writer::{Done, Op, Work, Writer};
-use crate::{checkpoint, schema};
+use crate::{checkpoint, schema, watch};
 
 /// A job store on one SQLite file.
 ///
@@ -52,12 +52,29 @@ pub struct SqliteStore {
 struct Inner {
     tx: mpsc::Sender<Op>,
     pool: SqlitePool,
-    notify: Arc<Notify>,
+    /// Wakes the workers waiting in `wait_for_work`: after this store's
+    /// commits, from the WAL watch, and when work it heard of comes due.
+    signal: Arc<WorkSignal>,
     file: Arc<str>,
     shutdown: CancellationToken,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// The background checkpointer, ended and awaited by `close`.
     checkpointer: Mutex<Option<JoinHandle<()>>>,
+    /// The watch on the WAL that hears other processes' commits
+    /// (`watch.rs`).
+    watch: Mutex<Watch>,
+}
+
+/// The WAL watch's lifecycle: started by the first `wait_for_work`,
+/// stopped by `close` (or when the last clone is dropped).
+enum Watch {
+    NotStarted,
+    /// Watching for as long as this is kept.
+    Running {
+        _watcher: notify::RecommendedWatcher,
+    },
+    /// It could not start, or the store is closed: workers poll.
+    Off,
 }
 
 impl Drop for Inner {
@@ -124,14 +141,14 @@ impl SqliteStore {
             .acquire_timeout(options.busy_timeout.max(Duration::from_secs(1)))
             .connect_lazy_with(connect.clone());
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
-        let notify = Arc::new(Notify::new());
+        let signal = Arc::new(WorkSignal::new());
         let shutdown = CancellationToken::new();
         let writer = Writer::new(
             conn,
             connect,
             Arc::clone(&file),
             rx,
-            Arc::clone(&notify),
+            Arc::clone(&signal),
             shutdown.clone(),
             options.max_batch_items,
             schema_ok,
@@ -147,11 +164,12 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 tx,
                 pool,
-                notify,
+                signal,
                 file,
                 shutdown,
                 writer: Mutex::new(Some(handle)),
                 checkpointer: Mutex::new(Some(checkpointer)),
+                watch: Mutex::new(Watch::NotStarted),
             }),
         })
     }
@@ -208,8 +226,7 @@ impl SqliteStore {
     /// # }
     /// ```
     pub fn notify_enqueued(&self) {
-        self.inner.notify.notify_waiters();
-        self.inner.notify.notify_one();
+        self.inner.signal.wake();
     }
 
     /// Stops the writer after it has run the operations already queued,
@@ -223,6 +240,11 @@ impl SqliteStore {
     /// ```
     pub async fn close(&self) {
         self.inner.shutdown.cancel();
+        *self
+            .inner
+            .watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Watch::Off;
         // The checkpointer first: it reads through the pool closed below.
         for (task, slot) in [
             ("checkpoint", &self.inner.checkpointer),
@@ -259,6 +281,34 @@ impl SqliteStore {
                 self.inner.file
             ),
         })?
+    }
+
+    /// Starts the WAL watch if it is not running yet (see `watch.rs`).
+    fn ensure_watch(&self) {
+        let mut slot = self
+            .inner
+            .watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !matches!(*slot, Watch::NotStarted) {
+            return;
+        }
+        match watch::start(&self.inner.file, Arc::clone(&self.inner.signal)) {
+            Ok(watcher) => {
+                *slot = Watch::Running { _watcher: watcher };
+                // A commit by another process before the watch began was
+                // not heard: let the workers look.
+                self.inner.signal.wake();
+            }
+            Err(e) => {
+                *slot = Watch::Off;
+                tracing::warn!(
+                    file = &*self.inner.file, error = %e,
+                    "cannot watch the database for other processes' commits; \
+                     their jobs are found by polling"
+                );
+            }
+        }
     }
 
     fn closed(&self) -> StoreError {
@@ -353,6 +403,9 @@ impl Store for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        // Noted before the commit: a failed or duplicate enqueue only costs
+        // a spurious wake-up when its time comes.
+        self.inner.signal.jobs_due(&jobs);
         self.call(Work::Enqueue(jobs), |d| match d {
             Done::Enqueued(v) => Some(v),
             _ => None,
@@ -416,6 +469,7 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        self.inner.signal.finishes_due(&batch);
         self.call(Work::Finish(batch), |d| match d {
             Done::Finished(v) => Some(v),
             _ => None,
@@ -543,10 +597,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    /// Waits for an in-process wake-up or `max_wait`. Another process's
-    /// enqueue on the same file is not signalled (SQLite has no
-    /// notifications): it is seen at the next poll, within `max_wait`.
+    /// Waits for a wake-up, the earliest due time this store noted, or
+    /// `max_wait`. Wake-ups come from this store's own commits (in memory)
+    /// and from a watch on the WAL file, which the first wait starts: any
+    /// process's commit to this database (see `watch.rs`). Due times are
+    /// those of this store's own delayed enqueues, retries and snoozes;
+    /// another process's are found by the poll.
     async fn wait_for_work(&self, max_wait: Duration) {
-        let _ = tokio::time::timeout(max_wait, self.inner.notify.notified()).await;
+        self.ensure_watch();
+        self.inner.signal.wait(max_wait).await;
     }
 }

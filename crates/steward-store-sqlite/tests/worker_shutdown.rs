@@ -15,7 +15,6 @@ use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobId, JobState, NewJob, Store};
 use steward_core::{BoxError, Context, ExitStatus, Service};
 
-
 /// Runs until it is cancelled (it does not listen for the quieter signal).
 #[derive(Serialize, Deserialize)]
 struct UntilCancelled {}

@@ -185,6 +185,8 @@ macro_rules! __contract_cases {
             wait::wait_for_work_returns_by_max_wait_when_nothing_happens,
             wait::wait_for_work_returns_early_after_an_enqueue,
             wait::wait_for_work_returns_early_after_retry_release_snooze_and_rescue,
+            wait::wait_for_work_wakes_every_waiting_worker,
+            wait::wait_for_work_returns_when_delayed_work_comes_due,
         ] }
     };
     (@tests ($harness:expr) [$($module:ident :: $case:ident),* $(,)?]) => {

@@ -13,6 +13,7 @@ use steward::{BoxError, Host};
 use tokio::sync::Notify;
 
 use super::jobs::JobsArgs;
+use super::remote_probes;
 use super::report::{Figures, peak_rss_mib};
 use crate::kinds::unix_ns;
 
@@ -47,7 +48,7 @@ struct Probe {
 struct Latencies(Mutex<Vec<Duration>>);
 
 impl Job for Probe {
-    const KIND: &'static str = "bench_probe";
+    const KIND: &'static str = remote_probes::PROBE_KIND;
     async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
         let latency = Duration::from_nanos(unix_ns().saturating_sub(self.t0_ns));
         if let Ok(l) = ctx.state::<Arc<Latencies>>() {
@@ -58,8 +59,12 @@ impl Job for Probe {
 }
 
 /// Bulk enqueue, drain with one in-process worker, then single enqueues to
-/// the idle worker.
-pub async fn workload<S: Store>(store: Arc<S>, args: &JobsArgs) -> anyhow::Result<Figures> {
+/// the idle worker from this process, then from a second one on `url`.
+pub async fn workload<S: Store>(
+    store: Arc<S>,
+    url: &str,
+    args: &JobsArgs,
+) -> anyhow::Result<Figures> {
     let client = Client::new(store.clone());
     let started = Instant::now();
     client
@@ -114,13 +119,14 @@ pub async fn workload<S: Store>(store: Arc<S>, args: &JobsArgs) -> anyhow::Resul
         ticker.tick().await;
         client.enqueue(Probe { t0_ns: unix_ns() }).await?;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while latencies.0.lock().map_or(0, |l| l.len()) < args.probes {
-        if Instant::now() > deadline {
-            bail!("latency probes did not all run within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    all_run(&latencies, args.probes).await?;
+    let local = take(&latencies);
+
+    // The same, enqueued by a second process on the same store.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    remote_probes::enqueue_from_another_process(url, args.probes).await?;
+    all_run(&latencies, args.probes).await?;
+    let remote = take(&latencies);
     handle.shutdown();
     running.await.context("worker host failed")?;
 
@@ -130,9 +136,27 @@ pub async fn workload<S: Store>(store: Arc<S>, args: &JobsArgs) -> anyhow::Resul
         processed,
         workers: "1 worker".to_string(),
         concurrency: args.concurrency,
-        latencies: latencies.0.lock().map(|l| l.clone()).unwrap_or_default(),
+        latencies: local,
         probed: "an idle worker",
+        remote_latencies: Some(remote),
         bench_mib: peak_rss_mib("self"),
         worker_mib: Vec::new(),
     })
+}
+
+/// Waits until `count` probes have run (30 s at most).
+async fn all_run(latencies: &Latencies, count: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latencies.0.lock().map_or(0, |l| l.len()) < count {
+        if Instant::now() > deadline {
+            bail!("latency probes did not all run within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// The latencies recorded so far, leaving none.
+fn take(latencies: &Latencies) -> Vec<Duration> {
+    std::mem::take(&mut *latencies.0.lock().unwrap_or_else(|p| p.into_inner()))
 }

@@ -97,7 +97,7 @@ async fn workload<S: Store>(
     args: &JobsArgs,
 ) -> anyhow::Result<Figures> {
     match args.workers {
-        None => in_process::workload(store, args).await,
+        None => in_process::workload(store, worker_url, args).await,
         Some(n) => processes::workload(store, worker_url, n, args).await,
     }
 }

@@ -6,6 +6,7 @@ mod host;
 mod in_process;
 mod jobs;
 mod processes;
+mod remote_probes;
 mod report;
 
 use std::process::ExitCode;
@@ -20,6 +21,9 @@ pub enum BenchCommand {
     Host(host::HostArgs),
     /// Enqueue, process and latency figures of a job store.
     Jobs(jobs::JobsArgs),
+    /// The second process of `bench jobs`' cross-process latency probe.
+    #[command(hide = true)]
+    ProbeEnqueuer(remote_probes::ProbeArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -27,5 +31,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Host(args) => host::run(args).await,
         BenchCommand::Jobs(args) => jobs::run(args).await,
+        BenchCommand::ProbeEnqueuer(args) => remote_probes::run(args).await,
     }
 }

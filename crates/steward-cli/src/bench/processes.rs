@@ -55,6 +55,8 @@ pub async fn workload<S: Store>(
         concurrency: args.concurrency,
         latencies,
         probed: "idle worker processes",
+        // The probes above already come from another process.
+        remote_latencies: None,
         bench_mib: peak_rss_mib("self"),
         worker_mib,
     })

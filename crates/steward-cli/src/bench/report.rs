@@ -14,6 +14,9 @@ pub struct Figures {
     pub latencies: Vec<Duration>,
     /// Who the probes ran on, for the latency line.
     pub probed: &'static str,
+    /// Enqueue-to-start latency of probes enqueued by a second process
+    /// while the bench's own worker was idle (in-process runs only).
+    pub remote_latencies: Option<Vec<Duration>>,
     /// Peak memory of the bench process and of each worker process, MiB.
     pub bench_mib: Option<u64>,
     pub worker_mib: Vec<Option<u64>>,
@@ -41,6 +44,17 @@ impl Figures {
             self.latencies.len(),
             self.probed
         );
+        if let Some(mut remote) = self.remote_latencies.take() {
+            remote.sort();
+            println!(
+                "latency from another process: p50={:.1} ms p99={:.1} ms ({} single enqueues by a \
+                 second process to {})",
+                percentile_ms(&remote, 0.50),
+                percentile_ms(&remote, 0.99),
+                remote.len(),
+                self.probed
+            );
+        }
         let mib = |m: Option<u64>| m.map_or_else(|| "?".to_string(), |m| m.to_string());
         if self.worker_mib.is_empty() {
             println!("peak memory: {} MiB", mib(self.bench_mib));

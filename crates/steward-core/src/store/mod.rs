@@ -40,6 +40,7 @@ pub mod migration;
 mod types;
 mod unreadable;
 mod validate;
+mod wake;
 
 use std::future::Future;
 use std::time::Duration;
@@ -55,6 +56,7 @@ pub use validate::{
     EARLIEST_TIME, LATEST_TIME, WORKER_LOST, WORKER_LOST_TIMES, millis, validate_leadership,
     validate_new_jobs, worker_lost_times,
 };
+pub use wake::{WorkSignal, earliest_job_due, earliest_requeue};
 
 /// The storage a job engine runs on.
 ///
@@ -217,8 +219,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
-    /// notification from another), or after `max_wait`: the worker's cue to
-    /// claim again. Spurious wake-ups are allowed; missed ones are not
-    /// (within `max_wait`).
+    /// notification from another, delayed work the store knows of coming
+    /// due), or after `max_wait`: the worker's cue to claim again. Spurious
+    /// wake-ups are allowed; missed ones are not (within `max_wait`). Every
+    /// waiter wakes, not one. [`WorkSignal`] implements this for a store.
     fn wait_for_work(&self, max_wait: Duration) -> impl Future<Output = ()> + Send;
 }

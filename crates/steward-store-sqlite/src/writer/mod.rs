@@ -36,8 +36,8 @@ use std::time::Instant;
 use futures::FutureExt as _;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection as _, SqliteConnection};
-use steward_core::store::StoreError;
-use tokio::sync::{Notify, mpsc};
+use steward_core::store::{StoreError, WorkSignal};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{is_whole_store, map_sqlx, replicate};
@@ -52,7 +52,7 @@ pub(crate) struct Writer {
     connect: SqliteConnectOptions,
     file: Arc<str>,
     rx: mpsc::Receiver<Op>,
-    notify: Arc<Notify>,
+    signal: Arc<WorkSignal>,
     shutdown: CancellationToken,
     max_batch_items: usize,
     /// True once the schema was seen at this binary's version; until then
@@ -70,7 +70,7 @@ impl Writer {
         connect: SqliteConnectOptions,
         file: Arc<str>,
         rx: mpsc::Receiver<Op>,
-        notify: Arc<Notify>,
+        signal: Arc<WorkSignal>,
         shutdown: CancellationToken,
         max_batch_items: usize,
         schema_ok: bool,
@@ -80,7 +80,7 @@ impl Writer {
             connect,
             file,
             rx,
-            notify,
+            signal,
             shutdown,
             max_batch_items: max_batch_items.max(1),
             schema_ok,
@@ -262,8 +262,7 @@ impl Writer {
     /// for a worker about to wait (it claimed just before this commit and
     /// found nothing): a spurious wake-up at worst, never a missed one.
     fn wake(&self) {
-        self.notify.notify_waiters();
-        self.notify.notify_one();
+        self.signal.wake();
     }
 
     /// A lost connection is replaced before the next batch.

@@ -8,8 +8,8 @@ use steward_core::store::{FinishOutcome, Store};
 
 use crate::Harness;
 use crate::support::{
-    Fixture, LONG_LEASE, PATIENCE, SHORT_LEASE, enqueue_one, failed, finish_ok, job_in, release,
-    rescue_once, retry, running,
+    Fixture, LONG_LEASE, PATIENCE, SHORT_LEASE, claim_from, claim_one, enqueue_one, failed,
+    finish_ok, fresh_queue, job_in, release, rescue_once, retry, running,
 };
 
 /// What the waits in these cases ask for: long enough that a wait which
@@ -92,4 +92,87 @@ pub async fn wait_for_work_returns_early_after_retry_release_snooze_and_rescue<H
         assert_eq!(report.rescued, 1, "the expired lease is rescued");
     })
     .await;
+}
+
+/// Every worker waiting on one store value wakes, not just one:
+/// `wait_for_work` takes no queue, so a single woken worker might serve
+/// other queues (or be stopping) and leave the new job to the poll. The
+/// others' empty claims are the price of never stranding work.
+pub async fn wait_for_work_wakes_every_waiting_worker<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    // Wake-ups left over from setting up are spurious; use them up.
+    s.wait_for_work(Duration::from_millis(1)).await;
+    s.wait_for_work(Duration::from_millis(1)).await;
+    let started = Instant::now();
+    let ((), (), ()) = tokio::join!(
+        s.wait_for_work(LONG_WAIT),
+        s.wait_for_work(LONG_WAIT),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            enqueue_one(s, job_in("default")).await;
+        }
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited < LONG_WAIT / 2,
+        "two workers waited on one store and one enqueue woke only one of them: the other \
+         waited {waited:?} (of {LONG_WAIT:?})"
+    );
+}
+
+/// How far ahead the delayed work of [`wait_for_work_returns_when_delayed_work_comes_due`]
+/// is due: short, but far longer than a commit.
+const DUE_IN: Duration = Duration::from_secs(1);
+
+/// Waits (as a worker does, claiming after each wake-up) until the job
+/// `id` in `queue` can be claimed; asserts it took well under
+/// [`LONG_WAIT`], i.e. the wait ended when the job came due, not at a poll.
+async fn assert_claimed_when_due<S: Store>(store: &S, queue: &str, what: &str) {
+    let started = Instant::now();
+    loop {
+        store.wait_for_work(LONG_WAIT).await;
+        if !claim_from(store, &[(queue, 1)], LONG_LEASE)
+            .await
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < LONG_WAIT / 2,
+            "{what}, due in {DUE_IN:?}, was still not claimable after {:?}: the wait did \
+             not end when it came due",
+            started.elapsed()
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < LONG_WAIT / 2,
+        "{what}, due in {DUE_IN:?}, was claimed after {took:?}: the wait ran to its \
+         max_wait ({LONG_WAIT:?}) instead of ending when the job came due"
+    );
+}
+
+/// A delayed enqueue, a retry's back-off and a snooze through the store
+/// value: a waiting worker's wait ends when the job comes due (the store
+/// knows when), not at `max_wait`.
+pub async fn wait_for_work_returns_when_delayed_work_comes_due<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+
+    let queue = fresh_queue("delayed");
+    enqueue_one(s, job_in(&queue).delay(DUE_IN)).await;
+    assert_claimed_when_due(s, &queue, "a delayed job").await;
+
+    let queue = fresh_queue("retried");
+    let id = enqueue_one(s, job_in(&queue)).await;
+    let job = claim_one(s, &queue, id, LONG_LEASE).await;
+    finish_ok(s, job.lease, failed(1, "again", Some(DUE_IN))).await;
+    assert_claimed_when_due(s, &queue, "a retry").await;
+
+    let queue = fresh_queue("snoozed");
+    let id = enqueue_one(s, job_in(&queue)).await;
+    let job = claim_one(s, &queue, id, LONG_LEASE).await;
+    finish_ok(s, job.lease, FinishOutcome::Snoozed { delay: DUE_IN }).await;
+    assert_claimed_when_due(s, &queue, "a snoozed job").await;
 }

@@ -28,9 +28,8 @@ use chrono::Utc;
 use steward_core::store::{
     AttemptError, CancelResult, ClaimRequest, ClaimedJob, Enqueued, ErrorKind, Finish,
     FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease, LeaseToken, NewJob,
-    RescueReport, StateCounts, Store, StoreError,
+    RescueReport, StateCounts, Store, StoreError, WorkSignal,
 };
-use tokio::sync::Notify;
 
 use leaders::Leaders;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
@@ -56,9 +55,9 @@ pub struct MemoryStore {
 struct Shared {
     jobs: Mutex<Jobs>,
     leaders: Mutex<Leaders>,
-    /// Wakes `wait_for_work` callers; `notify_waiters` so every idle worker
-    /// looks, not just one.
-    work: Notify,
+    /// Wakes `wait_for_work` callers (every idle worker looks, not just
+    /// one), now or when delayed work comes due.
+    work: WorkSignal,
 }
 
 #[derive(Debug, Default)]
@@ -99,7 +98,7 @@ impl MemoryStore {
     }
 
     fn wake(&self) {
-        self.shared.work.notify_waiters();
+        self.shared.work.wake();
     }
 }
 
@@ -120,6 +119,9 @@ impl Store for MemoryStore {
             .iter()
             .map(|job| validate(job, now))
             .collect::<Result<Vec<_>, _>>()?;
+        // Noted before the insert: a duplicate's due time only costs a
+        // spurious wake-up.
+        self.shared.work.jobs_due(&jobs);
         let mut out = Vec::with_capacity(jobs.len());
         {
             let mut guard = self.jobs();
@@ -280,6 +282,7 @@ impl Store for MemoryStore {
 
     async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
         let now = Utc::now();
+        self.shared.work.finishes_due(&batch);
         let mut woke = false;
         let applied = {
             let mut guard = self.jobs();
@@ -551,9 +554,6 @@ impl Store for MemoryStore {
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {
-        // A `Notified` receives `notify_waiters` from the moment it exists,
-        // so a wake-up between here and the first poll is not missed.
-        let notified = self.shared.work.notified();
-        let _ = tokio::time::timeout(max_wait, notified).await;
+        self.shared.work.wait(max_wait).await;
     }
 }
