@@ -144,7 +144,7 @@ pub(crate) async fn rollback(conn: &mut SqliteConnection, file: &str) {
 /// clock, on every SQLite version.
 macro_rules! clock_cte {
     () => {
-        "WITH clock(now) AS (SELECT max(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), ?1)) "
+        "WITH clock(now) AS (SELECT max(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), ?1))"
     };
 }
 pub(crate) use clock_cte;

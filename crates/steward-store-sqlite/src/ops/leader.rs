@@ -16,7 +16,7 @@ use crate::sql::{clock_cte, duration_ms};
 /// lock is held.
 const LEAD: &str = concat!(
     clock_cte!(),
-    "INSERT INTO steward_leaders (role, holder, elected_at, expires_at)
+    " INSERT INTO steward_leaders (role, holder, elected_at, expires_at)
      SELECT ?2, ?3, now, now + ?4 FROM clock WHERE true
      ON CONFLICT (role) DO UPDATE SET
          elected_at = CASE WHEN holder = excluded.holder THEN elected_at

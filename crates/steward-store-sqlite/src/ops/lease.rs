@@ -50,7 +50,7 @@ macro_rules! release_key {
 /// [`clock_cte`] (`?1` its floor), read once the write lock is held.
 const HEARTBEAT: &str = concat!(
     clock_cte!(),
-    "UPDATE steward_jobs AS j SET lease_expires_at = (SELECT now FROM clock) + f.lease_ms
+    " UPDATE steward_jobs AS j SET lease_expires_at = (SELECT now FROM clock) + f.lease_ms
     FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS lease_ms
           FROM json_each(?2)) AS f
     WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
