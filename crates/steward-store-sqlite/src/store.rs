@@ -18,7 +18,7 @@ use crate::error::{invalid, map_sqlx};
 use crate::ops::{admin, claim, enqueue, leader, read};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms};
-use crate::writer::{Done, Op, Work, Writer};
+use crate::writer::{Op, Reply, Writer};
 use crate::{checkpoint, schema, watch};
 
 /// A job store on one SQLite file.
@@ -264,15 +264,11 @@ impl SqliteStore {
     }
 
     /// Sends one op to the writer and waits for its answer.
-    async fn call<T: Send + 'static>(
-        &self,
-        work: Work,
-        extract: fn(Done) -> Option<T>,
-    ) -> Result<T, StoreError> {
+    async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .tx
-            .send(Op::new(work, reply, extract))
+            .send(op(Reply::new(reply)))
             .await
             .map_err(|_| self.closed())?;
         answer.await.map_err(|_| StoreError::Unavailable {
@@ -391,11 +387,7 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        self.call(Work::Migrate, |d| match d {
-            Done::Unit => Some(()),
-            _ => None,
-        })
-        .await
+        self.call(Op::Migrate).await
     }
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
@@ -406,11 +398,7 @@ impl Store for SqliteStore {
         // Noted before the commit: a failed or duplicate enqueue only costs
         // a spurious wake-up when its time comes.
         self.inner.signal.jobs_due(&jobs);
-        self.call(Work::Enqueue(jobs), |d| match d {
-            Done::Enqueued(v) => Some(v),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Enqueue(jobs, r)).await
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
@@ -419,10 +407,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let leases = self
-            .call(Work::Claim(request.clone(), lease_ms), |d| match d {
-                Done::Claimed(v) => Some(v),
-                _ => None,
-            })
+            .call(|r| Op::Claim(request.clone(), lease_ms, r))
             .await?;
         if leases.is_empty() {
             return Ok(Vec::new());
@@ -458,11 +443,7 @@ impl Store for SqliteStore {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
-        self.call(Work::Heartbeat(leases, lease_ms), |d| match d {
-            Done::Heartbeats(v) => Some(v),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Heartbeat(leases, lease_ms, r)).await
     }
 
     async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
@@ -470,54 +451,30 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         self.inner.signal.finishes_due(&batch);
-        self.call(Work::Finish(batch), |d| match d {
-            Done::Finished(v) => Some(v),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Finish(batch, r)).await
     }
 
     async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {
-        self.call(Work::Checkpoint(lease, state), |d| match d {
-            Done::Unit => Some(()),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Checkpoint(lease, state, r)).await
     }
 
     async fn release(&self, leases: Vec<Lease>) -> Result<u64, StoreError> {
         if leases.is_empty() {
             return Ok(0);
         }
-        self.call(Work::Release(leases), |d| match d {
-            Done::Count(n) => Some(n),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Release(leases, r)).await
     }
 
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
-        self.call(Work::Cancel(id), |d| match d {
-            Done::Cancel(r) => Some(r),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Cancel(id, r)).await
     }
 
     async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
-        self.call(Work::Retry(id), |d| match d {
-            Done::Flag(b) => Some(b),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Retry(id, r)).await
     }
 
     async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
-        self.call(Work::Rescue(max_rescues), |d| match d {
-            Done::Rescued(r) => Some(r),
-            _ => None,
-        })
-        .await
+        self.call(|r| Op::Rescue(max_rescues, r)).await
     }
 
     async fn prune(
@@ -546,15 +503,12 @@ impl Store for SqliteStore {
             };
             after_id = last;
             let full = ids.len() as i64 >= admin::PRUNE_CHUNK;
-            let work = Work::Prune {
-                ids,
-                completed_before,
-                dead_before,
-            };
             deleted += self
-                .call(work, |d| match d {
-                    Done::Count(n) => Some(n),
-                    _ => None,
+                .call(|reply| Op::Prune {
+                    ids,
+                    completed_before,
+                    dead_before,
+                    reply,
                 })
                 .await?;
             if !full {
@@ -573,26 +527,20 @@ impl Store for SqliteStore {
 
     async fn try_lead(&self, role: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let ttl_ms = leader::validate(role, holder, ttl)?;
-        let work = Work::Lead {
+        self.call(|reply| Op::Lead {
             role: role.to_string(),
             holder: holder.to_string(),
             ttl_ms,
-        };
-        self.call(work, |d| match d {
-            Done::Flag(led) => Some(led),
-            _ => None,
+            reply,
         })
         .await
     }
 
     async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
-        let work = Work::Resign {
+        self.call(|reply| Op::Resign {
             role: role.to_string(),
             holder: holder.to_string(),
-        };
-        self.call(work, |d| match d {
-            Done::Unit => Some(()),
-            _ => None,
+            reply,
         })
         .await
     }

@@ -4,7 +4,7 @@
 use sqlx::SqliteConnection;
 use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
-use super::op::{Done, Op, Work};
+use super::op::Op;
 use crate::error::map_sqlx;
 use crate::ops::{admin, claim, enqueue, leader, lease};
 use crate::sql::{self, now_ms};
@@ -17,15 +17,29 @@ fn tick(last_now: &mut i64) -> i64 {
     now
 }
 
-/// One transaction for `ops`: their results (in order) and whether they
-/// made work available, or the error that rolled it all back.
+/// One transaction for `ops`: on success each op holds its answer (see
+/// [`Op::send`]) and the result says whether the batch made work available;
+/// on an error that rolled it all back, no op holds an answer.
 pub(super) async fn group(
     conn: &mut SqliteConnection,
     file: &str,
     last_now: &mut i64,
-    ops: &[Op],
-) -> Result<(Vec<Result<Done, StoreError>>, bool), StoreError> {
-    if let [op] = ops {
+    ops: &mut [Op],
+) -> Result<bool, StoreError> {
+    let result = transaction(conn, file, last_now, ops).await;
+    if result.is_err() {
+        ops.iter_mut().for_each(Op::discard);
+    }
+    result
+}
+
+async fn transaction(
+    conn: &mut SqliteConnection,
+    file: &str,
+    last_now: &mut i64,
+    ops: &mut [Op],
+) -> Result<bool, StoreError> {
+    if let [op] = &*ops {
         if op.is_one_statement() {
             // Autocommit: the statement is its own transaction (see
             // `Op::is_one_statement`), and may wait for the lock inside it.
@@ -40,9 +54,9 @@ pub(super) async fn group(
     sql::begin_immediate(conn, file).await?;
     let now = tick(last_now);
     match apply(conn, now, ops).await {
-        Ok(out) => {
+        Ok(wake) => {
             sql::commit(conn, file).await?;
-            Ok(out)
+            Ok(wake)
         }
         Err(e) => {
             sql::rollback(conn, file).await;
@@ -51,148 +65,151 @@ pub(super) async fn group(
     }
 }
 
-/// Runs every op inside the open transaction. List-shaped ops of one kind
-/// (enqueue, finish, release, heartbeat) are merged into shared statements;
-/// claims run last so they can take this batch's new and released jobs.
-async fn apply(
-    conn: &mut SqliteConnection,
-    now: i64,
-    ops: &[Op],
-) -> Result<(Vec<Result<Done, StoreError>>, bool), sqlx::Error> {
-    let mut results: Vec<Option<Result<Done, StoreError>>> = ops.iter().map(|_| None).collect();
+/// Runs every op inside the open transaction, leaving each op's answer in
+/// its reply. List-shaped ops of one kind (enqueue, finish, release,
+/// heartbeat) are merged into shared statements, and each caller's share of
+/// the results is split off the end in reverse order; claims run last so
+/// they can take this batch's new and released jobs.
+async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<bool, sqlx::Error> {
     let mut wake = false;
 
     // Enqueues: every caller's jobs in one stream of multi-row inserts.
-    let mut spans = Vec::new();
-    let mut jobs: Vec<&NewJob> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Enqueue(batch) = &op.work {
-            spans.push((i, batch.len()));
-            jobs.extend(batch.iter());
-        }
-    }
+    let jobs: Vec<&NewJob> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Enqueue(batch, _) => Some(batch),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     if !jobs.is_empty() {
         let (mut all, inserted) = enqueue::insert(conn, now, &jobs).await?;
         wake |= inserted;
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            results[i] = Some(Ok(Done::Enqueued(tail)));
+        for op in ops.iter_mut().rev() {
+            if let Op::Enqueue(batch, reply) = op {
+                reply.hold(Ok(all.split_off(all.len() - batch.len())));
+            }
         }
     }
 
     // Finishes: one statement per outcome kind for all callers.
-    let mut spans = Vec::new();
-    let mut items: Vec<&Finish> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Finish(batch) = &op.work {
-            spans.push((i, batch.len()));
-            items.extend(batch.iter());
-        }
-    }
+    let items: Vec<&Finish> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Finish(batch, _) => Some(batch),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     if !items.is_empty() {
         let (mut all, due) = lease::finish(conn, now, &items).await?;
         wake |= due;
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            results[i] = Some(Ok(Done::Finished(tail)));
+        for op in ops.iter_mut().rev() {
+            if let Op::Finish(batch, reply) = op {
+                reply.hold(Ok(all.split_off(all.len() - batch.len())));
+            }
         }
     }
 
     // Releases.
-    let mut spans = Vec::new();
-    let mut leases: Vec<Lease> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Release(batch) = &op.work {
-            spans.push((i, batch.len()));
-            leases.extend(batch.iter().copied());
-        }
-    }
+    let leases: Vec<Lease> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Release(batch, _) => Some(batch),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
     if !leases.is_empty() {
         let mut all = lease::release(conn, now, &leases).await?;
         wake |= all.iter().any(|&r| r);
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            let count = tail.iter().filter(|&&r| r).count() as u64;
-            results[i] = Some(Ok(Done::Count(count)));
+        for op in ops.iter_mut().rev() {
+            if let Op::Release(batch, reply) = op {
+                let tail = all.split_off(all.len() - batch.len());
+                reply.hold(Ok(tail.iter().filter(|&&r| r).count() as u64));
+            }
         }
     }
 
     // Heartbeats: each item carries its own lease length.
-    let mut spans = Vec::new();
-    let mut beats: Vec<(Lease, i64)> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Heartbeat(batch, lease_ms) = &op.work {
-            spans.push((i, batch.len()));
-            beats.extend(batch.iter().map(|l| (*l, *lease_ms)));
-        }
-    }
+    let beats: Vec<(Lease, i64)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Heartbeat(batch, lease_ms, _) => Some(batch.iter().map(|l| (*l, *lease_ms))),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     if !beats.is_empty() {
         let mut all = lease::heartbeat(conn, now, &beats).await?;
-        for (i, n) in spans.into_iter().rev() {
-            let tail = all.split_off(all.len() - n);
-            results[i] = Some(Ok(Done::Heartbeats(tail)));
+        for op in ops.iter_mut().rev() {
+            if let Op::Heartbeat(batch, _, reply) = op {
+                reply.hold(Ok(all.split_off(all.len() - batch.len())));
+            }
         }
     }
 
     // Everything else, one op at a time, claims last.
-    for (i, op) in ops.iter().enumerate() {
-        let done = match &op.work {
-            Work::Checkpoint(l, state) => {
-                if lease::checkpoint(conn, *l, state).await? {
-                    Ok(Done::Unit)
+    for op in ops.iter_mut() {
+        match op {
+            Op::Checkpoint(l, state, reply) => {
+                let written = lease::checkpoint(conn, *l, state).await?;
+                reply.hold(if written {
+                    Ok(())
                 } else {
                     Err(StoreError::LeaseLost { id: l.id })
-                }
+                });
             }
-            Work::Cancel(id) => Ok(Done::Cancel(admin::cancel(conn, now, *id).await?)),
-            Work::Retry(id) => {
+            Op::Cancel(id, reply) => reply.hold(Ok(admin::cancel(conn, now, *id).await?)),
+            Op::Retry(id, reply) => {
                 let retried = admin::retry(conn, now, *id).await?;
                 wake |= retried;
-                Ok(Done::Flag(retried))
+                reply.hold(Ok(retried));
             }
-            Work::Rescue(max) => {
+            Op::Rescue(max, reply) => {
                 let report = admin::rescue(conn, now, *max).await?;
                 wake |= report.rescued > 0;
-                Ok(Done::Rescued(report))
+                reply.hold(Ok(report));
             }
-            Work::Prune {
+            Op::Prune {
                 ids,
                 completed_before,
                 dead_before,
-            } => Ok(Done::Count(
-                admin::prune_ids(conn, ids, *completed_before, *dead_before).await?,
-            )),
-            Work::Lead {
+                reply,
+            } => reply.hold(Ok(admin::prune_ids(
+                conn,
+                ids,
+                *completed_before,
+                *dead_before,
+            )
+            .await?)),
+            Op::Lead {
                 role,
                 holder,
                 ttl_ms,
-            } => Ok(Done::Flag(
-                leader::lead(conn, now, role, holder, *ttl_ms).await?,
-            )),
-            Work::Resign { role, holder } => {
+                reply,
+            } => reply.hold(Ok(leader::lead(conn, now, role, holder, *ttl_ms).await?)),
+            Op::Resign {
+                role,
+                holder,
+                reply,
+            } => {
                 leader::resign(conn, role, holder).await?;
-                Ok(Done::Unit)
+                reply.hold(Ok(()));
             }
-            _ => continue,
-        };
-        results[i] = Some(done);
-    }
-    for (i, op) in ops.iter().enumerate() {
-        if let Work::Claim(request, lease_ms) = &op.work {
-            let jobs = claim::claim(conn, now, request, *lease_ms).await?;
-            results[i] = Some(Ok(Done::Claimed(jobs)));
+            Op::Migrate(_)
+            | Op::Enqueue(..)
+            | Op::Claim(..)
+            | Op::Heartbeat(..)
+            | Op::Finish(..)
+            | Op::Release(..) => {}
         }
     }
-
-    let results = results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(StoreError::Database {
-                    source: "internal: operation not run by the writer".into(),
-                })
-            })
-        })
-        .collect();
-    Ok((results, wake))
+    for op in ops.iter_mut() {
+        if let Op::Claim(request, lease_ms, reply) = op {
+            reply.hold(Ok(claim::claim(conn, now, request, *lease_ms).await?));
+        }
+    }
+    Ok(wake)
 }

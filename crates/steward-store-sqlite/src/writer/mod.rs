@@ -10,7 +10,7 @@
 //! 3. run them all in one `BEGIN IMMEDIATE` transaction — enqueues merged
 //!    into multi-row inserts, finishes/heartbeats/releases merged into one
 //!    statement per kind, claims last so they see this batch's new jobs;
-//! 4. commit once, then answer each caller through its oneshot.
+//! 4. commit once, then answer each caller through its typed [`Reply`].
 //!
 //! While a commit runs, new ops queue up and form the next batch: batches
 //! grow with load, and at low load a lone op is committed at once, with no
@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{is_whole_store, map_sqlx, replicate};
 use crate::{SCHEMA_VERSION, schema};
 use batch::group;
-pub(crate) use op::{Done, Op, Work};
+pub(crate) use op::{Op, Reply};
 
 /// The writer task's state.
 pub(crate) struct Writer {
@@ -160,12 +160,13 @@ impl Writer {
     async fn run_batch(&mut self, batch: Vec<Op>) {
         let started = Instant::now();
         let size = batch.len();
-        let (migrations, ops): (Vec<Op>, Vec<Op>) = batch
+        let (migrations, mut ops): (Vec<Op>, Vec<Op>) = batch
             .into_iter()
-            .partition(|op| matches!(op.work, Work::Migrate));
+            .partition(|op| matches!(op, Op::Migrate(_)));
         for op in migrations {
-            let result = self.migrate().await;
-            (op.respond)(result.map(|()| Done::Unit));
+            if let Op::Migrate(reply) = op {
+                reply.answer(self.migrate().await);
+            }
         }
         if ops.is_empty() {
             return;
@@ -178,9 +179,9 @@ impl Writer {
         let Some(conn) = self.conn.as_mut() else {
             return fail_all(ops, &unavailable(&file));
         };
-        match group(conn, &file, &mut self.last_now, &ops).await {
-            Ok((results, wake)) => {
-                self.answer(ops, results);
+        match group(conn, &file, &mut self.last_now, &mut ops).await {
+            Ok(wake) => {
+                ops.into_iter().for_each(Op::send);
                 if wake {
                     self.wake();
                 }
@@ -194,14 +195,21 @@ impl Writer {
                 // Some op of the batch causes an error the others may not:
                 // run each alone so only the culprit fails.
                 tracing::warn!(file = &*file, error = %e, ops = ops.len(), "group commit failed; retrying its operations one by one");
-                for op in ops {
+                for mut op in ops {
                     let Some(conn) = self.conn.as_mut() else {
-                        (op.respond)(Err(unavailable(&file)));
+                        op.fail(unavailable(&file));
                         continue;
                     };
-                    match group(conn, &file, &mut self.last_now, std::slice::from_ref(&op)).await {
-                        Ok((results, wake)) => {
-                            self.answer(vec![op], results);
+                    match group(
+                        conn,
+                        &file,
+                        &mut self.last_now,
+                        std::slice::from_mut(&mut op),
+                    )
+                    .await
+                    {
+                        Ok(wake) => {
+                            op.send();
                             if wake {
                                 self.wake();
                             }
@@ -209,7 +217,7 @@ impl Writer {
                         Err(e) => {
                             tracing::warn!(file = &*file, error = %e, "operation failed");
                             self.after_error(&e);
-                            (op.respond)(Err(e));
+                            op.fail(e);
                         }
                     }
                 }
@@ -251,13 +259,6 @@ impl Writer {
         Ok(())
     }
 
-    /// Sends each op its result.
-    fn answer(&self, ops: Vec<Op>, results: Vec<Result<Done, StoreError>>) {
-        for (op, result) in ops.into_iter().zip(results) {
-            (op.respond)(result);
-        }
-    }
-
     /// Wakes every worker waiting in `wait_for_work`, and leaves one permit
     /// for a worker about to wait (it claimed just before this commit and
     /// found nothing): a spurious wake-up at worst, never a missed one.
@@ -281,6 +282,6 @@ fn unavailable(file: &str) -> StoreError {
 
 fn fail_all(ops: Vec<Op>, err: &StoreError) {
     for op in ops {
-        (op.respond)(Err(replicate(err)));
+        op.fail(replicate(err));
     }
 }

@@ -1,4 +1,7 @@
-//! One write operation as the writer receives it, and its answer.
+//! One write operation as the writer receives it: its inputs (already
+//! validated) and its caller's reply, typed by what the operation answers.
+
+use tokio::sync::oneshot;
 
 use crate::ops::enqueue;
 use steward_core::store::{
@@ -6,77 +9,112 @@ use steward_core::store::{
     RescueReport, StoreError,
 };
 
-/// The work of one write operation (inputs already validated).
-pub(crate) enum Work {
-    Migrate,
-    Enqueue(Vec<NewJob>),
-    Claim(ClaimRequest, i64),
-    Heartbeat(Vec<Lease>, i64),
-    Finish(Vec<Finish>),
-    Checkpoint(Lease, String),
-    Release(Vec<Lease>),
-    Cancel(JobId),
-    Retry(JobId),
-    Rescue(u32),
+/// A caller's reply channel, and the answer held for it until its batch
+/// commits: an answer is sent only once it is durable.
+pub(crate) struct Reply<T> {
+    tx: oneshot::Sender<Result<T, StoreError>>,
+    held: Option<Result<T, StoreError>>,
+}
+
+impl<T> Reply<T> {
+    pub(crate) fn new(tx: oneshot::Sender<Result<T, StoreError>>) -> Reply<T> {
+        Reply { tx, held: None }
+    }
+
+    /// Keeps `answer` until the batch's transaction ends.
+    pub(crate) fn hold(&mut self, answer: Result<T, StoreError>) {
+        self.held = Some(answer);
+    }
+
+    /// Answers at once (an op that runs outside a batch's transaction).
+    pub(crate) fn answer(self, answer: Result<T, StoreError>) {
+        // The caller may have stopped waiting (its future dropped): nothing
+        // to do then.
+        let _ = self.tx.send(answer);
+    }
+
+    fn discard(&mut self) {
+        self.held = None;
+    }
+
+    fn send(mut self) {
+        let answer = self.held.take().unwrap_or_else(|| {
+            Err(StoreError::Database {
+                source: "internal: operation not run by the writer".into(),
+            })
+        });
+        self.answer(answer);
+    }
+}
+
+/// One write operation, with its caller's [`Reply`].
+pub(crate) enum Op {
+    Migrate(Reply<()>),
+    Enqueue(Vec<NewJob>, Reply<Vec<Enqueued>>),
+    /// The request and the lease length in milliseconds.
+    Claim(ClaimRequest, i64, Reply<Vec<Lease>>),
+    /// The leases and the new lease length in milliseconds.
+    Heartbeat(Vec<Lease>, i64, Reply<Vec<HeartbeatResult>>),
+    Finish(Vec<Finish>, Reply<Vec<bool>>),
+    Checkpoint(Lease, String, Reply<()>),
+    Release(Vec<Lease>, Reply<u64>),
+    Cancel(JobId, Reply<CancelResult>),
+    Retry(JobId, Reply<bool>),
+    Rescue(u32, Reply<RescueReport>),
     Prune {
         ids: Vec<i64>,
         completed_before: i64,
         dead_before: i64,
+        reply: Reply<u64>,
     },
     Lead {
         role: String,
         holder: String,
         ttl_ms: i64,
+        reply: Reply<bool>,
     },
     Resign {
         role: String,
         holder: String,
+        reply: Reply<()>,
     },
 }
 
-/// What an op produced, before it is turned into its caller's type.
-pub(crate) enum Done {
-    Unit,
-    Enqueued(Vec<Enqueued>),
-    Claimed(Vec<Lease>),
-    Heartbeats(Vec<HeartbeatResult>),
-    Finished(Vec<bool>),
-    Count(u64),
-    Cancel(CancelResult),
-    Flag(bool),
-    Rescued(RescueReport),
-}
-
-/// Answers an op's caller.
-type Responder = Box<dyn FnOnce(Result<Done, StoreError>) + Send + Sync>;
-
-/// One write operation and the way to answer it.
-pub(crate) struct Op {
-    pub(crate) work: Work,
-    pub(crate) respond: Responder,
+/// Runs `$body` with `$r` bound to the op's reply, whatever its type.
+macro_rules! on_reply {
+    ($op:expr, $r:ident => $body:expr) => {
+        match $op {
+            Op::Migrate($r) => $body,
+            Op::Enqueue(_, $r) => $body,
+            Op::Claim(_, _, $r) => $body,
+            Op::Heartbeat(_, _, $r) => $body,
+            Op::Finish(_, $r) => $body,
+            Op::Checkpoint(_, _, $r) => $body,
+            Op::Release(_, $r) => $body,
+            Op::Cancel(_, $r) => $body,
+            Op::Retry(_, $r) => $body,
+            Op::Rescue(_, $r) => $body,
+            Op::Prune { reply: $r, .. } => $body,
+            Op::Lead { reply: $r, .. } => $body,
+            Op::Resign { reply: $r, .. } => $body,
+        }
+    };
 }
 
 impl Op {
-    /// An op whose answer is extracted from [`Done`] by `extract` and sent
-    /// to `reply`.
-    pub(crate) fn new<T: Send + 'static>(
-        work: Work,
-        reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
-        extract: fn(Done) -> Option<T>,
-    ) -> Op {
-        Op {
-            work,
-            respond: Box::new(move |result| {
-                let answer = result.and_then(|done| {
-                    extract(done).ok_or_else(|| StoreError::Database {
-                        source: "internal: the writer answered with the wrong result type".into(),
-                    })
-                });
-                // The caller may have stopped waiting (its future dropped):
-                // nothing to do then.
-                let _ = reply.send(answer);
-            }),
-        }
+    /// Sends the caller the answer held for it (after a commit).
+    pub(crate) fn send(self) {
+        on_reply!(self, r => r.send());
+    }
+
+    /// Answers the caller with `err`.
+    pub(crate) fn fail(self, err: StoreError) {
+        on_reply!(self, r => r.answer(Err(err)));
+    }
+
+    /// Forgets the answer held for the caller (its transaction rolled back).
+    pub(crate) fn discard(&mut self) {
+        on_reply!(self, r => r.discard());
     }
 
     /// True if this op is written by exactly one SQL statement. Alone in a
@@ -86,36 +124,36 @@ impl Op {
     /// `COMMIT` — two round trips to the driver's thread, about 100 µs of
     /// a lone operation's latency here — are not needed.
     pub(crate) fn is_one_statement(&self) -> bool {
-        match &self.work {
-            Work::Enqueue(jobs) => enqueue::is_one_statement(jobs),
-            Work::Claim(request, _) => request.queues.iter().filter(|q| q.limit > 0).count() == 1,
-            Work::Finish(batch) => steward_core::store::batch::one_statement(batch),
-            Work::Heartbeat(..)
-            | Work::Checkpoint(..)
-            | Work::Retry(_)
-            | Work::Prune { .. }
-            | Work::Lead { .. }
-            | Work::Resign { .. } => true,
+        match self {
+            Op::Enqueue(jobs, _) => enqueue::is_one_statement(jobs),
+            Op::Claim(request, ..) => request.queues.iter().filter(|q| q.limit > 0).count() == 1,
+            Op::Finish(batch, _) => steward_core::store::batch::one_statement(batch),
+            Op::Heartbeat(..)
+            | Op::Checkpoint(..)
+            | Op::Retry(..)
+            | Op::Prune { .. }
+            | Op::Lead { .. }
+            | Op::Resign { .. } => true,
             // Cancel reads the state, then writes; release and rescue put
             // jobs back in line, then cancel those whose cancel was
             // requested: they need the transaction.
-            Work::Cancel(_) | Work::Release(_) | Work::Rescue(_) | Work::Migrate => false,
+            Op::Cancel(..) | Op::Release(..) | Op::Rescue(..) | Op::Migrate(_) => false,
         }
     }
 
     /// How much of a batch's budget this op uses.
     pub(crate) fn weight(&self) -> usize {
-        match &self.work {
-            Work::Enqueue(jobs) => jobs.len().max(1),
-            Work::Finish(batch) => batch.len().max(1),
-            Work::Heartbeat(leases, _) | Work::Release(leases) => leases.len().max(1),
-            Work::Claim(request, _) => request
+        match self {
+            Op::Enqueue(jobs, _) => jobs.len().max(1),
+            Op::Finish(batch, _) => batch.len().max(1),
+            Op::Heartbeat(leases, ..) | Op::Release(leases, _) => leases.len().max(1),
+            Op::Claim(request, ..) => request
                 .queues
                 .iter()
                 .map(|q| q.limit as usize)
                 .sum::<usize>()
                 .max(1),
-            Work::Prune { ids, .. } => ids.len().max(1),
+            Op::Prune { ids, .. } => ids.len().max(1),
             _ => 1,
         }
     }
