@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "suspects index",
         sql: include_str!("../migrations/0004_suspects_index.sql"),
     },
+    Migration {
+        version: 5,
+        name: "claim indexes split",
+        sql: include_str!("../migrations/0005_claim_indexes_split.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -44,7 +49,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

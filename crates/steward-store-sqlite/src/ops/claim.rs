@@ -26,24 +26,25 @@ use crate::sql::{clock_cte, duration_col, time_col, u32_col};
 
 /// The claim, on the clock of [`clock_cte`] (`?1` its floor). Two walks of
 /// partial indexes in (priority, run_at, id) order, each stopping at its
-/// limit: the small suspects index (migration 0004) for at most `?6`
-/// suspects (`rescues >= 2`: `SUSPECT_RESCUES`, written out because a
-/// partial index serves only a query that repeats its condition), then the
-/// claim index for the rest of the `?5` (jobs that are not suspects). A
-/// suspect the worker may take is taken ahead of its place in line; merging
-/// the two walks in claim order instead (a union sorted again) cost about
-/// 8 % of SQLite's throughput (`steward bench jobs`, docs/performance.md),
-/// for a case that almost never arises. The state tests are written exactly
-/// as the indexes' conditions (migration 0003), which is what lets SQLite
-/// use them. The lease token is SQLite's `random()` (a CSPRNG seeded from
-/// the OS), fresh per job and per claim. A `queued`-scope unique key is
-/// released here: the job is no longer queued.
+/// limit: the small suspects index for at most `?6` suspects (`rescues >=
+/// 2`: `SUSPECT_RESCUES`, written out because a partial index serves only a
+/// query that repeats its condition), then the claim index, which holds
+/// only jobs that are not suspects, for the rest of the `?5` (migration
+/// 0005: the two split the queued jobs, so neither walk reads the table to
+/// test `rescues`). A suspect the worker may take is taken ahead of its
+/// place in line; merging the two walks in claim order instead (a union
+/// sorted again) cost about 8 % of SQLite's throughput (`steward bench
+/// jobs`, docs/performance.md), for a case that almost never arises. The
+/// tests are written exactly as the indexes' conditions, which is what lets
+/// SQLite use them. The lease token is SQLite's `random()` (a CSPRNG seeded
+/// from the OS), fresh per job and per claim. A `queued`-scope unique key
+/// is released here: the job is no longer queued.
 const CLAIM: &str = concat!(
     clock_cte!(),
     ", suspect(id) AS (
         SELECT id FROM steward_jobs
-        WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
-            AND rescues >= 2 AND queue = ?4 AND run_at <= (SELECT now FROM clock)
+        WHERE rescues >= 2 AND (state = 'scheduled' OR state = 'available' OR state = 'retryable')
+            AND queue = ?4 AND run_at <= (SELECT now FROM clock)
             AND (?7 IS NULL OR kind IN (SELECT value FROM json_each(?7)))
         ORDER BY priority, run_at, id
         LIMIT min(?6, ?5))
@@ -56,8 +57,8 @@ const CLAIM: &str = concat!(
         UNION ALL
         SELECT id FROM (
             SELECT id FROM steward_jobs
-            WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable')
-                AND rescues < 2 AND queue = ?4 AND run_at <= (SELECT now FROM clock)
+            WHERE rescues < 2 AND (state = 'scheduled' OR state = 'available' OR state = 'retryable')
+                AND queue = ?4 AND run_at <= (SELECT now FROM clock)
                 AND (?7 IS NULL OR kind IN (SELECT value FROM json_each(?7)))
             ORDER BY priority, run_at, id
             LIMIT ?5 - (SELECT count(*) FROM suspect)))
@@ -185,4 +186,51 @@ fn decode(row: &SqliteRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
         created_at: time_col(row, "created_at")?,
         rescues: u32_col(row, "rescues")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection as _;
+
+    use super::*;
+
+    /// Both walks of the claim search their partial index; neither scans
+    /// the table. A condition written differently from its index's (see
+    /// migration 0005) makes SQLite scan every job instead, on every claim.
+    #[tokio::test]
+    async fn the_claim_searches_both_partial_indexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("jobs.db");
+        let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .expect("open");
+        crate::schema::migrate(&mut conn, "jobs.db")
+            .await
+            .expect("migrate");
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {CLAIM}"))
+                .bind(0_i64)
+                .bind("w")
+                .bind(1000_i64)
+                .bind("default")
+                .bind(16_i64)
+                .bind(1_i64)
+                .bind(r#"["noop"]"#)
+                .fetch_all(&mut conn)
+                .await
+                .expect("plan");
+        let steps: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        for index in ["steward_jobs_suspects", "steward_jobs_claim"] {
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.starts_with("SEARCH steward_jobs USING INDEX ") && s.contains(index)),
+                "the claim does not search {index}: {steps:#?}"
+            );
+        }
+        assert!(
+            !steps.iter().any(|s| s.starts_with("SCAN steward_jobs")),
+            "the claim scans the table: {steps:#?}"
+        );
+    }
 }
