@@ -487,3 +487,63 @@ fn worker_cut_off_past_its_lease_has_its_jobs_rescued_and_its_late_outcomes_refu
         "the cut-off worker's late writes were not refused:\n{log}"
     );
 }
+
+/// Issue 11 (4) on PostgreSQL: one job that kills its process, beside 20
+/// ordinary 1.5 s jobs at concurrency 16, the worker restarted whenever it
+/// dies. Every crash rescues every job the process held, but a suspect
+/// (rescued twice) never runs beside another, so only the killer keeps
+/// collecting rescues: it ends dead after `max_rescues`, the 20 others
+/// complete. The SQLite twin is in `faults.rs`.
+#[test]
+fn a_job_that_kills_its_worker_takes_no_innocent_job_with_it_on_postgres() {
+    let env = Env::new();
+    run_ok(&["migrate", "--store", &env.store]);
+    let killer = env.enqueue("abort", "{}", 1);
+    let first = env.enqueue("sleep", r#"{"ms":1500}"#, 20);
+    let args = [
+        "--concurrency",
+        "16",
+        "--lease",
+        "1s",
+        "--heartbeat",
+        "200ms",
+        "--rescue-every",
+        "200ms",
+        "--leader-ttl",
+        "1s",
+        "--crash-kinds",
+    ];
+    // Every job final, however it ended.
+    let settled = || env.count("completed") + env.count("dead") == 21;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut starts = 0;
+    while !settled() {
+        starts += 1;
+        let mut w = env.worker(&format!("w{starts}"), &args);
+        loop {
+            if !w.is_alive() {
+                break; // killed by the abort job: start another
+            }
+            if settled() {
+                w.stop();
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not settled after {starts} worker starts: {:?}",
+                env.counts()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let jobs = env.jobs();
+    let dead = &jobs[&killer];
+    assert_eq!(dead.state, "dead", "the killer: {dead:?}");
+    let last = env.query(&format!(
+        "SELECT errors->-1->>'message' FROM {{s}}.jobs WHERE id = {killer}"
+    ));
+    assert_eq!(last, "worker lost 3 times");
+    for id in first..first + 20 {
+        assert_eq!(jobs[&id].state, "completed", "job {id}: {:?}", jobs[&id]);
+    }
+}
