@@ -395,9 +395,6 @@ impl Store for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        // Noted before the commit: a failed or duplicate enqueue only costs
-        // a spurious wake-up when its time comes.
-        self.inner.signal.jobs_due(&jobs);
         self.call(|r| Op::Enqueue(jobs, r)).await
     }
 
@@ -450,7 +447,6 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.inner.signal.finishes_due(&batch);
         self.call(|r| Op::Finish(batch, r)).await
     }
 

@@ -181,10 +181,8 @@ impl Writer {
         };
         match group(conn, &file, &mut self.last_now, &mut ops).await {
             Ok(wake) => {
+                self.committed(&ops, wake);
                 ops.into_iter().for_each(Op::send);
-                if wake {
-                    self.wake();
-                }
             }
             Err(e) if is_whole_store(&e) || ops.len() == 1 => {
                 tracing::warn!(file = &*file, error = %e, ops = ops.len(), "group commit failed");
@@ -209,10 +207,8 @@ impl Writer {
                     .await
                     {
                         Ok(wake) => {
+                            self.committed(std::slice::from_ref(&op), wake);
                             op.send();
-                            if wake {
-                                self.wake();
-                            }
                         }
                         Err(e) => {
                             tracing::warn!(file = &*file, error = %e, "operation failed");
@@ -259,11 +255,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Wakes every worker waiting in `wait_for_work`, and leaves one permit
-    /// for a worker about to wait (it claimed just before this commit and
-    /// found nothing): a spurious wake-up at worst, never a missed one.
-    fn wake(&self) {
-        self.signal.wake();
+    /// After `ops` committed: if they made work due now, wakes every worker
+    /// waiting in `wait_for_work` and leaves one permit for a worker about
+    /// to wait (it claimed just before this commit and found nothing): a
+    /// spurious wake-up at worst, never a missed one. And notes when their
+    /// delayed jobs, retries and snoozes come due. Noted after the commit,
+    /// not when the op was sent: their `run_at` counts from this batch's
+    /// clock, so a due time counted from before it would end a wait a
+    /// little before the job is due, the claim would find nothing, and the
+    /// worker would sleep to its poll.
+    fn committed(&self, ops: &[Op], wake: bool) {
+        if wake {
+            self.signal.wake();
+        }
+        for op in ops {
+            match op {
+                Op::Enqueue(jobs, _) => self.signal.jobs_due(jobs),
+                Op::Finish(batch, _) => self.signal.finishes_due(batch),
+                _ => {}
+            }
+        }
     }
 
     /// A lost connection is replaced before the next batch.
