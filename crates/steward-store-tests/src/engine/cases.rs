@@ -9,9 +9,27 @@ use steward_core::store::{ErrorKind, JobState, NewJob, Store, UniqueScope};
 use super::kit::{Ask, Bench, Boom, Flaky, Nap, Record, Steps};
 use crate::Harness;
 
+pub use super::faults::{
+    a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from_the_stale_one,
+    a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_kinds,
+};
+pub use super::hostile::{
+    a_job_missing_its_state_fails_at_once_naming_the_type,
+    a_panicking_error_display_fails_the_attempt_and_frees_its_slot,
+    a_panicking_payload_decoder_fails_the_attempt_and_frees_its_slot,
+};
 pub use super::leadership::{
     a_dead_leader_is_replaced_once_its_lease_expires,
     only_the_leader_runs_maintenance_and_a_clean_stop_hands_over,
+};
+pub use super::outcomes::{
+    an_outcome_the_database_refuses_for_good_holds_back_no_other,
+    the_worker_is_not_ready_while_outcomes_cannot_be_written,
+};
+pub use super::shutdown::{
+    running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled,
+    the_worker_drains_within_what_is_left_of_the_shutdown_timeout,
+    the_worker_stops_in_time_when_the_store_is_unreachable,
 };
 
 const STOP: Duration = Duration::from_secs(10);

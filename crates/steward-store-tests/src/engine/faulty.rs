@@ -1,0 +1,143 @@
+//! A real store with injected faults: its next claims can be made to panic,
+//! as a bug in store code would, inside the worker's own loop; it can lose
+//! contact (every call a worker makes fails as `Unavailable`) for as long as
+//! a case likes; and it can refuse outcomes for a while. Otherwise every
+//! call goes straight to the store underneath, so the faults work the same
+//! over every store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use steward_core::store::{
+    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
+    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+};
+
+/// A store `S` with faults injected on demand (see the module docs).
+pub struct Faulty<S> {
+    /// The real store underneath.
+    pub inner: Arc<S>,
+    panics: AtomicU32,
+    cut: AtomicBool,
+    refuse_outcomes: AtomicBool,
+}
+
+impl<S: Store> Faulty<S> {
+    /// `inner`, with no fault injected yet.
+    pub fn new(inner: Arc<S>) -> Self {
+        Faulty {
+            inner,
+            panics: AtomicU32::new(0),
+            cut: AtomicBool::new(false),
+            refuse_outcomes: AtomicBool::new(false),
+        }
+    }
+
+    /// The next `n` claims panic before reaching the store.
+    pub fn panic_next_claims(&self, n: u32) {
+        self.panics.store(n, Ordering::SeqCst);
+    }
+
+    /// Loses (`true`) or regains contact: while lost, claims, heartbeats,
+    /// outcomes, checkpoints and releases fail.
+    pub fn cut(&self, lost: bool) {
+        self.cut.store(lost, Ordering::SeqCst);
+    }
+
+    /// While set, only outcome writes fail (as `Unavailable`): claims and
+    /// heartbeats still work.
+    pub fn refuse_outcomes(&self, refuse: bool) {
+        self.refuse_outcomes.store(refuse, Ordering::SeqCst);
+    }
+
+    fn reachable(&self) -> Result<(), StoreError> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "injected: contact with the store is lost".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store> Store for Faulty<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        self.inner.enqueue(jobs).await
+    }
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        let armed = self
+            .panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if armed {
+            panic!("injected: a bug in the store's claim");
+        }
+        self.reachable()?;
+        self.inner.claim(request).await
+    }
+    async fn heartbeat(
+        &self,
+        leases: Vec<Lease>,
+        lease: Duration,
+    ) -> Result<Vec<HeartbeatResult>, StoreError> {
+        self.reachable()?;
+        self.inner.heartbeat(leases, lease).await
+    }
+    async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
+        self.reachable()?;
+        if self.refuse_outcomes.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "injected: outcomes cannot be written".into(),
+            });
+        }
+        self.inner.finish(batch).await
+    }
+    async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {
+        self.reachable()?;
+        self.inner.checkpoint(lease, state).await
+    }
+    async fn release(&self, leases: Vec<Lease>) -> Result<u64, StoreError> {
+        self.reachable()?;
+        self.inner.release(leases).await
+    }
+    async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
+        self.inner.cancel(id).await
+    }
+    async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
+        self.inner.retry(id).await
+    }
+    async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
+        self.inner.rescue_expired(max_rescues).await
+    }
+    async fn prune(
+        &self,
+        completed_older_than: Duration,
+        dead_older_than: Duration,
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .prune(completed_older_than, dead_older_than)
+            .await
+    }
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.job(id).await
+    }
+    async fn counts(&self) -> Result<StateCounts, StoreError> {
+        self.inner.counts().await
+    }
+    async fn try_lead(&self, role: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.inner.try_lead(role, holder, ttl).await
+    }
+    async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.resign(role, holder).await
+    }
+    async fn wait_for_work(&self, max_wait: Duration) {
+        self.inner.wait_for_work(max_wait).await
+    }
+}
