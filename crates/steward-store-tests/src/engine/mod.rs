@@ -1,7 +1,9 @@
 //! The engine suite: the job engine (`Client`, `Worker`, `Maintenance`) run
 //! end to end on a real store, once per store, like the contract suite.
 //! Where the contract proves what a store records, these prove what a user
-//! sees: retries, timeouts, checkpoints, cancellation, shutdown.
+//! sees: retries, timeouts, checkpoints, cancellation, shutdown, and how
+//! the worker copes with a store that fails under it ([`Faulty`] injects
+//! the faults over any store) and with user code that misbehaves.
 
 pub mod cases;
 mod faults;

@@ -1,7 +1,9 @@
-//! The worker's time to stop (issue 11, defect 7). The host gives its whole
-//! stop sequence one deadline; the worker drains within what is really
-//! left of it, tells running jobs at once that it is stopping, releases
-//! what cannot finish, and gets out in time even if the store is gone.
+//! The worker's time to stop. Jobs that can finish within the drain
+//! timeout complete; the rest are released as interrupted. And (issue 11,
+//! defect 7) the host gives its whole stop sequence one deadline: the
+//! worker drains within what is really left of it, tells running jobs at
+//! once that it is stopping, releases what cannot finish, and gets out in
+//! time even if the store is gone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,8 +15,11 @@ use steward_core::store::{JobId, JobState, NewJob, Store};
 use steward_core::{BoxError, Context, ExitStatus, Service};
 
 use super::faulty::Faulty;
-use super::kit::{Bench, Running, host, until};
+use super::kit::{Bench, Nap, Running, host, until};
 use crate::Harness;
+
+/// The shutdown timeout of the hosts of the last two cases.
+const STOP: Duration = Duration::from_secs(10);
 
 /// Runs until it is cancelled (it does not listen for the quieter signal).
 #[derive(Serialize, Deserialize)]
@@ -204,4 +209,57 @@ pub async fn the_worker_stops_in_time_when_the_store_is_unreachable<H: Harness>(
         "the worker stopped by itself: {status:?}"
     );
     assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+/// At shutdown, jobs that finish within the drain timeout complete.
+pub async fn shutdown_lets_running_jobs_finish_within_the_drain_timeout<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let id = b
+        .client
+        .enqueue(Nap {
+            ms: 700,
+            stubborn: false,
+        })
+        .await
+        .expect("enqueue");
+    let w = b.start(b.config(&[("default", 1)]), STOP);
+    b.wait_state(id, JobState::Running).await;
+    assert!(w.stop().await.is_success());
+    let job = b.job(id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+}
+
+/// Jobs that cannot finish within the drain timeout are stopped and released
+/// at once as interrupted (not failed), and run again at the next start.
+pub async fn shutdown_releases_jobs_that_cannot_finish_as_interrupted<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let id = b
+        .client
+        .enqueue(Nap {
+            ms: 60_000,
+            stubborn: false,
+        })
+        .await
+        .expect("enqueue");
+    let mut config = b.config(&[("default", 1)]);
+    config.drain_timeout = Some(Duration::from_millis(300));
+    let w = b.start(config.clone(), STOP);
+    b.wait_state(id, JobState::Running).await;
+    assert!(w.stop().await.is_success());
+    let job = b.job(id).await;
+    assert_eq!(job.state, JobState::Available, "{job:?}");
+    assert_eq!(job.attempt, 0, "an interrupted attempt is not counted");
+    assert_eq!(job.interrupted, 1);
+    assert!(
+        job.errors.is_empty(),
+        "interrupted is not failed: {:?}",
+        job.errors
+    );
+    // The next worker runs it again; this time it may finish.
+    let w = b.start(config, STOP);
+    b.wait_state(id, JobState::Running).await;
+    let cancel = b.client.cancel(id).await.expect("cancel");
+    assert_eq!(cancel, steward_core::store::CancelResult::Requested);
+    b.wait_state(id, JobState::Cancelled).await;
+    assert!(w.stop().await.is_success());
 }
