@@ -385,8 +385,10 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         // Delayed jobs: this process's workers wake when the earliest comes
-        // due, and other processes' hear when that is (`notify::send_due`).
-        self.inner.signal.jobs_due(&jobs);
+        // due (noted once the write is done: a due time counted from before
+        // it would come before the job's `run_at`, which the server counts
+        // from its transaction, and the wait it ends would find nothing to
+        // claim), and other processes' hear when that is (`notify::send_due`).
         let later = steward_core::store::earliest_job_due(&jobs);
         if let [job] = jobs.as_slice() {
             if job.unique.is_none() {
@@ -403,6 +405,7 @@ impl Store for PostgresStore {
                         Ok(enqueued)
                     })
                     .await?;
+                self.inner.signal.jobs_due(&jobs);
                 self.notify_enqueued();
                 return Ok(vec![enqueued]);
             }
@@ -423,6 +426,7 @@ impl Store for PostgresStore {
                 Ok(inserted)
             })
             .await?;
+        self.inner.signal.jobs_due(&jobs);
         if inserted.any {
             self.notify_enqueued();
         }
@@ -476,7 +480,6 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.inner.signal.finishes_due(&batch);
         let later = steward_core::store::earliest_requeue(&batch);
         let single = steward_core::store::batch::one_statement(&batch) && later.is_none();
         let channel = self.channel();
@@ -490,6 +493,9 @@ impl Store for PostgresStore {
                 Ok((applied, due))
             })
             .await?;
+        // Once written, as for delayed enqueues: a retry or snooze is due
+        // its delay after the server's clock at the write.
+        self.inner.signal.finishes_due(&batch);
         if !due.is_empty() {
             self.notify_enqueued();
         }

@@ -6,6 +6,8 @@
 mod common;
 
 use common::TestSchema;
+use sqlx::{Connection as _, Executor as _};
+use steward_core::store::JobId;
 use steward_store_postgres::PostgresStore;
 use steward_store_tests::Harness;
 
@@ -23,6 +25,37 @@ impl Harness for PgHarness {
 
     async fn connect(&self, schema: &TestSchema) -> PostgresStore {
         schema.connect().await
+    }
+
+    /// A trigger raises `check_violation` (23514) on the update that would
+    /// complete `job`, as a constraint of the application's would: the
+    /// store reports it as a database error, not a transient one.
+    async fn refuse_completion(&self, schema: &TestSchema, job: JobId) {
+        let name = &schema.name;
+        let mut raw = schema.raw().await;
+        raw.execute(
+            format!(
+                "CREATE FUNCTION \"{name}\".refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     RAISE EXCEPTION 'injected: this outcome is refused'
+                         USING ERRCODE = 'check_violation';
+                 END $$"
+            )
+            .as_str(),
+        )
+        .await
+        .expect("create the trigger function");
+        raw.execute(
+            format!(
+                "CREATE TRIGGER refuse_one BEFORE UPDATE OF state ON \"{name}\".jobs
+                 FOR EACH ROW WHEN (NEW.id = {job} AND NEW.state = 'completed')
+                 EXECUTE FUNCTION \"{name}\".refuse_one()"
+            )
+            .as_str(),
+        )
+        .await
+        .expect("create the trigger");
+        raw.close().await.expect("close");
     }
 }
 

@@ -2,6 +2,8 @@
 //! store contract and the engine suite, every case on its own database file
 //! in a temp dir.
 
+use sqlx::{Connection as _, Executor as _, SqliteConnection};
+use steward_core::store::JobId;
 use steward_store_sqlite::{SqliteOptions, SqliteStore};
 use steward_store_tests::Harness;
 use tempfile::TempDir;
@@ -27,6 +29,25 @@ impl Harness for SqliteHarness {
         )
         .await
         .expect("opening the SQLite store")
+    }
+
+    /// A trigger aborts the update that would complete `job`.
+    async fn refuse_completion(&self, dir: &TempDir, job: JobId) {
+        let path = dir.path().join("jobs.db");
+        let mut raw = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("a raw connection");
+        raw.execute(
+            format!(
+                "CREATE TRIGGER refuse_one BEFORE UPDATE OF state ON steward_jobs
+                 WHEN NEW.id = {job} AND NEW.state = 'completed'
+                 BEGIN SELECT RAISE(ABORT, 'injected: this outcome is refused'); END"
+            )
+            .as_str(),
+        )
+        .await
+        .expect("create the trigger");
+        raw.close().await.expect("close");
     }
 }
 

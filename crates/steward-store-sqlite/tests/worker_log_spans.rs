@@ -9,11 +9,11 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::faulty::Faulty;
 use serde::{Deserialize, Serialize};
 use steward_core::BoxError;
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{NewJob, Store};
+use steward_store_tests::engine::Faulty;
 
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use steward_core::store::Store;
+use steward_core::store::{JobId, Store};
 
 /// How the contract suite gets stores to test: a fresh, empty database per
 /// case, and as many handles on it as a case needs.
@@ -69,4 +69,28 @@ pub trait Harness: Send + Sync + 'static {
     /// as another process would open it). Each call must give a handle that
     /// sees the same jobs as the others. Panics if it cannot connect.
     fn connect(&self, database: &Self::Database) -> impl Future<Output = Self::Store> + Send;
+
+    /// Makes `database` refuse, for good, to record job `job` as completed,
+    /// as a data error from the server would (a trigger raising an error,
+    /// say): from then on every write that completes that job fails with an
+    /// error that is neither `Busy`, `Unavailable` nor `ReadOnly` (retrying
+    /// cannot help), and nothing else changes.
+    ///
+    /// Only the engine case
+    /// `an_outcome_the_database_refuses_for_good_holds_back_no_other` uses
+    /// it. A harness that does not implement it fails that case (there is
+    /// no way to leave a case out).
+    fn refuse_completion(
+        &self,
+        database: &Self::Database,
+        job: JobId,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (database, job);
+        async {
+            panic!(
+                "this harness cannot make its database refuse a completion: \
+                 implement Harness::refuse_completion"
+            )
+        }
+    }
 }

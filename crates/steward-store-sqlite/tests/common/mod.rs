@@ -2,8 +2,6 @@
 //! temp dir, and short-hands for claims.
 #![allow(dead_code)]
 
-pub mod faulty;
-
 use std::time::Duration;
 
 use steward_core::store::{ClaimRequest, ClaimedJob, QueueClaim, Store};

@@ -9,9 +9,29 @@ use steward_core::store::{ErrorKind, JobState, NewJob, Store, UniqueScope};
 use super::kit::{Ask, Bench, Boom, Flaky, Nap, Record, Steps};
 use crate::Harness;
 
+pub use super::faults::{
+    a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from_the_stale_one,
+    a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_kinds,
+};
+pub use super::hostile::{
+    a_job_missing_its_state_fails_at_once_naming_the_type,
+    a_panicking_error_display_fails_the_attempt_and_frees_its_slot,
+    a_panicking_payload_decoder_fails_the_attempt_and_frees_its_slot,
+};
 pub use super::leadership::{
     a_dead_leader_is_replaced_once_its_lease_expires,
     only_the_leader_runs_maintenance_and_a_clean_stop_hands_over,
+};
+pub use super::outcomes::{
+    an_outcome_the_database_refuses_for_good_holds_back_no_other,
+    the_worker_is_not_ready_while_outcomes_cannot_be_written,
+};
+pub use super::shutdown::{
+    running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled,
+    shutdown_lets_running_jobs_finish_within_the_drain_timeout,
+    shutdown_releases_jobs_that_cannot_finish_as_interrupted,
+    the_worker_drains_within_what_is_left_of_the_shutdown_timeout,
+    the_worker_stops_in_time_when_the_store_is_unreachable,
 };
 
 const STOP: Duration = Duration::from_secs(10);
@@ -388,59 +408,6 @@ pub async fn cancelling_a_running_job_fires_its_token_and_ends_it_cancelled<H: H
         Some("cancelled by an operator")
     );
     assert!(b.log.events().iter().any(|e| e.ends_with("stopped")));
-}
-
-/// At shutdown, jobs that finish within the drain timeout complete.
-pub async fn shutdown_lets_running_jobs_finish_within_the_drain_timeout<H: Harness>(h: &H) {
-    let b = Bench::new(h).await;
-    let id = b
-        .client
-        .enqueue(Nap {
-            ms: 700,
-            stubborn: false,
-        })
-        .await
-        .expect("enqueue");
-    let w = b.start(b.config(&[("default", 1)]), STOP);
-    b.wait_state(id, JobState::Running).await;
-    assert!(w.stop().await.is_success());
-    let job = b.job(id).await;
-    assert_eq!(job.state, JobState::Completed, "{job:?}");
-}
-
-/// Jobs that cannot finish within the drain timeout are stopped and released
-/// at once as interrupted (not failed), and run again at the next start.
-pub async fn shutdown_releases_jobs_that_cannot_finish_as_interrupted<H: Harness>(h: &H) {
-    let b = Bench::new(h).await;
-    let id = b
-        .client
-        .enqueue(Nap {
-            ms: 60_000,
-            stubborn: false,
-        })
-        .await
-        .expect("enqueue");
-    let mut config = b.config(&[("default", 1)]);
-    config.drain_timeout = Some(Duration::from_millis(300));
-    let w = b.start(config.clone(), STOP);
-    b.wait_state(id, JobState::Running).await;
-    assert!(w.stop().await.is_success());
-    let job = b.job(id).await;
-    assert_eq!(job.state, JobState::Available, "{job:?}");
-    assert_eq!(job.attempt, 0, "an interrupted attempt is not counted");
-    assert_eq!(job.interrupted, 1);
-    assert!(
-        job.errors.is_empty(),
-        "interrupted is not failed: {:?}",
-        job.errors
-    );
-    // The next worker runs it again; this time it may finish.
-    let w = b.start(config, STOP);
-    b.wait_state(id, JobState::Running).await;
-    let cancel = b.client.cancel(id).await.expect("cancel");
-    assert_eq!(cancel, steward_core::store::CancelResult::Requested);
-    b.wait_state(id, JobState::Cancelled).await;
-    assert!(w.stop().await.is_success());
 }
 
 /// One maintenance pass rescues an expired lease and prunes by retention.

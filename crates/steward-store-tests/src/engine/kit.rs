@@ -10,7 +10,7 @@ use steward_core::jobs::{
     WorkerConfig,
 };
 use steward_core::store::{JobId, JobRecord, JobState, Store};
-use steward_core::{BoxError, ExitStatus, Host, HostHandle};
+use steward_core::{BoxError, ExitStatus, Host, HostBuilder, HostHandle};
 
 use crate::Harness;
 
@@ -285,6 +285,11 @@ impl<H: Harness> Bench<H> {
         }
     }
 
+    /// The database this store lives in (for [`Harness`] hooks).
+    pub fn database(&self) -> &H::Database {
+        &self._database
+    }
+
     /// Starts a host running a worker with every kit job registered.
     pub fn start(&self, config: WorkerConfig, shutdown_timeout: Duration) -> Running {
         let worker = Worker::new(self.store.clone())
@@ -297,18 +302,12 @@ impl<H: Harness> Bench<H> {
             .and_then(|w| w.config(config))
             .expect("a valid worker")
             .state(self.log.clone());
-        let mut builder = Host::builder();
-        builder.handle_signals(false);
-        builder.shutdown_timeout(shutdown_timeout);
-        builder
-            .service("worker", worker)
-            .expect("register the worker");
-        let host = builder.build().expect("build the host");
-        let handle = host.handle();
-        Running {
-            handle,
-            task: tokio::spawn(host.run()),
-        }
+        host(|builder| {
+            builder.shutdown_timeout(shutdown_timeout);
+            builder
+                .service("worker", worker)
+                .expect("register the worker");
+        })
     }
 
     /// The job's record.
@@ -357,5 +356,35 @@ impl Running {
             .await
             .expect("the host stopped in time")
             .expect("the host task ran")
+    }
+}
+
+/// Starts a host (no signal handling) after `setup` registered its services
+/// (and set its shutdown timeout, if the case needs one).
+pub fn host(setup: impl FnOnce(&mut HostBuilder)) -> Running {
+    let mut builder = Host::builder();
+    builder.handle_signals(false);
+    setup(&mut builder);
+    let host = builder.build().expect("build the host");
+    let handle = host.handle();
+    Running {
+        handle,
+        task: tokio::spawn(host.run()),
+    }
+}
+
+/// How long [`until`] waits.
+pub const UNTIL: Duration = Duration::from_secs(20);
+
+/// Polls `check` every 10 ms until it holds; panics naming `what` after
+/// [`UNTIL`].
+pub async fn until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let started = tokio::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < UNTIL, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

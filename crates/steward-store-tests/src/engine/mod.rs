@@ -1,12 +1,21 @@
 //! The engine suite: the job engine (`Client`, `Worker`, `Maintenance`) run
 //! end to end on a real store, once per store, like the contract suite.
 //! Where the contract proves what a store records, these prove what a user
-//! sees: retries, timeouts, checkpoints, cancellation, shutdown.
+//! sees: retries, timeouts, checkpoints, cancellation, shutdown, and how
+//! the worker copes with a store that fails under it ([`Faulty`] injects
+//! the faults over any store) and with user code that misbehaves.
 
 pub mod cases;
+mod faults;
+mod faulty;
+mod hostile;
 mod kit;
 mod leadership;
+mod outcomes;
+mod shutdown;
 
+#[doc(hidden)]
+pub use faulty::Faulty;
 #[doc(hidden)]
 pub use kit::*;
 
@@ -42,6 +51,16 @@ macro_rules! engine {
             error_text_with_a_nul_character_is_recorded,
             only_the_leader_runs_maintenance_and_a_clean_stop_hands_over,
             a_dead_leader_is_replaced_once_its_lease_expires,
+            a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_kinds,
+            a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from_the_stale_one,
+            an_outcome_the_database_refuses_for_good_holds_back_no_other,
+            the_worker_is_not_ready_while_outcomes_cannot_be_written,
+            the_worker_drains_within_what_is_left_of_the_shutdown_timeout,
+            running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled,
+            the_worker_stops_in_time_when_the_store_is_unreachable,
+            a_panicking_error_display_fails_the_attempt_and_frees_its_slot,
+            a_panicking_payload_decoder_fails_the_attempt_and_frees_its_slot,
+            a_job_missing_its_state_fails_at_once_naming_the_type,
         ]);
     };
 }

@@ -1,8 +1,9 @@
 //! A real store with injected faults: its next claims can be made to panic,
-//! as a bug in store code would, inside the worker's own loop; and it can
-//! lose contact (every call a worker makes fails as `Unavailable`) for as
-//! long as a test likes. Otherwise every call goes straight to the store
-//! underneath.
+//! as a bug in store code would, inside the worker's own loop; it can lose
+//! contact (every call a worker makes fails as `Unavailable`) for as long as
+//! a case likes; and it can refuse outcomes for a while. Otherwise every
+//! call goes straight to the store underneath, so the faults work the same
+//! over every store.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -13,7 +14,9 @@ use steward_core::store::{
     Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
 };
 
+/// A store `S` with faults injected on demand (see the module docs).
 pub struct Faulty<S> {
+    /// The real store underneath.
     pub inner: Arc<S>,
     panics: AtomicU32,
     cut: AtomicBool,
@@ -21,6 +24,7 @@ pub struct Faulty<S> {
 }
 
 impl<S: Store> Faulty<S> {
+    /// `inner`, with no fault injected yet.
     pub fn new(inner: Arc<S>) -> Self {
         Faulty {
             inner,

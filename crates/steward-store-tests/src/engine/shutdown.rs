@@ -1,19 +1,25 @@
-//! The worker's time to stop (issue 11, defect 7). The host gives its whole
-//! stop sequence one deadline; the worker drains within what is really
-//! left of it, tells running jobs at once that it is stopping, releases
-//! what cannot finish, and gets out in time even if the store is gone.
-
-mod common;
+//! The worker's time to stop. Jobs that can finish within the drain
+//! timeout complete; the rest are released as interrupted. And (issue 11,
+//! defect 7) the host gives its whole stop sequence one deadline: the
+//! worker drains within what is really left of it, tells running jobs at
+//! once that it is stopping, releases what cannot finish, and gets out in
+//! time even if the store is gone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::faulty::Faulty;
 use serde::{Deserialize, Serialize};
 use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
 use steward_core::store::{JobId, JobState, NewJob, Store};
 use steward_core::{BoxError, Context, ExitStatus, Service};
+
+use super::faulty::Faulty;
+use super::kit::{Bench, Nap, Running, host, until};
+use crate::Harness;
+
+/// The shutdown timeout of the hosts of the last two cases.
+const STOP: Duration = Duration::from_secs(10);
 
 /// Runs until it is cancelled (it does not listen for the quieter signal).
 #[derive(Serialize, Deserialize)]
@@ -44,7 +50,7 @@ impl Job for Polite {
     async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
         let heard = ctx
             .state::<Arc<Heard>>()
-            .expect("the test's record")
+            .expect("the case's record")
             .clone();
         ctx.shutting_down().await;
         heard
@@ -88,14 +94,14 @@ fn worker<S: Store>(store: Arc<S>) -> Worker<S> {
 }
 
 async fn wait_running<S: Store>(store: &S, id: JobId) {
-    common::until("the job running", || async {
+    until("the job running", || async {
         store.job(id).await.expect("read").map(|j| j.state) == Some(JobState::Running)
     })
     .await;
 }
 
 /// Stops the host; its exit status and how long the stop took.
-async fn stop(host: common::RunningHost) -> (ExitStatus, Duration) {
+async fn stop(host: Running) -> (ExitStatus, Duration) {
     let asked = Instant::now();
     let status = host.stop().await;
     (status, asked.elapsed())
@@ -106,16 +112,15 @@ async fn stop(host: common::RunningHost) -> (ExitStatus, Duration) {
 /// its job, and the host exits cleanly in time. It used to take the whole
 /// timeout less 2 s (2 s) from its own stop, so the host aborted it at the
 /// deadline in the middle of its drain: nothing released.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_drains_within_what_is_left_of_the_shutdown_timeout() {
-    let t = common::open().await;
-    let store = Arc::new(t.store);
+pub async fn the_worker_drains_within_what_is_left_of_the_shutdown_timeout<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let store = b.store.clone();
     let id = store
         .enqueue(vec![NewJob::new("until_cancelled", "{}")])
         .await
         .expect("enqueue")[0]
         .id;
-    let host = common::host_with(|builder| {
+    let host = host(|builder| {
         builder.shutdown_timeout(Duration::from_secs(4));
         builder
             .service("worker", worker(store.clone()))
@@ -141,10 +146,9 @@ async fn the_worker_drains_within_what_is_left_of_the_shutdown_timeout() {
 
 /// A running job hears that the worker is stopping before anything is
 /// cancelled, and may finish: it completes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled() {
-    let t = common::open().await;
-    let store = Arc::new(t.store);
+pub async fn running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let store = b.store.clone();
     let id = store
         .enqueue(vec![NewJob::new("polite", "{}")])
         .await
@@ -152,7 +156,9 @@ async fn running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled() {
         .id;
     let heard = Arc::new(Heard::default());
     let worker = worker(store.clone()).state(heard.clone());
-    let host = common::host("worker", worker);
+    let host = host(|builder| {
+        builder.service("worker", worker).expect("register");
+    });
     wait_running(&*store, id).await;
 
     let (status, _) = stop(host).await;
@@ -170,10 +176,9 @@ async fn running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled() {
 /// and an outcome to write: the worker says so and gets out within the
 /// shutdown timeout by itself (the host does not have to abort it). The
 /// outcome writer used to retry until the host aborted the worker.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_stops_in_time_when_the_store_is_unreachable() {
-    let t = common::open().await;
-    let real = Arc::new(t.store);
+pub async fn the_worker_stops_in_time_when_the_store_is_unreachable<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let real = b.store.clone();
     let store = Arc::new(Faulty::new(real.clone()));
     // One job to release, one that completes as the worker stops: an
     // outcome to write.
@@ -187,7 +192,7 @@ async fn the_worker_stops_in_time_when_the_store_is_unreachable() {
         .iter()
         .map(|e| e.id)
         .collect();
-    let host = common::host_with(|builder| {
+    let host = host(|builder| {
         builder.shutdown_timeout(Duration::from_secs(3));
         builder
             .service("worker", worker(store.clone()))
@@ -204,4 +209,57 @@ async fn the_worker_stops_in_time_when_the_store_is_unreachable() {
         "the worker stopped by itself: {status:?}"
     );
     assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+/// At shutdown, jobs that finish within the drain timeout complete.
+pub async fn shutdown_lets_running_jobs_finish_within_the_drain_timeout<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let id = b
+        .client
+        .enqueue(Nap {
+            ms: 700,
+            stubborn: false,
+        })
+        .await
+        .expect("enqueue");
+    let w = b.start(b.config(&[("default", 1)]), STOP);
+    b.wait_state(id, JobState::Running).await;
+    assert!(w.stop().await.is_success());
+    let job = b.job(id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+}
+
+/// Jobs that cannot finish within the drain timeout are stopped and released
+/// at once as interrupted (not failed), and run again at the next start.
+pub async fn shutdown_releases_jobs_that_cannot_finish_as_interrupted<H: Harness>(h: &H) {
+    let b = Bench::new(h).await;
+    let id = b
+        .client
+        .enqueue(Nap {
+            ms: 60_000,
+            stubborn: false,
+        })
+        .await
+        .expect("enqueue");
+    let mut config = b.config(&[("default", 1)]);
+    config.drain_timeout = Some(Duration::from_millis(300));
+    let w = b.start(config.clone(), STOP);
+    b.wait_state(id, JobState::Running).await;
+    assert!(w.stop().await.is_success());
+    let job = b.job(id).await;
+    assert_eq!(job.state, JobState::Available, "{job:?}");
+    assert_eq!(job.attempt, 0, "an interrupted attempt is not counted");
+    assert_eq!(job.interrupted, 1);
+    assert!(
+        job.errors.is_empty(),
+        "interrupted is not failed: {:?}",
+        job.errors
+    );
+    // The next worker runs it again; this time it may finish.
+    let w = b.start(config, STOP);
+    b.wait_state(id, JobState::Running).await;
+    let cancel = b.client.cancel(id).await.expect("cancel");
+    assert_eq!(cancel, steward_core::store::CancelResult::Requested);
+    b.wait_state(id, JobState::Cancelled).await;
+    assert!(w.stop().await.is_success());
 }
