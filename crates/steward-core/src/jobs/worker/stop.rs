@@ -15,10 +15,14 @@ pub(crate) struct StopBudget {
 
 impl StopBudget {
     /// Kept back from the host's deadline for stopping the jobs still
-    /// running, releasing them and writing the last outcomes: a quarter of
-    /// the time left, at most two seconds.
+    /// running, releasing them and writing the last outcomes: half the time
+    /// left, at most two seconds. Half, not less, when little is left: a
+    /// job not released waits for its lease to expire and is counted as
+    /// rescued, while a job cut short of its drain is released and runs
+    /// again at once. With a quarter of one second left, a release on a
+    /// loaded machine missed its deadline (the shutdown engine case).
     fn reserve(left: Duration) -> Duration {
-        (left / 4).min(Duration::from_secs(2))
+        (left / 2).min(Duration::from_secs(2))
     }
 
     pub(super) fn new(ctx: &Context, drain_timeout: Option<Duration>) -> Self {
