@@ -167,6 +167,7 @@ macro_rules! __contract_cases {
             rescue::rescue_expired_makes_the_job_available_without_counting_the_attempt,
             rescue::crash_loop_makes_the_job_dead_after_max_rescues_in_a_row,
             rescue::a_claim_takes_at_most_max_suspects_rescued_jobs,
+            rescue::a_suspect_stays_one_until_an_attempt_of_it_ends,
             rescue::a_normal_finish_resets_the_rescue_count,
             prune::prune_deletes_completed_jobs_older_than_their_age,
             prune::prune_deletes_dead_and_cancelled_jobs_older_than_their_age,

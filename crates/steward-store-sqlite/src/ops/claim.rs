@@ -232,5 +232,11 @@ mod tests {
             !steps.iter().any(|s| s.starts_with("SCAN steward_jobs")),
             "the claim scans the table: {steps:#?}"
         );
+        // Both walks read their index in the claim's order; a sort would
+        // mean reading every due job of the queue on every claim.
+        assert!(
+            !steps.iter().any(|s| s.starts_with("USE TEMP B-TREE")),
+            "the claim sorts the queue: {steps:#?}"
+        );
     }
 }

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use steward_core::store::{
-    ClaimRequest, ErrorKind, FinishOutcome, JobState, QueueClaim, SUSPECT_RESCUES, Store,
+    ClaimRequest, ErrorKind, FinishOutcome, JobState, Lease, QueueClaim, SUSPECT_RESCUES, Store,
 };
 
 use crate::Harness;
 use crate::support::{
     Fixture, LONG_LEASE, SHORT_LEASE, WORKER, assert_between, claim_from, claim_one, enqueue_one,
-    failed, finish_ok, fresh_queue, job_in, now, record, rescue_once, rescue_until, retry, running,
-    state, transient,
+    failed, finish_ok, fresh_queue, job_in, now, record, release, rescue_once, rescue_until, retry,
+    running, state, transient,
 };
 
 /// The message of a rescue that is not the last allowed.
@@ -274,5 +274,62 @@ pub async fn a_claim_takes_at_most_max_suspects_rescued_jobs<H: Harness>(h: &H) 
         ids,
         vec![suspects[1], suspects[2]],
         "no limit: every suspect"
+    );
+}
+
+/// A suspect stays a suspect until an attempt of it ends: released by a
+/// stopping worker it is still kept apart (a claim with `max_suspects` 0
+/// leaves it); an operator's retry of it once it died makes it an ordinary
+/// job again (its rescues start from 0).
+pub async fn a_suspect_stays_one_until_an_attempt_of_it_ends<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let queue = fresh_queue("suspect-life");
+    let id = enqueue_one(s, job_in(&queue)).await;
+    for _ in 0..SUSPECT_RESCUES {
+        claim_one(s, &queue, id, SHORT_LEASE).await;
+        rescue_until(s, 10, 1).await;
+    }
+    let claim = |max_suspects: u32| {
+        let request = ClaimRequest {
+            worker: WORKER.to_string(),
+            queues: vec![QueueClaim {
+                queue: queue.clone(),
+                limit: 10,
+            }],
+            lease: LONG_LEASE,
+            max_suspects,
+            kinds: None,
+        };
+        async move {
+            transient(|| s.claim(request.clone()))
+                .await
+                .expect("claim")
+                .into_iter()
+                .map(|j| j.lease)
+                .collect::<Vec<_>>()
+        }
+    };
+    let ids = |leases: &[Lease]| leases.iter().map(|l| l.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&claim(0).await),
+        vec![],
+        "a suspect, left by max_suspects 0"
+    );
+    let taken = claim(1).await;
+    assert_eq!(ids(&taken), vec![id], "taken when one is allowed");
+    // Released by a stopping worker: still a suspect.
+    assert_eq!(release(s, taken).await, 1);
+    assert_eq!(ids(&claim(0).await), vec![], "released, still a suspect");
+    let taken = claim(1).await;
+    assert_eq!(ids(&taken), vec![id], "and taken when allowed");
+    // It dies of a failure; an operator's retry makes it ordinary again.
+    finish_ok(s, taken[0], failed(1, "gave up", None)).await;
+    assert_eq!(state(s, id).await, JobState::Dead);
+    assert!(retry(s, id).await);
+    assert_eq!(
+        ids(&claim(0).await),
+        vec![id],
+        "retried by an operator: an ordinary job, claimed with max_suspects 0"
     );
 }
