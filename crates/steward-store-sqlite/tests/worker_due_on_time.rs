@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use steward_core::jobs::{
-    Job, JobContext, JobOptions, QueueConfig, RetryPolicy, Worker, WorkerConfig,
-};
+use steward_core::jobs::{Job, JobContext, JobOptions, RetryPolicy, Worker, WorkerConfig};
 use steward_core::store::{NewJob, Store};
 use steward_core::{BoxError, Host};
+use steward_store_tests::engine::one_queue;
 
 /// Far longer than the test's bounds: only a due-time wake-up passes them.
 const POLL: Duration = Duration::from_secs(5);
@@ -72,12 +71,8 @@ async fn an_idle_worker_starts_retries_and_delayed_jobs_when_they_come_due() {
         .register::<FailsOnce>()
         .and_then(|w| {
             w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 2,
-                }],
                 poll_interval: POLL,
-                ..WorkerConfig::default()
+                ..one_queue(2)
             })
         })
         .expect("a worker")

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use steward_core::BoxError;
-use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward_core::jobs::{Job, JobContext, Worker, WorkerConfig};
 use steward_core::store::{NewJob, Store};
-use steward_store_tests::engine::Faulty;
+use steward_store_tests::engine::{Faulty, one_queue};
 
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
@@ -73,13 +73,9 @@ async fn worker_task_logs_name_the_service_and_the_job() {
         .register::<Flaky>()
         .and_then(|w| {
             w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 1,
-                }],
                 heartbeat_every: Duration::from_millis(50),
                 poll_interval: Duration::from_millis(50),
-                ..WorkerConfig::default()
+                ..one_queue(1)
             })
         })
         .expect("a worker");

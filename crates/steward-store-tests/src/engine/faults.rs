@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use steward_core::BoxError;
-use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward_core::jobs::{Job, JobContext, Worker, WorkerConfig};
 use steward_core::store::{ErrorKind, JobState, NewJob, Store};
 
 use super::faulty::Faulty;
-use super::kit::{Bench, host, until};
+use super::kit::{Bench, host, one_queue, until};
 use crate::Harness;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -89,15 +89,11 @@ pub async fn a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_it
         .and_then(|w| w.register::<Quick>())
         .and_then(|w| {
             w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 2,
-                }],
                 prefetch: 0,
                 lease: LEASE,
                 heartbeat_every: Duration::from_secs(10),
                 poll_interval: Duration::from_millis(100),
-                ..WorkerConfig::default()
+                ..one_queue(2)
             })
         })
         .expect("a worker")
@@ -231,15 +227,11 @@ pub async fn a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from
         .register::<Twice>()
         .and_then(|w| {
             w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 2,
-                }],
                 prefetch: 0,
                 lease: LEASE,
                 heartbeat_every: Duration::from_millis(100),
                 poll_interval: Duration::from_millis(50),
-                ..WorkerConfig::default()
+                ..one_queue(2)
             })
         })
         .expect("a worker")

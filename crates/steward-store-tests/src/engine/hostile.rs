@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use steward_core::BoxError;
-use steward_core::jobs::{Client, Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward_core::jobs::{Client, Job, JobContext, Worker, WorkerConfig};
 use steward_core::store::{JobState, NewJob, Store};
 
-use super::kit::{Bench, host};
+use super::kit::{Bench, host, one_queue};
 use crate::Harness;
 
 /// An error whose `Display` panics: user code the worker runs outside the
@@ -75,15 +75,11 @@ async fn hostile_job_frees_its_slot<H: Harness, J: Job>(h: &H, hostile: J, panic
         .register::<J>()
         .and_then(|w| w.register::<Hello>())
         .and_then(|w| {
+            // One slot: the next job runs only if the hostile one freed it.
             w.config(WorkerConfig {
-                // One slot: the next job runs only if the hostile one freed it.
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 1,
-                }],
                 prefetch: 0,
                 poll_interval: Duration::from_millis(50),
-                ..WorkerConfig::default()
+                ..one_queue(1)
             })
         })
         .expect("a worker");
@@ -164,12 +160,8 @@ pub async fn a_job_missing_its_state_fails_at_once_naming_the_type<H: Harness>(h
         .register::<SendMail>()
         .and_then(|w| {
             w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 1,
-                }],
                 poll_interval: Duration::from_millis(50),
-                ..WorkerConfig::default()
+                ..one_queue(1)
             })
         })
         .expect("a worker");

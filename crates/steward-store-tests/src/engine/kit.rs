@@ -17,6 +17,24 @@ use crate::Harness;
 /// How long to wait for something that should happen soon.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// A worker's settings serving the `default` queue with `concurrency`
+/// slots, the rest defaults: the start of most cases' settings.
+///
+/// ```
+/// use steward_store_tests::engine::one_queue;
+/// let config = steward_core::jobs::WorkerConfig { prefetch: 0, ..one_queue(2) };
+/// assert_eq!(config.queues[0].concurrency, 2);
+/// ```
+pub fn one_queue(concurrency: usize) -> WorkerConfig {
+    WorkerConfig {
+        queues: vec![QueueConfig {
+            name: "default".into(),
+            concurrency,
+        }],
+        ..WorkerConfig::default()
+    }
+}
+
 /// What jobs saw, shared through the worker's state.
 #[derive(Default)]
 pub struct Log {

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward_core::jobs::{Job, JobContext, Worker, WorkerConfig};
 use steward_core::store::{JobState, NewJob, Store};
 use steward_core::{BoxError, HostHandle};
 
 use super::faulty::Faulty;
-use super::kit::{Bench, host};
+use super::kit::{Bench, host, one_queue};
 use crate::Harness;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -32,12 +32,8 @@ fn worker<S: Store>(store: Arc<S>) -> Worker<S> {
         .register::<Noop>()
         .and_then(|w| {
             w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 4,
-                }],
                 poll_interval: Duration::from_millis(100),
-                ..WorkerConfig::default()
+                ..one_queue(4)
             })
         })
         .expect("a worker")

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use steward_core::jobs::{Job, JobContext, QueueConfig, Worker, WorkerConfig};
+use steward_core::jobs::{Job, JobContext, Worker, WorkerConfig};
 use steward_core::store::{JobId, JobState, NewJob, Store};
 use steward_core::{BoxError, Context, ExitStatus, Service};
 
 use super::faulty::Faulty;
-use super::kit::{Bench, Nap, Running, host, until};
+use super::kit::{Bench, Nap, Running, host, one_queue, until};
 use crate::Harness;
 
 /// The shutdown timeout of the hosts of the last two cases.
@@ -80,13 +80,9 @@ fn worker<S: Store>(store: Arc<S>) -> Worker<S> {
         .and_then(|w| w.register::<Polite>())
         .and_then(|w| {
             w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 4,
-                }],
                 lease: Duration::from_secs(60),
                 poll_interval: Duration::from_millis(50),
-                ..WorkerConfig::default()
+                ..one_queue(4)
             })
         })
         .expect("a worker")
@@ -107,8 +103,8 @@ async fn stop(host: Running) -> (ExitStatus, Duration) {
     (status, asked.elapsed())
 }
 
-/// Shutdown timeout 4 s; a service stopped before the worker takes 3 s of
-/// it. The worker drains within the second left, then stops and releases
+/// Shutdown timeout 4 s; a service stopped before the worker takes 2.5 s
+/// of it. The worker drains within the 1.5 s left, then stops and releases
 /// its job, and the host exits cleanly in time. It used to take the whole
 /// timeout less 2 s (2 s) from its own stop, so the host aborted it at the
 /// deadline in the middle of its drain: nothing released.
@@ -127,7 +123,7 @@ pub async fn the_worker_drains_within_what_is_left_of_the_shutdown_timeout<H: Ha
             .expect("register");
         // Registered last, stopped first.
         builder
-            .service("slow", SlowToStop(Duration::from_secs(3)))
+            .service("slow", SlowToStop(Duration::from_millis(2_500)))
             .expect("register");
     });
     wait_running(&*store, id).await;
