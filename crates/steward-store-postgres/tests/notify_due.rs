@@ -30,6 +30,16 @@ fn request(queue: &str) -> ClaimRequest {
     }
 }
 
+/// A migrated store on `schema`, listening for wake-ups (as a worker's
+/// first wait makes it).
+async fn listening_worker(schema: &TestSchema) -> PostgresStore {
+    let mut conn = schema.raw().await;
+    let worker = schema.connect().await;
+    worker.migrate().await.expect("migrate");
+    listening(&worker, schema, &mut conn).await;
+    worker
+}
+
 /// `worker` waits and claims, as a worker does, until it gets a job from
 /// `queue`; fails if that took anywhere near [`LONG_WAIT`].
 async fn assert_claimed_when_due(worker: &PostgresStore, queue: &str, what: &str) {
@@ -80,11 +90,8 @@ async fn requeue(other: &PostgresStore, queue: &str, outcome: FinishOutcome) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delayed_work_from_another_store_wakes_a_worker_when_it_comes_due() {
     let schema = TestSchema::new().await;
-    let mut conn = schema.raw().await;
-    let worker = schema.connect().await;
-    worker.migrate().await.expect("migrate");
+    let worker = listening_worker(&schema).await;
     let other = schema.connect().await;
-    listening(&worker, &schema, &mut conn).await;
 
     other
         .enqueue(vec![NewJob::new("k", "{}").queue("delayed").delay(DUE_IN)])
@@ -115,10 +122,7 @@ async fn delayed_work_from_another_store_wakes_a_worker_when_it_comes_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_psql_enqueue_wakes_a_worker_when_it_comes_due() {
     let schema = TestSchema::new().await;
-    let mut conn = schema.raw().await;
-    let worker = schema.connect().await;
-    worker.migrate().await.expect("migrate");
-    listening(&worker, &schema, &mut conn).await;
+    let worker = listening_worker(&schema).await;
 
     for (queue, when) in [
         ("psql-delay", "delay => interval '1 second'"),
@@ -143,11 +147,8 @@ async fn a_delayed_psql_enqueue_wakes_a_worker_when_it_comes_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_enqueue_in_the_callers_transaction_wakes_a_worker_when_it_comes_due() {
     let schema = TestSchema::new().await;
-    let mut conn = schema.raw().await;
-    let worker = schema.connect().await;
-    worker.migrate().await.expect("migrate");
+    let worker = listening_worker(&schema).await;
     let other = schema.connect().await;
-    listening(&worker, &schema, &mut conn).await;
 
     let mut tx = other.pool().begin().await.expect("begin");
     steward_store_postgres::enqueue_in(

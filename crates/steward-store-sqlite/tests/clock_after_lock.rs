@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::{Connection as _, Executor as _, SqliteConnection};
-use steward_core::store::{NewJob, Store};
+use steward_core::store::{JobId, NewJob, Store};
 use steward_store_sqlite::SqliteOptions;
 
 const LEASE: Duration = Duration::from_secs(2);
@@ -46,6 +46,17 @@ fn assert_full_lease(what: &str, written: chrono::DateTime<Utc>, expires: chrono
     );
 }
 
+/// When the lease of job `id` expires.
+async fn lease_of(store: &impl Store, id: JobId) -> chrono::DateTime<Utc> {
+    store
+        .job(id)
+        .await
+        .expect("read")
+        .expect("exists")
+        .lease_expires_at
+        .expect("a lease")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_run_their_full_length_from_when_they_are_written() {
     let t = common::open_with(SqliteOptions {
@@ -68,14 +79,7 @@ async fn leases_run_their_full_length_from_when_they_are_written() {
     let written = Utc::now();
     unlock.await.expect("the locker");
     assert_eq!(claimed.len(), 1);
-    let expires = t
-        .store
-        .job(id)
-        .await
-        .expect("read")
-        .expect("exists")
-        .lease_expires_at;
-    assert_full_lease("claim", written, expires.expect("a lease"));
+    assert_full_lease("claim", written, lease_of(&t.store, id).await);
 
     let unlock = lock_for_a_while(&path).await;
     t.store
@@ -84,14 +88,7 @@ async fn leases_run_their_full_length_from_when_they_are_written() {
         .expect("heartbeat");
     let written = Utc::now();
     unlock.await.expect("the locker");
-    let expires = t
-        .store
-        .job(id)
-        .await
-        .expect("read")
-        .expect("exists")
-        .lease_expires_at;
-    assert_full_lease("heartbeat", written, expires.expect("a lease"));
+    assert_full_lease("heartbeat", written, lease_of(&t.store, id).await);
 
     let unlock = lock_for_a_while(&path).await;
     assert!(
