@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Column as _, ColumnIndex, Row, SqliteConnection};
 use steward_core::store::StoreError;
 
 use crate::error::{invalid, map_sqlx};
@@ -63,33 +63,60 @@ pub(crate) fn decode_error(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())
 }
 
+/// A column of a row, by name or by position: the hot reads (a claim's
+/// jobs) go by position, since looking a name up hashes it on every read.
+pub(crate) trait Col: ColumnIndex<SqliteRow> + Copy {}
+impl<I: ColumnIndex<SqliteRow> + Copy> Col for I {}
+
+/// The column's name, for error messages.
+fn column_name(row: &SqliteRow, column: impl Col) -> String {
+    column
+        .index(row)
+        .ok()
+        .and_then(|i| row.columns().get(i))
+        .map_or_else(|| "?".to_string(), |c| c.name().to_string())
+}
+
 /// A non-negative INTEGER column as `u32`.
-pub(crate) fn u32_col(row: &SqliteRow, column: &str) -> Result<u32, sqlx::Error> {
+pub(crate) fn u32_col(row: &SqliteRow, column: impl Col) -> Result<u32, sqlx::Error> {
     let v: i64 = row.try_get(column)?;
-    u32::try_from(v).map_err(|_| decode_error(format!("column {column} = {v} is not a u32")))
+    u32::try_from(v).map_err(|_| {
+        decode_error(format!(
+            "column {} = {v} is not a u32",
+            column_name(row, column)
+        ))
+    })
 }
 
 /// A millisecond column as a `DateTime`; a value outside what `chrono`
 /// holds is an error naming the column.
-pub(crate) fn time_col(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    opt_time_col(row, column)?.ok_or_else(|| decode_error(format!("column {column} is NULL")))
+pub(crate) fn time_col(row: &SqliteRow, column: impl Col) -> Result<DateTime<Utc>, sqlx::Error> {
+    opt_time_col(row, column)?
+        .ok_or_else(|| decode_error(format!("column {} is NULL", column_name(row, column))))
 }
 
 /// A nullable millisecond column as an optional `DateTime`.
 pub(crate) fn opt_time_col(
     row: &SqliteRow,
-    column: &str,
+    column: impl Col,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let v: Option<i64> = row.try_get(column)?;
     v.map(|ms| {
-        DateTime::from_timestamp_millis(ms)
-            .ok_or_else(|| decode_error(format!("column {column} holds {ms} ms: out of range")))
+        DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+            decode_error(format!(
+                "column {} holds {ms} ms: out of range",
+                column_name(row, column)
+            ))
+        })
     })
     .transpose()
 }
 
 /// A nullable millisecond column as an optional `Duration`.
-pub(crate) fn duration_col(row: &SqliteRow, column: &str) -> Result<Option<Duration>, sqlx::Error> {
+pub(crate) fn duration_col(
+    row: &SqliteRow,
+    column: impl Col,
+) -> Result<Option<Duration>, sqlx::Error> {
     let v: Option<i64> = row.try_get(column)?;
     Ok(v.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
 }
@@ -184,5 +211,24 @@ mod tests {
         let parsed: DateTime<Utc> = serde_json::from_value(serde_json::json!(text))
             .expect("the stored time text is RFC 3339");
         assert_eq!(parsed.timestamp_millis(), 1_700_000_000_123);
+    }
+
+    /// A column read by position still names itself in errors: a poison
+    /// value must say which column holds it.
+    #[tokio::test]
+    async fn errors_name_a_column_read_by_position() {
+        use sqlx::Connection as _;
+        let mut conn = SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("open");
+        let row = sqlx::query("SELECT 1 AS id, 9223372036854775807 AS created_at, -1 AS attempt")
+            .fetch_one(&mut conn)
+            .await
+            .expect("row");
+        let err = time_col(&row, 1).expect_err("out of range");
+        assert!(err.to_string().contains("column created_at holds"), "{err}");
+        let err = u32_col(&row, 2).expect_err("negative");
+        assert!(err.to_string().contains("column attempt = -1"), "{err}");
+        assert!(time_col(&row, "created_at").is_err());
     }
 }
