@@ -610,4 +610,9 @@ impl Store for PostgresStore {
         self.ensure_listener();
         self.inner.signal.wait(max_wait).await;
     }
+
+    async fn close(&self) {
+        // The inherent `close`, kept for callers without the trait in scope.
+        PostgresStore::close(self).await;
+    }
 }

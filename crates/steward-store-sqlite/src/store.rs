@@ -551,4 +551,9 @@ impl Store for SqliteStore {
         self.ensure_watch();
         self.inner.signal.wait(max_wait).await;
     }
+
+    async fn close(&self) {
+        // The inherent `close`, kept for callers without the trait in scope.
+        SqliteStore::close(self).await;
+    }
 }

@@ -93,6 +93,7 @@ macro_rules! __contract_cases {
             basics::store_name_is_a_short_lowercase_word,
             basics::migrate_twice_and_a_second_handle_see_one_database,
             basics::empty_batches_return_empty_results,
+            basics::a_closed_store_refuses_calls_and_closes_twice,
             enqueue::enqueue_returns_one_result_per_job_in_order_with_increasing_ids,
             enqueue::enqueue_refuses_a_payload_that_is_not_json_and_writes_nothing,
             enqueue::enqueue_refuses_an_empty_kind_and_writes_nothing,

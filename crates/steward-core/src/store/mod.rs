@@ -224,4 +224,18 @@ pub trait Store: Send + Sync + 'static {
     /// wake-ups are allowed; missed ones are not (within `max_wait`). Every
     /// waiter wakes, not one. [`WorkSignal`] implements this for a store.
     fn wait_for_work(&self, max_wait: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Closes the store: waits for the operations already under way, then
+    /// lets go of its connections and background tasks. Later operations on
+    /// this handle (and its clones) fail with [`StoreError::Unavailable`].
+    /// Closing twice is harmless. Call it once the host has stopped, so
+    /// nothing is cut off half-way.
+    ///
+    /// ```
+    /// use steward_core::store::Store;
+    /// async fn shut_down<S: Store>(store: &S) {
+    ///     store.close().await;
+    /// }
+    /// ```
+    fn close(&self) -> impl Future<Output = ()> + Send;
 }

@@ -113,3 +113,31 @@ pub async fn empty_batches_return_empty_results<H: Harness>(h: &H) {
     );
     assert_eq!(record(s, id).await.attempt, 0);
 }
+
+/// `close` lets go of the store: later calls fail with `Unavailable` (a
+/// caller sees a closed store as one it cannot reach, never a hang or a
+/// panic), and closing again is harmless. Generic code can shut down any
+/// store (issue 12).
+pub async fn a_closed_store_refuses_calls_and_closes_twice<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let queue = fresh_queue("closed");
+    enqueue_one(&*f.store, job_in(&queue)).await;
+    f.store.close().await;
+    let refused = f.store.enqueue(vec![job_in(&queue)]).await;
+    assert!(
+        matches!(
+            refused,
+            Err(steward_core::store::StoreError::Unavailable { .. })
+        ),
+        "enqueue on a closed store: {refused:?}"
+    );
+    let refused = f.store.counts().await;
+    assert!(
+        matches!(
+            refused,
+            Err(steward_core::store::StoreError::Unavailable { .. })
+        ),
+        "counts on a closed store: {refused:?}"
+    );
+    f.store.close().await;
+}

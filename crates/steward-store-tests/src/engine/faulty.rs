@@ -140,4 +140,7 @@ impl<S: Store> Store for Faulty<S> {
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await
     }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
 }

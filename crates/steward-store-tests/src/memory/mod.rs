@@ -21,6 +21,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ struct Shared {
     /// Wakes `wait_for_work` callers (every idle worker looks, not just
     /// one), now or when delayed work comes due.
     work: WorkSignal,
+    /// Set by `close`: later calls fail as a closed database's would.
+    closed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +103,16 @@ impl MemoryStore {
     fn wake(&self) {
         self.shared.work.wake();
     }
+
+    /// Refuses a call on a closed store.
+    fn open(&self) -> Result<(), StoreError> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "the store is closed".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Store for MemoryStore {
@@ -108,10 +121,12 @@ impl Store for MemoryStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        self.open()?;
         Ok(())
     }
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        self.open()?;
         let now = Utc::now();
         // Validate the whole batch before touching anything: a refused batch
         // writes nothing, keys included.
@@ -188,6 +203,7 @@ impl Store for MemoryStore {
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.open()?;
         let now = Utc::now();
         let expires = after(now, request.lease)?;
         let mut guard = self.jobs();
@@ -281,6 +297,7 @@ impl Store for MemoryStore {
     }
 
     async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<bool>, StoreError> {
+        self.open()?;
         let now = Utc::now();
         self.shared.work.finishes_due(&batch);
         let mut woke = false;
@@ -353,6 +370,7 @@ impl Store for MemoryStore {
     }
 
     async fn checkpoint(&self, lease: Lease, state: String) -> Result<(), StoreError> {
+        self.open()?;
         let mut guard = self.jobs();
         match guard.rows.get_mut(&lease.id) {
             Some(row) if row.holds(&lease) => {
@@ -364,6 +382,7 @@ impl Store for MemoryStore {
     }
 
     async fn release(&self, leases: Vec<Lease>) -> Result<u64, StoreError> {
+        self.open()?;
         let now = Utc::now();
         let mut released = 0;
         {
@@ -392,6 +411,7 @@ impl Store for MemoryStore {
     }
 
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
+        self.open()?;
         let now = Utc::now();
         let mut guard = self.jobs();
         let Some(row) = guard.rows.get_mut(&id) else {
@@ -413,6 +433,7 @@ impl Store for MemoryStore {
     }
 
     async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
+        self.open()?;
         let now = Utc::now();
         let retried = {
             let mut guard = self.jobs();
@@ -453,6 +474,7 @@ impl Store for MemoryStore {
     }
 
     async fn rescue_expired(&self, max_rescues: u32) -> Result<RescueReport, StoreError> {
+        self.open()?;
         let now = Utc::now();
         let mut report = RescueReport::default();
         {
@@ -523,10 +545,12 @@ impl Store for MemoryStore {
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.open()?;
         Ok(self.jobs().rows.get(&id).map(|row| row.record.clone()))
     }
 
     async fn counts(&self) -> Result<StateCounts, StoreError> {
+        self.open()?;
         let mut counts = StateCounts::default();
         for row in self.jobs().rows.values() {
             let state = row.record.state;
@@ -536,6 +560,7 @@ impl Store for MemoryStore {
     }
 
     async fn try_lead(&self, role: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.open()?;
         let mut leaders = self
             .shared
             .leaders
@@ -545,6 +570,7 @@ impl Store for MemoryStore {
     }
 
     async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
+        self.open()?;
         self.shared
             .leaders
             .lock()
@@ -555,5 +581,10 @@ impl Store for MemoryStore {
 
     async fn wait_for_work(&self, max_wait: Duration) {
         self.shared.work.wait(max_wait).await;
+    }
+
+    async fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.work.wake();
     }
 }
