@@ -122,6 +122,7 @@ mod schema;
 mod server;
 mod sql;
 mod store;
+mod url;
 mod vacuum;
 
 pub use options::PostgresOptions;

@@ -103,9 +103,13 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`),
-    /// for the store in `options.schema`.
+    /// for the store in the URL's `?schema=NAME` if it has one, else in
+    /// `options.schema`. The URL's other parameters are the driver's
+    /// (`sslmode`, `application_name`, `options[…]`, …); one it does not
+    /// know is refused, named, rather than ignored.
     ///
-    /// Fails with [`StoreError::Invalid`] for a bad URL or schema name,
+    /// Fails with [`StoreError::Invalid`] for a bad URL, an unknown URL
+    /// parameter or a bad schema name,
     /// [`StoreError::Unavailable`] if the server cannot be reached, and
     /// [`StoreError::SchemaTooNew`] if a newer binary migrated the schema.
     /// A schema not migrated yet connects fine; its operations fail with
@@ -120,10 +124,17 @@ impl PostgresStore {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn connect(url: &str, options: PostgresOptions) -> Result<PostgresStore, StoreError> {
+    pub async fn connect(
+        url: &str,
+        mut options: PostgresOptions,
+    ) -> Result<PostgresStore, StoreError> {
+        let url = crate::url::parse(url)?;
+        if let Some(schema) = url.schema {
+            options.schema = schema;
+        }
         let quoted = quoted_schema(&options.schema)?;
         let schema = options.schema.clone();
-        let connect = PgConnectOptions::from_str(url)
+        let connect = PgConnectOptions::from_str(&url.connect)
             .map_err(|e| invalid(format!("bad PostgreSQL URL: {e}")))?
             .application_name("steward");
         let listener_pool = PgPoolOptions::new()

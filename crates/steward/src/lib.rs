@@ -36,6 +36,11 @@ pub use steward_store_sqlite as sqlite;
 #[cfg(feature = "postgres")]
 pub use steward_store_postgres as postgres;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod connect;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use connect::{AnyStore, connect};
+
 /// The README's example, compiled as a doctest so it cannot rot.
 #[cfg(all(doctest, feature = "http"))]
 #[doc = include_str!("../../../README.md")]
