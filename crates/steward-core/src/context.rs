@@ -342,8 +342,9 @@ impl WeakContext {
     }
 }
 
-/// Anything that carries a cancellation token: a [`Context`] or a bare
-/// [`CancellationToken`]. Channel and scope helpers take either.
+/// Anything that carries a cancellation token: a service's [`Context`], a
+/// job's [`JobContext`](crate::jobs::JobContext) or a bare
+/// [`CancellationToken`]. Channel and scope helpers take any of them.
 ///
 /// ```
 /// use steward_core::CancelSignal;

@@ -307,6 +307,23 @@ impl JobContext {
     }
 }
 
+/// A job's context is its cancel signal: pass `&ctx` to a channel's
+/// `send`/`recv` or a scope's `run_until_cancelled`, and they end when the
+/// job must stop (timeout, operator's cancel, lost lease, shutdown).
+///
+/// ```
+/// use steward_core::jobs::JobContext;
+/// use steward_core::Receiver;
+/// async fn next(rx: &mut Receiver<u32>, ctx: &JobContext) -> Option<u32> {
+///     rx.recv(ctx).await
+/// }
+/// ```
+impl crate::CancelSignal for JobContext {
+    fn token(&self) -> &CancellationToken {
+        JobContext::token(self)
+    }
+}
+
 impl std::fmt::Debug for JobContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobContext")
