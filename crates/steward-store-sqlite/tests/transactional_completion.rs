@@ -65,7 +65,8 @@ async fn run_case(fail_first: bool) -> (i64, u32, JobState) {
             fail_first,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .id;
 
     let worker = Worker::new(store.clone())
         .register::<Credit>()

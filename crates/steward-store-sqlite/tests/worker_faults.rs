@@ -35,7 +35,11 @@ async fn worker_backs_off_while_the_database_is_locked_and_recovers() {
             .unwrap(),
     );
     store.migrate().await.unwrap();
-    let id = Client::new(store.clone()).enqueue(Hello {}).await.unwrap();
+    let id = Client::new(store.clone())
+        .enqueue(Hello {})
+        .await
+        .unwrap()
+        .id;
 
     // Another process takes the write lock and holds it.
     let mut locker = SqliteConnection::connect(&format!("sqlite://{}", path.display()))

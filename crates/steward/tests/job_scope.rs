@@ -78,7 +78,8 @@ async fn a_unit_in_a_job_ends_with_the_jobs_timeout() {
     let id = Client::new(store.clone())
         .enqueue(Import {})
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let releases = Arc::new(Releases::default());
     let mut host = Host::builder();
     host.handle_signals(false);

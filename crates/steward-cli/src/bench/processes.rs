@@ -80,7 +80,7 @@ async fn drain_and_probe<S: Store>(
     for _ in 0..args.probes {
         ticker.tick().await;
         let t0 = unix_ns();
-        probes.push((client.enqueue(Stamp {}).await?, t0));
+        probes.push((client.enqueue(Stamp {}).await?.id, t0));
     }
     wait_completed(store, processes, (args.jobs + args.probes) as u64).await?;
     let mut latencies = Vec::with_capacity(probes.len());

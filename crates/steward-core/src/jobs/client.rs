@@ -194,7 +194,7 @@ pub fn new_job<J: Job>(job: &J, options: &EnqueueOptions) -> Result<NewJob, Enqu
 /// # async fn demo<S: steward_core::store::Store>(store: std::sync::Arc<S>) -> Result<(), steward_core::jobs::EnqueueError> {
 /// use steward_core::jobs::{Client, EnqueueOptions};
 /// let client = Client::new(store);
-/// let id = client.enqueue(Ping).await?;
+/// let id = client.enqueue(Ping).await?.id;
 /// let later = client.enqueue_with(Ping, EnqueueOptions::default().after(std::time::Duration::from_secs(60))).await?;
 /// let many = client.enqueue_many((0..1000).map(|_| Ping), EnqueueOptions::default()).await?;
 /// # Ok(()) }
@@ -232,15 +232,20 @@ impl<S: Store> Client<S> {
         &self.store
     }
 
-    /// Enqueues one job with its kind's defaults; returns its id.
+    /// Enqueues one job with its kind's defaults. Like
+    /// [`enqueue_with`](Self::enqueue_with) and
+    /// [`enqueue_many`](Self::enqueue_many), it answers with an
+    /// [`Enqueued`]: the job's id, and whether a job holding the same unique
+    /// key (from the kind's [`JobOptions`](super::JobOptions)) was there
+    /// already.
     ///
     /// ```
-    /// # async fn demo<S: steward_core::store::Store, J: steward_core::jobs::Job>(client: steward_core::jobs::Client<S>, job: J) {
-    /// let id = client.enqueue(job).await;
-    /// # }
+    /// # async fn demo<S: steward_core::store::Store, J: steward_core::jobs::Job>(client: steward_core::jobs::Client<S>, job: J) -> Result<(), steward_core::jobs::EnqueueError> {
+    /// let id = client.enqueue(job).await?.id;
+    /// # Ok(()) }
     /// ```
-    pub async fn enqueue<J: Job>(&self, job: J) -> Result<JobId, EnqueueError> {
-        Ok(self.enqueue_with(job, EnqueueOptions::default()).await?.id)
+    pub async fn enqueue<J: Job>(&self, job: J) -> Result<Enqueued, EnqueueError> {
+        self.enqueue_with(job, EnqueueOptions::default()).await
     }
 
     /// Enqueues one job with options; says whether it was a duplicate.

@@ -45,7 +45,8 @@ pub async fn typed_job_runs_once_and_completes<H: Harness>(h: &H) {
             tag: "hello".into(),
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 4)]), STOP);
     let job = b.wait_state(id, JobState::Completed).await;
     assert!(w.stop().await.is_success());
@@ -103,7 +104,8 @@ pub async fn a_kind_the_worker_does_not_run_is_left_for_another_worker<H: Harnes
             tag: "after".into(),
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     b.wait_state(good, JobState::Completed).await;
     assert!(w.stop().await.is_success());
     assert_eq!(
@@ -140,7 +142,8 @@ pub async fn failing_job_is_retried_with_backoff_then_dead_with_every_error_kept
         .client
         .enqueue(Flaky { times: 99 })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 2)]), STOP);
     let job = b.wait_state(id, JobState::Dead).await;
     assert!(w.stop().await.is_success());
@@ -158,7 +161,7 @@ pub async fn failing_job_is_retried_with_backoff_then_dead_with_every_error_kept
 /// A panic is caught, recorded with its message, and the worker goes on.
 pub async fn panicking_job_records_its_panic_message<H: Harness>(h: &H) {
     let b = Bench::new(h).await;
-    let id = b.client.enqueue(Boom {}).await.expect("enqueue");
+    let id = b.client.enqueue(Boom {}).await.expect("enqueue").id;
     let w = b.start(b.config(&[("default", 2)]), STOP);
     let job = b.wait_state(id, JobState::Dead).await;
     let next = b
@@ -167,7 +170,8 @@ pub async fn panicking_job_records_its_panic_message<H: Harness>(h: &H) {
             tag: "still alive".into(),
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     b.wait_state(next, JobState::Completed).await;
     assert!(w.stop().await.is_success());
     assert_eq!(job.errors[0].kind, ErrorKind::Panic);
@@ -177,7 +181,12 @@ pub async fn panicking_job_records_its_panic_message<H: Harness>(h: &H) {
 /// A job that fails twice completes on its third attempt.
 pub async fn flaky_job_succeeds_after_retries<H: Harness>(h: &H) {
     let b = Bench::new(h).await;
-    let id = b.client.enqueue(Flaky { times: 2 }).await.expect("enqueue");
+    let id = b
+        .client
+        .enqueue(Flaky { times: 2 })
+        .await
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 2)]), STOP);
     let job = b.wait_state(id, JobState::Completed).await;
     assert!(w.stop().await.is_success());
@@ -303,7 +312,8 @@ pub async fn job_ignoring_its_timeout_is_dropped_after_the_grace<H: Harness>(h: 
             tag: "slot freed".into(),
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     b.wait_state(next, JobState::Completed).await;
     assert!(w.stop().await.is_success());
 }
@@ -315,7 +325,8 @@ pub async fn checkpoint_lets_the_next_attempt_resume<H: Harness>(h: &H) {
         .client
         .enqueue(Steps { fail_after: 3 })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 1)]), STOP);
     let job = b.wait_state(id, JobState::Completed).await;
     assert!(w.stop().await.is_success());
@@ -336,7 +347,8 @@ pub async fn snooze_does_not_use_up_an_attempt<H: Harness>(h: &H) {
             what: "snooze".into(),
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 1)]), STOP);
     let job = b.wait_state(id, JobState::Completed).await;
     assert!(w.stop().await.is_success());
@@ -357,7 +369,8 @@ pub async fn job_can_ask_to_be_retried_later<H: Harness>(h: &H) {
             what: "retry_later".into(),
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 1)]), STOP);
     let job = b.wait_state(id, JobState::Retryable).await;
     assert!(w.stop().await.is_success());
@@ -378,7 +391,8 @@ pub async fn job_can_cancel_itself<H: Harness>(h: &H) {
             what: "cancel".into(),
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 1)]), STOP);
     let job = b.wait_state(id, JobState::Cancelled).await;
     assert!(w.stop().await.is_success());
@@ -396,7 +410,8 @@ pub async fn cancelling_a_running_job_fires_its_token_and_ends_it_cancelled<H: H
             stubborn: false,
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 1)]), STOP);
     b.wait_state(id, JobState::Running).await;
     let result = b.client.cancel(id).await.expect("cancel");
@@ -418,7 +433,8 @@ pub async fn maintenance_rescues_expired_leases_and_prunes<H: Harness>(h: &H) {
         .client
         .enqueue(Record { tag: "x".into() })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let claimed = b
         .store
         .claim(ClaimRequest {

@@ -88,8 +88,8 @@ async fn hostile_job_frees_its_slot<H: Harness, J: Job>(h: &H, hostile: J, panic
     });
     let handle = running.handle.clone();
 
-    let hostile = client.enqueue(hostile).await.expect("enqueue");
-    let hello = client.enqueue(Hello {}).await.expect("enqueue");
+    let hostile = client.enqueue(hostile).await.expect("enqueue").id;
+    let hello = client.enqueue(Hello {}).await.expect("enqueue").id;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let job = store.job(hello).await.expect("read").expect("exists");

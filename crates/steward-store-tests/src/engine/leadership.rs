@@ -127,7 +127,8 @@ pub async fn only_the_leader_runs_maintenance_and_a_clean_stop_hands_over<H: Har
         .client
         .enqueue(Record { tag: "lost".into() })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let claimed = b
         .store
         .claim(ClaimRequest {

@@ -217,7 +217,8 @@ pub async fn shutdown_lets_running_jobs_finish_within_the_drain_timeout<H: Harne
             stubborn: false,
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let w = b.start(b.config(&[("default", 1)]), STOP);
     b.wait_state(id, JobState::Running).await;
     assert!(w.stop().await.is_success());
@@ -236,7 +237,8 @@ pub async fn shutdown_releases_jobs_that_cannot_finish_as_interrupted<H: Harness
             stubborn: false,
         })
         .await
-        .expect("enqueue");
+        .expect("enqueue")
+        .id;
     let mut config = b.config(&[("default", 1)]);
     config.drain_timeout = Some(Duration::from_millis(300));
     let w = b.start(config.clone(), STOP);
