@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use steward::sqlite::Synchronous;
 use steward::store::{JobId, JobState, Store};
 
 use crate::store_url::{self, AnyStore, DEFAULT_STORE, NotFound};
@@ -62,7 +61,9 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
         JobsCommand::Show(a) => &a.store,
         JobsCommand::Retry(a) | JobsCommand::Cancel(a) => &a.store,
     };
-    let store = store_url::open(url, false, Synchronous::Normal).await?;
+    // None of these commands makes a database: on a mistyped path they say
+    // there is none instead of leaving an empty one behind.
+    let store = store_url::open_existing(url).await?;
     let result = match &store {
         AnyStore::Sqlite(s) => run_with(s.clone(), cmd).await,
         AnyStore::Postgres(s) => run_with(s.clone(), cmd).await,

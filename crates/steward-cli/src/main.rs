@@ -27,7 +27,8 @@ const EXIT_CONFIG: u8 = 78;
 const EXIT_UNAVAILABLE: u8 = 69;
 /// Exit code for any other store error, e.g. a schema too new (EX_DATAERR).
 const EXIT_STORE: u8 = 65;
-/// Exit code when the job (or other thing) asked for does not exist.
+/// Exit code when the job (or other thing) asked for does not exist,
+/// including the database a `jobs` command was pointed at.
 const EXIT_NOT_FOUND: u8 = 3;
 
 #[global_allocator]
@@ -137,7 +138,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     use steward::store::StoreError;
     if err.downcast_ref::<store_url::UsageError>().is_some() {
         EXIT_USAGE
-    } else if err.downcast_ref::<store_url::NotFound>().is_some() {
+    } else if err.downcast_ref::<store_url::NotFound>().is_some()
+        || err.downcast_ref::<store_url::NoDatabase>().is_some()
+    {
         EXIT_NOT_FOUND
     } else if err.downcast_ref::<steward::ConfigError>().is_some() {
         EXIT_CONFIG
