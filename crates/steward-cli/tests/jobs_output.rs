@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use serde_json::Value;
+
 fn steward(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_steward"))
         .args(args)
@@ -13,10 +15,50 @@ fn steward(args: &[&str]) -> Output {
         .unwrap()
 }
 
+fn stdout_ok(args: &[&str]) -> String {
+    let out = steward(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "steward {args:?} failed ({:?}): {stdout}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn files_in(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly.
+fn is_utc_millis(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// The `name: value` lines of `jobs show`'s text (indented lines are details
+/// of the field above them).
+fn text_fields(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.starts_with(char::is_whitespace) && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l
+                .split_once(':')
+                .unwrap_or_else(|| panic!("not a `name: value` line: {l:?}\n{text}"));
+            (name.to_string(), value.trim().to_string())
+        })
         .collect()
 }
 
@@ -46,5 +88,60 @@ fn read_only_commands_on_a_missing_database_say_so_and_create_no_file() {
         );
         assert!(out.stdout.is_empty(), "{args:?}: printed something");
         assert_eq!(files_in(dir.path()), Vec::<String>::new(), "{args:?}");
+    }
+}
+
+#[test]
+fn jobs_show_text_names_every_field_of_the_json_with_the_same_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let id = stdout_ok(&["enqueue", "noop", "--delay", "1h", "--store", &store]);
+    let id = id.trim();
+    let json: Value = serde_json::from_str(&stdout_ok(&[
+        "jobs", "show", id, "--json", "--store", &store,
+    ]))
+    .unwrap();
+    let text = stdout_ok(&["jobs", "show", id, "--store", &store]);
+    let fields = text_fields(&text);
+    let text_names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    let mut sorted = text_names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), text_names.len(), "a field twice:\n{text}");
+    let mut json_names: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    json_names.sort_unstable();
+    assert_eq!(sorted, json_names, "text:\n{text}\njson: {json}");
+    for (name, value) in &fields {
+        if let Some(s) = json[name.as_str()].as_str() {
+            assert_eq!(value, s, "{name} differs:\n{text}\njson: {json}");
+        }
+    }
+}
+
+#[test]
+fn times_are_utc_rfc3339_with_milliseconds_in_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let id = stdout_ok(&["enqueue", "noop", "--delay", "1h", "--store", &store]);
+    let id = id.trim();
+    let json: Value = serde_json::from_str(&stdout_ok(&[
+        "jobs", "show", id, "--json", "--store", &store,
+    ]))
+    .unwrap();
+    let text = stdout_ok(&["jobs", "show", id, "--store", &store]);
+    let fields = text_fields(&text);
+    for name in ["created_at", "run_at"] {
+        let in_json = json[name].as_str().unwrap_or_default();
+        assert!(is_utc_millis(in_json), "json {name}: {in_json:?}");
+        let (_, in_text) = fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in text:\n{text}"));
+        assert!(is_utc_millis(in_text), "text {name}: {in_text:?}\n{text}");
     }
 }
