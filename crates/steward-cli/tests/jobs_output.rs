@@ -145,3 +145,21 @@ fn times_are_utc_rfc3339_with_milliseconds_in_text_and_json() {
         assert!(is_utc_millis(in_text), "text {name}: {in_text:?}\n{text}");
     }
 }
+
+#[test]
+fn json_output_ends_with_exactly_one_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let id = stdout_ok(&["enqueue", "noop", "--store", &store]);
+    for args in [
+        vec!["jobs", "counts", "--json"],
+        vec!["jobs", "show", id.trim(), "--json"],
+    ] {
+        let out = stdout_ok(&[&args[..], &["--store", &store]].concat());
+        assert!(
+            out.ends_with('\n') && !out.ends_with("\n\n"),
+            "{args:?}: {out:?}"
+        );
+        serde_json::from_str::<Value>(&out).unwrap();
+    }
+}
