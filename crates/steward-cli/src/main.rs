@@ -166,10 +166,21 @@ fn init_logging(default: &str) {
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(colour)
+        .with_timer(MillisUtc)
         .compact()
         .init();
     // Panics: `Host::run` installs Steward's hook, one ERROR line per panic
     // inside the span it happened in (see HostBuilder::panic_hook).
+}
+
+/// Log timestamps in the format `jobs show` prints times in, so a log line
+/// and a job's times can be compared by eye (the default has microseconds).
+struct MillisUtc;
+
+impl tracing_subscriber::fmt::time::FormatTime for MillisUtc {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&job_view::format_time(chrono::Utc::now()))
+    }
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds.

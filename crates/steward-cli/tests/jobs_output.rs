@@ -1,6 +1,6 @@
 //! What `steward jobs ...` prints on SQLite, checked as a newcomer meets it
 //! (issue 12, item 6): no surprise file, every field in text, one time format,
-//! JSON that ends with one newline.
+//! JSON that ends with one newline, log lines stamped like the rest.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -162,4 +162,27 @@ fn json_output_ends_with_exactly_one_newline() {
         );
         serde_json::from_str::<Value>(&out).unwrap();
     }
+}
+
+#[test]
+fn log_lines_carry_the_same_time_format_as_jobs_show() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["worker", "--store", &store, "--http", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let read = BufReader::new(worker.stdout.take().unwrap()).read_line(&mut first);
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    read.unwrap();
+    let stamp = first.split_whitespace().next().unwrap_or_default();
+    assert!(is_utc_millis(stamp), "log line: {first:?}");
 }
