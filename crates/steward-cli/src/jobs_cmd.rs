@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use steward::sqlite::Synchronous;
 use steward::store::{JobId, JobState, Store};
 
+use crate::job_view::JobView;
 use crate::store_url::{self, AnyStore, DEFAULT_STORE, NotFound};
 
 /// `steward jobs` subcommands.
@@ -62,7 +62,9 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
         JobsCommand::Show(a) => &a.store,
         JobsCommand::Retry(a) | JobsCommand::Cancel(a) => &a.store,
     };
-    let store = store_url::open(url, false, Synchronous::Normal).await?;
+    // None of these commands makes a database: on a mistyped path they say
+    // there is none instead of leaving an empty one behind.
+    let store = store_url::open_existing(url).await?;
     let result = match &store {
         AnyStore::Sqlite(s) => run_with(s.clone(), cmd).await,
         AnyStore::Postgres(s) => run_with(s.clone(), cmd).await,
@@ -88,32 +90,11 @@ async fn run_with<S: Store>(store: Arc<S>, cmd: JobsCommand) -> anyhow::Result<E
             let Some(job) = job else {
                 anyhow::bail!(NotFound(format!("no job with id {}", args.id)));
             };
+            let view = JobView::from(job);
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&job)?);
+                println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
-                println!(
-                    "job {} ({}) on queue {}: {}",
-                    job.id, job.kind, job.queue, job.state
-                );
-                println!("  payload:   {}", job.payload);
-                println!("  attempts:  {} of {}", job.attempt, job.max_attempts);
-                println!("  created:   {}", job.created_at);
-                println!("  run at:    {}", job.run_at);
-                if let Some(at) = job.finished_at {
-                    println!("  finished:  {at}");
-                }
-                if let Some(cp) = &job.checkpoint {
-                    println!("  checkpoint: {cp}");
-                }
-                for e in &job.errors {
-                    println!(
-                        "  attempt {} failed at {} ({}): {}",
-                        e.attempt,
-                        e.at,
-                        e.kind.as_str(),
-                        e.message
-                    );
-                }
+                print!("{}", view.text());
             }
         }
         JobsCommand::Retry(args) => {

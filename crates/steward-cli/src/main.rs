@@ -8,6 +8,7 @@ mod alloc;
 mod bench;
 mod demo;
 mod enqueue;
+mod job_view;
 mod jobs_cmd;
 mod kinds;
 mod store_url;
@@ -27,7 +28,8 @@ const EXIT_CONFIG: u8 = 78;
 const EXIT_UNAVAILABLE: u8 = 69;
 /// Exit code for any other store error, e.g. a schema too new (EX_DATAERR).
 const EXIT_STORE: u8 = 65;
-/// Exit code when the job (or other thing) asked for does not exist.
+/// Exit code when the job (or other thing) asked for does not exist,
+/// including the database a `jobs` command was pointed at.
 const EXIT_NOT_FOUND: u8 = 3;
 
 #[global_allocator]
@@ -137,7 +139,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     use steward::store::StoreError;
     if err.downcast_ref::<store_url::UsageError>().is_some() {
         EXIT_USAGE
-    } else if err.downcast_ref::<store_url::NotFound>().is_some() {
+    } else if err.downcast_ref::<store_url::NotFound>().is_some()
+        || err.downcast_ref::<store_url::NoDatabase>().is_some()
+    {
         EXIT_NOT_FOUND
     } else if err.downcast_ref::<steward::ConfigError>().is_some() {
         EXIT_CONFIG
@@ -162,10 +166,21 @@ fn init_logging(default: &str) {
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(colour)
+        .with_timer(MillisUtc)
         .compact()
         .init();
     // Panics: `Host::run` installs Steward's hook, one ERROR line per panic
     // inside the span it happened in (see HostBuilder::panic_hook).
+}
+
+/// Log timestamps in the format `jobs show` prints times in, so a log line
+/// and a job's times can be compared by eye (the default has microseconds).
+struct MillisUtc;
+
+impl tracing_subscriber::fmt::time::FormatTime for MillisUtc {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&job_view::format_time(chrono::Utc::now()))
+    }
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds.

@@ -6,6 +6,7 @@
 //! on it once, to a generic function, so no command knows which store it
 //! runs on.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -113,20 +114,55 @@ pub async fn open_postgres(
         .with_context(|| format!("opening store {url}"))
 }
 
+/// Opens the store named by `url` for a command that must not create a
+/// database: a `sqlite://PATH` with no file at PATH is [`NoDatabase`] and
+/// leaves no file behind. Does not migrate.
+pub async fn open_existing(url: &str) -> anyhow::Result<AnyStore> {
+    if is_postgres(url) {
+        return open(url, false, Synchronous::Normal).await;
+    }
+    let path = sqlite_path(url)?;
+    let no_database = || NoDatabase {
+        path: path.to_string(),
+        url: url.to_string(),
+    };
+    // Checked first for a clear message; `create_if_missing: false` is what
+    // guarantees nothing is created if the file goes away in between.
+    if !Path::new(path).exists() {
+        bail!(no_database());
+    }
+    let options = SqliteOptions {
+        create_if_missing: false,
+        ..SqliteOptions::default()
+    };
+    match SqliteStore::open(url, options).await {
+        Ok(store) => Ok(AnyStore::Sqlite(Arc::new(store))),
+        Err(_) if !Path::new(path).exists() => bail!(no_database()),
+        Err(err) => Err(anyhow::Error::new(err).context(format!("opening store {url}"))),
+    }
+}
+
+/// The file path of a `sqlite://PATH[?OPTIONS]` URL.
+fn sqlite_path(url: &str) -> Result<&str, UsageError> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Err(UsageError(format!(
+            "`{url}` is not a store URL; use sqlite://PATH or postgres://USER@HOST:PORT/DB[?schema=NAME]"
+        )));
+    };
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    if path.is_empty() {
+        return Err(UsageError("sqlite:// needs a file path".to_string()));
+    }
+    Ok(path)
+}
+
 /// Opens a `sqlite://PATH` store (the demo runs on SQLite only).
 pub async fn open_sqlite(
     url: &str,
     migrate: bool,
     sync: Synchronous,
 ) -> anyhow::Result<Arc<SqliteStore>> {
-    let Some(path) = url.strip_prefix("sqlite://") else {
-        bail!(UsageError(format!(
-            "`{url}` is not a store URL; use sqlite://PATH or postgres://USER@HOST:PORT/DB[?schema=NAME]"
-        )));
-    };
-    if path.is_empty() {
-        bail!(UsageError("sqlite:// needs a file path".to_string()));
-    }
+    sqlite_path(url)?;
     let options = SqliteOptions {
         synchronous: sync,
         ..SqliteOptions::default()
@@ -147,6 +183,17 @@ pub async fn open_sqlite(
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// A command that only looks at a store was pointed at a path with no
+/// database (exit code 3, like any other thing asked for that does not exist).
+#[derive(Debug, thiserror::Error)]
+#[error("no database at {path}: create one with `steward migrate --store {url}`")]
+pub struct NoDatabase {
+    /// The file that is not there.
+    pub path: String,
+    /// The `--store` URL naming it.
+    pub url: String,
+}
 
 /// Something asked for does not exist (exit code 3).
 #[derive(Debug, thiserror::Error)]

@@ -198,3 +198,58 @@ fn unreachable_postgres_exits_69_with_a_message_naming_the_store() {
         );
     }
 }
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly.
+fn is_utc_millis(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[test]
+fn postgres_times_print_with_milliseconds_like_sqlite_in_text_and_json() {
+    let schema = Schema::fresh();
+    let store = schema.store.as_str();
+    // Several jobs: a PostgreSQL time has microseconds, and one in a
+    // thousand happens to end in 000.
+    let out = run_ok(&["enqueue", "noop", "--count", "3", "--store", store]);
+    let first: i64 = out
+        .split("ids ")
+        .nth(1)
+        .and_then(|rest| rest.split("..").next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no id range in {out:?}"));
+    for id in first..first + 3 {
+        let id = id.to_string();
+        let json_text = run_ok(&["jobs", "show", &id, "--json", "--store", store]);
+        assert!(
+            json_text.ends_with('\n') && !json_text.ends_with("\n\n"),
+            "{json_text:?}"
+        );
+        let json: Value = serde_json::from_str(&json_text).unwrap();
+        let text = run_ok(&["jobs", "show", &id, "--store", store]);
+        for name in ["created_at", "run_at"] {
+            let in_json = json[name].as_str().unwrap_or_default();
+            assert!(is_utc_millis(in_json), "json {name}: {in_json:?}");
+            let line = format!("{name}:");
+            let in_text = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&line))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("no {name} in text:\n{text}"));
+            assert_eq!(in_text, in_json, "{name}:\n{text}");
+        }
+    }
+    let counts = run_ok(&["jobs", "counts", "--json", "--store", store]);
+    assert!(
+        counts.ends_with('\n') && !counts.ends_with("\n\n"),
+        "{counts:?}"
+    );
+}

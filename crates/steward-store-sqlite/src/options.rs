@@ -69,6 +69,13 @@ pub struct SqliteOptions {
     /// finished, ... counted one per item): a bound on how long one
     /// transaction holds the write lock. Default: 20,000.
     pub max_batch_items: usize,
+    /// Create the database file if it does not exist. Default: `true`.
+    /// With `false`, [`SqliteStore::open`](crate::SqliteStore::open) of a
+    /// missing file fails with
+    /// [`StoreError::Unavailable`](steward_core::store::StoreError::Unavailable)
+    /// and leaves no file behind: a tool that only looks at a store must not
+    /// leave an empty database where a mistyped path pointed.
+    pub create_if_missing: bool,
 }
 
 impl Default for SqliteOptions {
@@ -79,6 +86,7 @@ impl Default for SqliteOptions {
             read_pool_size: 4,
             queue_capacity: 4096,
             max_batch_items: 20_000,
+            create_if_missing: true,
         }
     }
 }

@@ -94,7 +94,8 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url_or_path`: either a
+    /// Opens (creating it if missing, unless
+    /// [`SqliteOptions::create_if_missing`] is off) the database at `url_or_path`: either a
     /// `sqlite://PATH` URL (query options such as `?mode=ro` are honoured)
     /// or a plain file path. Sets WAL mode, `synchronous` and `busy_timeout`,
     /// starts the writer task and prepares the read pool.
@@ -352,7 +353,7 @@ fn connect_options(
         )));
     }
     Ok(base
-        .create_if_missing(true)
+        .create_if_missing(options.create_if_missing)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(match options.synchronous {
             Synchronous::Normal => SqliteSynchronous::Normal,

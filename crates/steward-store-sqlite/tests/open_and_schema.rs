@@ -214,3 +214,32 @@ async fn close_ends_every_task_the_store_started() {
         metrics.num_alive_tasks()
     );
 }
+
+#[tokio::test]
+async fn without_create_if_missing_a_missing_file_is_an_error_and_stays_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("typo.db").display());
+    let options = SqliteOptions {
+        create_if_missing: false,
+        ..SqliteOptions::default()
+    };
+    let err = SqliteStore::open(&url, options.clone())
+        .await
+        .expect_err("no file to open");
+    assert!(
+        matches!(err, StoreError::Unavailable { .. }),
+        "unexpected error: {err:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files were created: {left:?}");
+
+    // An existing database opens as before.
+    let created = SqliteStore::open(&url, SqliteOptions::default())
+        .await
+        .unwrap();
+    created.migrate().await.unwrap();
+    created.close().await;
+    let store = SqliteStore::open(&url, options).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().available, 0);
+    store.close().await;
+}
