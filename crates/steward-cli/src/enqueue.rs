@@ -8,7 +8,7 @@ use clap::Args;
 use steward::sqlite::Synchronous;
 use steward::store::{NewJob, Store};
 
-use crate::store_url::{self, AnyStore, DEFAULT_STORE, UsageError};
+use crate::store_url::{self, DEFAULT_STORE, UsageError};
 
 /// Options of `steward enqueue`.
 #[derive(Args)]
@@ -46,10 +46,7 @@ pub async fn run(args: EnqueueArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(UsageError(format!("--payload is not valid JSON: {err}")));
     }
     let store = store_url::open(&args.store, true, Synchronous::Normal).await?;
-    let result = match &store {
-        AnyStore::Sqlite(s) => enqueue_with(s.clone(), &args).await,
-        AnyStore::Postgres(s) => enqueue_with(s.clone(), &args).await,
-    };
+    let result = enqueue_with(store.clone(), &args).await;
     store.close().await;
     result
 }

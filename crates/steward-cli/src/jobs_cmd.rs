@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use steward::store::{JobId, JobState, Store};
 
 use crate::job_view::JobView;
-use crate::store_url::{self, AnyStore, DEFAULT_STORE, NotFound};
+use crate::store_url::{self, DEFAULT_STORE, NotFound};
 
 /// `steward jobs` subcommands.
 #[derive(Subcommand)]
@@ -65,10 +65,7 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
     // None of these commands makes a database: on a mistyped path they say
     // there is none instead of leaving an empty one behind.
     let store = store_url::open_existing(url).await?;
-    let result = match &store {
-        AnyStore::Sqlite(s) => run_with(s.clone(), cmd).await,
-        AnyStore::Postgres(s) => run_with(s.clone(), cmd).await,
-    };
+    let result = run_with(store.clone(), cmd).await;
     store.close().await;
     result
 }

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use steward::store::Store as _;
 
 /// Exit code for bad command-line usage (sysexits' EX_USAGE).
 const EXIT_USAGE: u8 = 64;

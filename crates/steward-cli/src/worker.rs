@@ -14,7 +14,7 @@ use steward::store::Store;
 use steward::{FailurePolicy, Host};
 
 use crate::kinds::{self, Journal};
-use crate::store_url::{self, AnyStore, DEFAULT_STORE, UsageError};
+use crate::store_url::{self, DEFAULT_STORE, UsageError};
 
 /// Options of `steward worker`.
 #[derive(Args)]
@@ -71,10 +71,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     if args.concurrency == 0 {
         anyhow::bail!(UsageError("--concurrency must be at least 1".to_string()));
     }
-    match store_url::open(&args.store, true, Synchronous::Normal).await? {
-        AnyStore::Sqlite(store) => run_with(store, args).await,
-        AnyStore::Postgres(store) => run_with(store, args).await,
-    }
+    let store = store_url::open(&args.store, true, Synchronous::Normal).await?;
+    run_with(store, args).await
 }
 
 async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<ExitCode> {

@@ -129,6 +129,7 @@ pub use options::PostgresOptions;
 pub use outbox::{complete_in, enqueue_in};
 pub use schema::SCHEMA_VERSION;
 pub use store::PostgresStore;
+pub use url::{StoreUrl, parse_url};
 
 #[cfg(doc)]
 use steward_core::store::Store;

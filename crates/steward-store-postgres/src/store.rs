@@ -128,7 +128,7 @@ impl PostgresStore {
         url: &str,
         mut options: PostgresOptions,
     ) -> Result<PostgresStore, StoreError> {
-        let url = crate::url::parse(url)?;
+        let url = crate::url::parse_url(url)?;
         if let Some(schema) = url.schema {
             options.schema = schema;
         }

@@ -36,18 +36,30 @@ const DRIVER_PARAMETERS: &[&str] = &[
 ];
 
 /// A `postgres://` URL split into what the driver connects to and the
-/// store's schema.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct StoreUrl {
+/// store's schema (see [`parse_url`]).
+///
+/// ```
+/// let url = steward_store_postgres::parse_url("postgres://u@h/db?schema=app").expect("valid");
+/// assert_eq!((url.connect.as_str(), url.schema.as_deref()), ("postgres://u@h/db", Some("app")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUrl {
     /// The URL without the `schema` parameter.
-    pub(crate) connect: String,
+    pub connect: String,
     /// The `schema` parameter, if given.
-    pub(crate) schema: Option<String>,
+    pub schema: Option<String>,
 }
 
-/// Splits `schema` off a `postgres://` or `postgresql://` URL and refuses
-/// any parameter the driver would ignore.
-pub(crate) fn parse(text: &str) -> Result<StoreUrl, StoreError> {
+/// Splits `schema` off a `postgres://` or `postgresql://` URL, as
+/// [`PostgresStore::connect`](crate::PostgresStore::connect) does, and
+/// refuses ([`StoreError::Invalid`], naming it) any parameter the driver
+/// would ignore.
+///
+/// ```
+/// let err = steward_store_postgres::parse_url("postgres://u@h/db?sslmdoe=require").unwrap_err();
+/// assert!(err.to_string().contains("sslmdoe"));
+/// ```
+pub fn parse_url(text: &str) -> Result<StoreUrl, StoreError> {
     let mut url =
         Url::parse(text).map_err(|e| invalid(format!("bad PostgreSQL URL `{text}`: {e}")))?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
@@ -91,10 +103,10 @@ mod tests {
 
     #[test]
     fn schema_is_taken_out_and_driver_parameters_stay() {
-        let u = parse("postgres://u@h:5432/db?schema=jobs_eu").expect("valid");
+        let u = parse_url("postgres://u@h:5432/db?schema=jobs_eu").expect("valid");
         assert_eq!(u.connect, "postgres://u@h:5432/db");
         assert_eq!(u.schema.as_deref(), Some("jobs_eu"));
-        let u = parse(
+        let u = parse_url(
             "postgresql://u:p%40ss@h/db?sslmode=disable&schema=x&options[statement_timeout]=5s",
         )
         .expect("valid");
@@ -103,20 +115,20 @@ mod tests {
             "postgresql://u:p%40ss@h/db?sslmode=disable&options%5Bstatement_timeout%5D=5s"
         );
         assert_eq!(u.schema.as_deref(), Some("x"));
-        let u = parse("postgres://u@h/db").expect("valid");
+        let u = parse_url("postgres://u@h/db").expect("valid");
         assert_eq!((u.connect.as_str(), u.schema), ("postgres://u@h/db", None));
     }
 
     #[test]
     fn unknown_parameters_and_empty_schemas_are_refused_by_name() {
-        let err = parse("postgres://u@h/db?sslmdoe=require").expect_err("a typo");
+        let err = parse_url("postgres://u@h/db?sslmdoe=require").expect_err("a typo");
         assert!(
             err.to_string().contains("unknown parameter `sslmdoe`"),
             "{err}"
         );
-        let err = parse("postgres://u@h/db?schema=").expect_err("empty");
+        let err = parse_url("postgres://u@h/db?schema=").expect_err("empty");
         assert!(err.to_string().contains("schema"), "{err}");
-        let err = parse("mysql://u@h/db").expect_err("not postgres");
+        let err = parse_url("mysql://u@h/db").expect_err("not postgres");
         assert!(err.to_string().contains("postgres://"), "{err}");
     }
 }

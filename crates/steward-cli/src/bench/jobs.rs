@@ -142,7 +142,8 @@ async fn run_sqlite(args: &JobsArgs) -> anyhow::Result<Figures> {
 /// Runs the workload in a fresh schema with a random name and drops the
 /// schema afterwards, whether the workload succeeded or not.
 async fn run_postgres(url: &str, args: &JobsArgs) -> anyhow::Result<Figures> {
-    let parts = crate::store_url::split_pg_url(url)?;
+    let parts =
+        steward::postgres::parse_url(url).map_err(|e| UsageError(format!("--store {url}: {e}")))?;
     if parts.schema.is_some() {
         bail!(UsageError(format!(
             "--store {url}: the benchmark makes (and drops) its own schema; leave out `schema=`"

@@ -15,7 +15,7 @@ use steward::sqlite::Synchronous;
 use steward::store::{NewJob, Store};
 
 use crate::kinds::unix_ns;
-use crate::store_url::{self, AnyStore};
+use crate::store_url;
 
 /// The job kind of a probe, as the bench's worker registers it.
 pub const PROBE_KIND: &str = "bench_probe";
@@ -37,10 +37,7 @@ pub struct ProbeArgs {
 /// The second process: enqueues `count` probes, one at a time.
 pub async fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let store = store_url::open(&args.store, false, Synchronous::Normal).await?;
-    let result = match &store {
-        AnyStore::Sqlite(s) => enqueue_probes(s.clone(), args.count).await,
-        AnyStore::Postgres(s) => enqueue_probes(s.clone(), args.count).await,
-    };
+    let result = enqueue_probes(store.clone(), args.count).await;
     store.close().await;
     result.map(|()| ExitCode::SUCCESS)
 }
