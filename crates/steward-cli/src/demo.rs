@@ -26,16 +26,16 @@ use steward::{
 #[derive(Args)]
 pub struct DemoArgs {
     /// Where to serve /healthz, /readyz and /status.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "STEWARD_HTTP")]
     http: String,
     /// Stop by itself after this long (default: run until Ctrl-C).
-    #[arg(long = "for", value_parser = crate::parse_duration)]
+    #[arg(long = "for", value_parser = crate::parse_duration, env = "STEWARD_FOR")]
     run_for: Option<Duration>,
     /// The shutdown timeout.
-    #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::parse_duration, env = "STEWARD_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Duration,
     /// The job store the demo's jobs go to.
-    #[arg(long, default_value = crate::store_url::DEFAULT_STORE)]
+    #[arg(long, default_value = crate::store_url::DEFAULT_STORE, env = "STEWARD_STORE")]
     store: String,
 }
 

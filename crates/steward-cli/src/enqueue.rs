@@ -16,25 +16,30 @@ pub struct EnqueueArgs {
     /// The job kind (`noop`, `sleep`, `fail`, `checkpoint`, `panic`, or any kind a worker knows).
     kind: String,
     /// The job's JSON payload.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", env = "STEWARD_PAYLOAD")]
     payload: String,
     /// How many identical jobs to enqueue (in one transaction).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, env = "STEWARD_COUNT")]
     count: usize,
     /// The queue.
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", env = "STEWARD_QUEUE")]
     queue: String,
     /// Run no earlier than this from now (e.g. 5s).
-    #[arg(long, value_parser = crate::parse_duration)]
+    #[arg(long, value_parser = crate::parse_duration, env = "STEWARD_DELAY")]
     delay: Option<Duration>,
     /// Lower runs first.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        env = "STEWARD_PRIORITY"
+    )]
     priority: i16,
     /// Attempts before the job is dead (default: the kind's own, else 25).
-    #[arg(long)]
+    #[arg(long, env = "STEWARD_MAX_ATTEMPTS")]
     max_attempts: Option<u32>,
     /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
-    #[arg(long, default_value = DEFAULT_STORE)]
+    #[arg(long, default_value = DEFAULT_STORE, env = "STEWARD_STORE")]
     store: String,
 }
 

@@ -28,7 +28,7 @@ pub struct IdArgs {
     /// The job's id.
     id: i64,
     /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
-    #[arg(long, default_value = DEFAULT_STORE)]
+    #[arg(long, default_value = DEFAULT_STORE, env = "STEWARD_STORE")]
     store: String,
 }
 
@@ -36,10 +36,10 @@ pub struct IdArgs {
 #[derive(Args)]
 pub struct CountsArgs {
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, env = "STEWARD_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     json: bool,
     /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
-    #[arg(long, default_value = DEFAULT_STORE)]
+    #[arg(long, default_value = DEFAULT_STORE, env = "STEWARD_STORE")]
     store: String,
 }
 
@@ -49,10 +49,10 @@ pub struct ShowArgs {
     /// The job's id.
     id: i64,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, env = "STEWARD_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     json: bool,
     /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
-    #[arg(long, default_value = DEFAULT_STORE)]
+    #[arg(long, default_value = DEFAULT_STORE, env = "STEWARD_STORE")]
     store: String,
 }
 

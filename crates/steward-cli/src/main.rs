@@ -41,6 +41,22 @@ static ALLOC: alloc::Counting = alloc::Counting;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text, or as one JSON object per line for log shippers.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "STEWARD_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -67,7 +83,7 @@ enum Command {
 #[derive(clap::Args)]
 struct MigrateArgs {
     /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
-    #[arg(long, default_value = store_url::DEFAULT_STORE)]
+    #[arg(long, default_value = store_url::DEFAULT_STORE, env = "STEWARD_STORE")]
     store: String,
 }
 
@@ -91,30 +107,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let format = cli.log_format;
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => {
-                init_logging("info");
+                init_logging("info", format);
                 demo::run(args).await
             }
             Command::Bench(cmd) => {
-                init_logging("warn");
+                init_logging("warn", format);
                 bench::run(cmd).await
             }
             Command::Worker(args) => {
-                init_logging("info");
+                init_logging("info", format);
                 worker::run(args).await
             }
             Command::Enqueue(args) => {
-                init_logging("warn");
+                init_logging("warn", format);
                 enqueue::run(args).await
             }
             Command::Jobs(cmd) => {
-                init_logging("warn");
+                init_logging("warn", format);
                 jobs_cmd::run(cmd).await
             }
             Command::Migrate(args) => {
-                init_logging("warn");
+                init_logging("warn", format);
                 let store =
                     store_url::open(&args.store, true, steward::sqlite::Synchronous::Normal)
                         .await?;
@@ -158,18 +175,23 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// Readable terminal logs; `RUST_LOG` overrides the default level.
-fn init_logging(default: &str) {
+/// Readable terminal logs, or JSON lines; `RUST_LOG` overrides the default level.
+fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(colour)
-        .with_timer(MillisUtc)
-        .compact()
-        .init();
+        .with_timer(MillisUtc);
+    match format {
+        LogFormat::Text => {
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(colour).compact().init();
+        }
+        // Fields at the top level, next to `message`: what log shippers
+        // index without a nested-object mapping.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
     // Panics: `Host::run` installs Steward's hook, one ERROR line per panic
     // inside the span it happened in (see HostBuilder::panic_hook).
 }

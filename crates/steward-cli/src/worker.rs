@@ -21,49 +21,54 @@ use crate::store_url::{self, DEFAULT_STORE, UsageError};
 pub struct WorkerArgs {
     /// The store to work on: `sqlite://PATH` or
     /// `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
-    #[arg(long, default_value = DEFAULT_STORE)]
+    #[arg(long, default_value = DEFAULT_STORE, env = "STEWARD_STORE")]
     store: String,
     /// Jobs run at once, per queue.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "STEWARD_CONCURRENCY")]
     concurrency: usize,
     /// Queues to serve, in priority order.
-    #[arg(long, value_delimiter = ',', default_value = "default")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "default",
+        env = "STEWARD_QUEUES"
+    )]
     queues: Vec<String>,
     /// Where to serve /healthz, /readyz and /status.
-    #[arg(long, default_value = "127.0.0.1:0")]
+    #[arg(long, default_value = "127.0.0.1:0", env = "STEWARD_HTTP")]
     http: String,
     /// How long a claim holds a job without a heartbeat.
-    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration, env = "STEWARD_LEASE")]
     lease: Duration,
     /// How often leases are renewed (default: a sixth of the lease).
-    #[arg(long, value_parser = crate::parse_duration)]
+    #[arg(long, value_parser = crate::parse_duration, env = "STEWARD_HEARTBEAT")]
     heartbeat: Option<Duration>,
     /// How long an idle worker waits for a wake-up before looking for
     /// work anyway (the bound on how late a job whose wake-up was lost
     /// starts).
-    #[arg(long, default_value = "1s", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = crate::parse_duration, env = "STEWARD_POLL_INTERVAL")]
     poll_interval: Duration,
     /// How often to look for expired leases.
-    #[arg(long, default_value = "5s", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::parse_duration, env = "STEWARD_RESCUE_EVERY")]
     rescue_every: Duration,
     /// Rescues in a row after which a job is dead.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, env = "STEWARD_MAX_RESCUES")]
     max_rescues: u32,
     /// How long the maintenance leader's lease lasts (only the leader
     /// rescues and prunes). Nodes campaign every third of it, so a killed
     /// leader is replaced within 4/3 of it. Default: 10s, campaigns every 3s.
-    #[arg(long, value_parser = crate::parse_duration)]
+    #[arg(long, value_parser = crate::parse_duration, env = "STEWARD_LEADER_TTL")]
     leader_ttl: Option<Duration>,
     /// How long shutdown may take.
-    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration, env = "STEWARD_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Duration,
     /// Append `ID ATTEMPT KIND` for every successful run to this file.
-    #[arg(long)]
+    #[arg(long, env = "STEWARD_JOURNAL")]
     journal: Option<PathBuf>,
     /// Also run the built-in `panic` and `abort` kinds, which crash an
     /// attempt or this whole process: for fault tests only, never in
     /// production (anyone who can enqueue could crash every worker).
-    #[arg(long)]
+    #[arg(long, env = "STEWARD_CRASH_KINDS", value_parser = clap::builder::BoolishValueParser::new())]
     crash_kinds: bool,
 }
 

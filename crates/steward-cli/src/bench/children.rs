@@ -38,7 +38,15 @@ impl WorkerProcesses {
             let err = out.try_clone().context("opening a worker log")?;
             // Pushed one by one: if a later spawn fails, dropping
             // `processes` kills the ones already started.
-            let child = Command::new(&exe)
+            let mut command = Command::new(&exe);
+            // The bench's workers run with the defaults it measures, not
+            // with whatever STEWARD_* settings (queues, lease...) are set here.
+            for (name, _) in std::env::vars_os() {
+                if name.to_string_lossy().starts_with("STEWARD_") {
+                    command.env_remove(name);
+                }
+            }
+            let child = command
                 .args(["worker", "--store", url, "--http", "127.0.0.1:0"])
                 .args(["--concurrency", &concurrency.to_string()])
                 .env("RUST_LOG", "warn")

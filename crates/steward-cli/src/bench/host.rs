@@ -17,13 +17,13 @@ use crate::alloc::live_bytes;
 #[derive(Args)]
 pub struct HostArgs {
     /// How many idle services to start and stop.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "STEWARD_SERVICES")]
     services: usize,
     /// How long to run the ticker for the drift measurement.
-    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration, env = "STEWARD_DRIFT_FOR")]
     drift_for: Duration,
     /// The ticker's period.
-    #[arg(long, default_value = "10ms", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "10ms", value_parser = crate::parse_duration, env = "STEWARD_PERIOD")]
     period: Duration,
 }
 

@@ -23,31 +23,33 @@ pub struct JobsArgs {
     /// `postgres` (`$DATABASE_URL`, default
     /// `postgres://postgres@127.0.0.1:5432/test`) or a `postgres://` URL.
     /// PostgreSQL runs in a fresh schema with a random name, dropped at the end.
+    // No STEWARD_STORE here: a deployment's store variable would silently
+    // point 100 000 benchmark jobs at the production store.
     #[arg(long, default_value = "sqlite")]
     store: String,
     /// How many jobs to enqueue and process.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, env = "STEWARD_JOBS")]
     pub jobs: usize,
     /// The concurrency of each worker.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, env = "STEWARD_CONCURRENCY")]
     pub concurrency: usize,
     /// How many single enqueues the latency probe makes (one every 10 ms).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, env = "STEWARD_PROBES")]
     pub probes: usize,
     /// Jobs the in-process worker claims ahead of its free slots.
-    #[arg(long, default_value_t = WorkerConfig::default().prefetch)]
+    #[arg(long, default_value_t = WorkerConfig::default().prefetch, env = "STEWARD_PREFETCH")]
     pub prefetch: usize,
     /// The most jobs the in-process worker claims in one round trip.
-    #[arg(long, default_value_t = WorkerConfig::default().fetch_batch)]
+    #[arg(long, default_value_t = WorkerConfig::default().fetch_batch, env = "STEWARD_FETCH_BATCH")]
     pub fetch_batch: u32,
     /// SQLite durability: `normal` (the default) or `full`. PostgreSQL runs
     /// with the server's own `synchronous_commit`.
-    #[arg(long, value_enum, default_value_t = Sync::Normal)]
+    #[arg(long, value_enum, default_value_t = Sync::Normal, env = "STEWARD_SYNC")]
     sync: Sync,
     /// Process the jobs with N `steward worker` processes (this binary)
     /// instead of one worker inside the bench; they are stopped with SIGTERM
     /// at the end and killed if the bench fails.
-    #[arg(long)]
+    #[arg(long, env = "STEWARD_WORKERS")]
     workers: Option<usize>,
 }
 
