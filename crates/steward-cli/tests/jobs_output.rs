@@ -27,6 +27,20 @@ fn stdout_ok(args: &[&str]) -> String {
     stdout
 }
 
+/// `jobs show` of a delayed job in a fresh store, as JSON and as text.
+fn one_job_shown_both_ways() -> (Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let id = stdout_ok(&["enqueue", "noop", "--delay", "1h", "--store", &store]);
+    let id = id.trim();
+    let json: Value = serde_json::from_str(&stdout_ok(&[
+        "jobs", "show", id, "--json", "--store", &store,
+    ]))
+    .unwrap();
+    let text = stdout_ok(&["jobs", "show", id, "--store", &store]);
+    (json, text)
+}
+
 fn files_in(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -93,15 +107,7 @@ fn read_only_commands_on_a_missing_database_say_so_and_create_no_file() {
 
 #[test]
 fn jobs_show_text_names_every_field_of_the_json_with_the_same_value() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let id = stdout_ok(&["enqueue", "noop", "--delay", "1h", "--store", &store]);
-    let id = id.trim();
-    let json: Value = serde_json::from_str(&stdout_ok(&[
-        "jobs", "show", id, "--json", "--store", &store,
-    ]))
-    .unwrap();
-    let text = stdout_ok(&["jobs", "show", id, "--store", &store]);
+    let (json, text) = one_job_shown_both_ways();
     let fields = text_fields(&text);
     let text_names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     let mut sorted = text_names.clone();
@@ -125,15 +131,7 @@ fn jobs_show_text_names_every_field_of_the_json_with_the_same_value() {
 
 #[test]
 fn times_are_utc_rfc3339_with_milliseconds_in_text_and_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let id = stdout_ok(&["enqueue", "noop", "--delay", "1h", "--store", &store]);
-    let id = id.trim();
-    let json: Value = serde_json::from_str(&stdout_ok(&[
-        "jobs", "show", id, "--json", "--store", &store,
-    ]))
-    .unwrap();
-    let text = stdout_ok(&["jobs", "show", id, "--store", &store]);
+    let (json, text) = one_job_shown_both_ways();
     let fields = text_fields(&text);
     for name in ["created_at", "run_at"] {
         let in_json = json[name].as_str().unwrap_or_default();
