@@ -180,7 +180,14 @@ fn log_format_json_writes_one_object_per_log_line() {
         .output()
         .expect("run steward demo");
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    // Not `success()`: the demo's flaky service may fail while the host
+    // stops, and the exit code then says so (4). Only the log format is
+    // tested here; the demo must still have ended by itself.
+    assert!(
+        matches!(out.status.code(), Some(0 | 4)),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
     // Logs go to stdout, between the demo's own plain-text lines
     // (its closing summary): every line that is not one of those is a
     // JSON object.
