@@ -2,9 +2,11 @@
 //!
 //! `sqlite://PATH` or `postgres://…` / `postgresql://…` (with an optional
 //! `?schema=NAME`, default `steward`). The commands are generic over
-//! [`Store`]; [`AnyStore`] is opened once here and each command dispatches
-//! on it once, to a generic function, so no command knows which store it
-//! runs on.
+//! [`Store`] and run on the library's [`AnyStore`], opened here with the
+//! CLI's own settings (SQLite's `synchronous`, migrate or not, never create
+//! a database for a read), so no command knows which store it runs on. The
+//! URL rules themselves live in the stores (`PostgresStore::connect`,
+//! `SqliteStore::open`), as for `steward::connect`.
 
 use std::path::Path;
 use std::sync::Arc;
