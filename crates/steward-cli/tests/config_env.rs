@@ -3,20 +3,10 @@
 //! `--log-format json` writes one JSON object per log line.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// The binary with no `STEWARD_*` variable from whoever runs the tests,
-/// so each test sees only the ones it sets.
-fn steward() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("STEWARD_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
-    cmd
-}
+mod common;
+use common::steward;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -3,41 +3,21 @@
 //! JSON that ends with one newline, log lines stamped like the rest.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn steward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn stdout_ok(args: &[&str]) -> String {
-    let out = steward(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "steward {args:?} failed ({:?}): {stdout}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+mod common;
+use common::{is_utc_millis, run_ok, steward};
 
 /// `jobs show` of a delayed job in a fresh store, as JSON and as text.
 fn one_job_shown_both_ways() -> (Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let id = stdout_ok(&["enqueue", "noop", "--delay", "1h", "--store", &store]);
+    let id = run_ok(&["enqueue", "noop", "--delay", "1h", "--store", &store]);
     let id = id.trim();
-    let json: Value = serde_json::from_str(&stdout_ok(&[
-        "jobs", "show", id, "--json", "--store", &store,
-    ]))
-    .unwrap();
-    let text = stdout_ok(&["jobs", "show", id, "--store", &store]);
+    let json: Value =
+        serde_json::from_str(&run_ok(&["jobs", "show", id, "--json", "--store", &store])).unwrap();
+    let text = run_ok(&["jobs", "show", id, "--store", &store]);
     (json, text)
 }
 
@@ -46,20 +26,6 @@ fn files_in(dir: &Path) -> Vec<String> {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly.
-fn is_utc_millis(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 24
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            4 | 7 => c == b'-',
-            10 => c == b'T',
-            13 | 16 => c == b':',
-            19 => c == b'.',
-            23 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
 }
 
 /// The `name: value` lines of `jobs show`'s text (indented lines are details
@@ -89,7 +55,10 @@ fn read_only_commands_on_a_missing_database_say_so_and_create_no_file() {
         vec!["jobs", "retry", "1"],
         vec!["jobs", "cancel", "1"],
     ] {
-        let out = steward(&[&args[..], &["--store", &store]].concat());
+        let out = steward()
+            .args([&args[..], &["--store", &store]].concat())
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
         assert!(
@@ -148,12 +117,12 @@ fn times_are_utc_rfc3339_with_milliseconds_in_text_and_json() {
 fn json_output_ends_with_exactly_one_newline() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let id = stdout_ok(&["enqueue", "noop", "--store", &store]);
+    let id = run_ok(&["enqueue", "noop", "--store", &store]);
     for args in [
         vec!["jobs", "counts", "--json"],
         vec!["jobs", "show", id.trim(), "--json"],
     ] {
-        let out = stdout_ok(&[&args[..], &["--store", &store]].concat());
+        let out = run_ok(&[&args[..], &["--store", &store]].concat());
         assert!(
             out.ends_with('\n') && !out.ends_with("\n\n"),
             "{args:?}: {out:?}"
@@ -168,9 +137,8 @@ fn log_lines_carry_the_same_time_format_as_jobs_show() {
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_steward"))
+    let mut worker = steward()
         .args(["worker", "--store", &store, "--http", "127.0.0.1:0"])
-        .env("NO_COLOR", "1")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::{is_utc_millis, run_ok, steward};
+
 /// The database the tests use; each test makes its own schema in it.
 const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn steward() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-}
 
 /// A schema with a random name, dropped (with everything in it) when the
 /// test ends, passed or failed.
@@ -56,18 +55,6 @@ impl Drop for Schema {
 
 fn run(args: &[&str]) -> Output {
     steward().args(args).output().unwrap()
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = run(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "steward {args:?} failed ({:?}): {stdout}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 fn counts(store: &str) -> Value {
@@ -197,20 +184,6 @@ fn unreachable_postgres_exits_69_with_a_message_naming_the_store() {
             "{args:?}: {stderr}"
         );
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly.
-fn is_utc_millis(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 24
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            4 | 7 => c == b'-',
-            10 => c == b'T',
-            13 | 16 => c == b':',
-            19 => c == b'.',
-            23 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
 }
 
 #[test]

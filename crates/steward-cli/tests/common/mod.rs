@@ -1,0 +1,46 @@
+//! What the black-box tests of the `steward` binary share: how to run it,
+//! and the time format it prints.
+
+#![allow(dead_code)] // each test crate uses its own part of this module
+
+use std::process::Command;
+
+/// The binary with no `STEWARD_*` variable or `RUST_LOG` from whoever runs
+/// the tests (each test sees only what it sets), and no colours.
+pub fn steward() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STEWARD_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `steward ARGS`, fails the test unless it succeeds, returns stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = steward().args(args).output().expect("run steward");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "steward {args:?} failed ({:?}): {stdout}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly: the one time format the CLI prints.
+pub fn is_utc_millis(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
