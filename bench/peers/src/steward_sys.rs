@@ -65,8 +65,8 @@ impl System for Steward {
 
     async fn start(&mut self) -> Result<()> {
         let worker = Worker::new(self.store.clone())
-            .register::<Noop>()?
-            .register::<Probe>()?
+            .register::<Noop>()
+            .register::<Probe>()
             .config(WorkerConfig {
                 queues: vec![QueueConfig {
                     name: "default".to_string(),

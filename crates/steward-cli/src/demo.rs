@@ -178,11 +178,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let store =
         crate::store_url::open_sqlite(&args.store, true, steward::sqlite::Synchronous::Normal)
             .await?;
-    let worker = crate::kinds::register(Worker::new(store.clone()))?;
+    let worker = crate::kinds::register(Worker::new(store.clone()));
     // The demo enqueues `panic` jobs itself, to show a panic caught and retried.
     let worker = worker
-        .register::<crate::kinds::Panic>()?
-        .queue("default", 8)?
+        .register::<crate::kinds::Panic>()
+        .queue("default", 8)
         .state(crate::kinds::Journal(None));
     builder.service("maintenance", Maintenance::new(store.clone()))?;
     builder.service("worker", worker)?;

@@ -213,12 +213,12 @@ impl Job for Abort {
 /// Registers every built-in kind.
 pub fn register<S: steward::store::Store>(
     worker: steward::jobs::Worker<S>,
-) -> Result<steward::jobs::Worker<S>, steward::ConfigError> {
+) -> steward::jobs::Worker<S> {
     worker
-        .register::<Noop>()?
-        .register::<Sleep>()?
-        .register::<Fail>()?
-        .register::<Checkpoint>()?
+        .register::<Noop>()
+        .register::<Sleep>()
+        .register::<Fail>()
+        .register::<Checkpoint>()
         .register::<Stamp>()
 }
 
@@ -227,8 +227,8 @@ pub fn register<S: steward::store::Store>(
 /// who can enqueue could take down every `steward worker` of a fleet.
 pub fn register_crash_kinds<S: steward::store::Store>(
     worker: steward::jobs::Worker<S>,
-) -> Result<steward::jobs::Worker<S>, steward::ConfigError> {
-    worker.register::<Panic>()?.register::<Abort>()
+) -> steward::jobs::Worker<S> {
+    worker.register::<Panic>().register::<Abort>()
 }
 
 /// The defaults of a built-in kind, so `steward enqueue` applies them.

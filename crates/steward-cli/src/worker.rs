@@ -95,12 +95,12 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
         poll_interval: args.poll_interval,
         ..WorkerConfig::default()
     };
-    let mut worker = kinds::register(Worker::new(store.clone()))?;
+    let mut worker = kinds::register(Worker::new(store.clone()));
     if args.crash_kinds {
-        worker = kinds::register_crash_kinds(worker)?;
+        worker = kinds::register_crash_kinds(worker);
     }
     let worker = worker
-        .config(config)?
+        .config(config)
         .state(Journal::open(args.journal.clone())?);
     let mut maintenance = MaintenanceConfig {
         rescue_every: args.rescue_every,
@@ -114,7 +114,7 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
         maintenance.leader_ttl = ttl;
         maintenance.leader_every = ttl / 3;
     }
-    let maintenance = Maintenance::new(store.clone()).config(maintenance)?;
+    let maintenance = Maintenance::new(store.clone()).config(maintenance);
 
     let mut builder = Host::builder();
     builder.shutdown_timeout(args.shutdown_timeout);

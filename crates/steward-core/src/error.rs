@@ -28,7 +28,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// let err = builder.channel::<u32>("work", 0).unwrap_err();
 /// assert!(matches!(err, ConfigError::ZeroCapacity { .. }));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// Two services were registered under the same name.
@@ -83,6 +83,21 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: String,
     },
+    /// A service's own configuration has mistakes (see
+    /// [`Service::check`](crate::Service::check)); reported by
+    /// [`HostBuilder::build`](crate::HostBuilder::build), every one of them.
+    #[error("service `{name}` is misconfigured: {}", join(problems))]
+    Service {
+        /// The service's name.
+        name: String,
+        /// Each mistake, in the order it was made.
+        problems: Vec<ConfigError>,
+    },
+}
+
+fn join(problems: &[ConfigError]) -> String {
+    let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    texts.join("; ")
 }
 
 /// Returned by cancel-aware waits (`sleep`, `send`, ...) when the service was

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use futures::future::BoxFuture;
 
-use crate::{BoxError, Context};
+use crate::{BoxError, ConfigError, Context};
 
 /// A named, long-running piece of work supervised by the [`Host`](crate::Host).
 ///
@@ -78,6 +78,35 @@ pub trait Service: Send + 'static {
     /// ```
     const STOPS_LAST: bool = false;
 
+    /// Every mistake in the service's configuration, empty when there is
+    /// none. [`HostBuilder::build`](crate::HostBuilder::build) calls it and
+    /// refuses to build a host with a misconfigured service, naming it, so
+    /// settings can be given without a `?` each and still fail before
+    /// anything runs. The default finds nothing.
+    ///
+    /// ```
+    /// # use steward_core::{BoxError, ConfigError, Context, Host, Service};
+    /// struct Mailer { relay: String }
+    /// impl Service for Mailer {
+    ///     fn check(&self) -> Vec<ConfigError> {
+    ///         if self.relay.is_empty() {
+    ///             return vec![ConfigError::Invalid { what: "mailer", reason: "no relay host".into() }];
+    ///         }
+    ///         Vec::new()
+    ///     }
+    ///     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+    ///         ctx.cancelled().await;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut builder = Host::builder();
+    /// builder.service("mailer", Mailer { relay: String::new() }).unwrap();
+    /// assert!(matches!(builder.build(), Err(ConfigError::Service { .. })));
+    /// ```
+    fn check(&self) -> Vec<ConfigError> {
+        Vec::new()
+    }
+
     /// Makes sure the service can start: checks its configuration, validates
     /// that a dependency is reachable (one short unit of work through a
     /// [`Scope`](crate::Scope), released at once), warms a cache. It is not
@@ -107,12 +136,16 @@ pub trait Service: Send + 'static {
 /// Object-safe form of [`Service`], so the host can hold services of
 /// different types in one list.
 pub(crate) trait DynService: Send + 'static {
+    fn check(&self) -> Vec<ConfigError>;
     fn init<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
     fn run<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
     fn on_stop<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
 }
 
 impl<S: Service> DynService for S {
+    fn check(&self) -> Vec<ConfigError> {
+        Service::check(self)
+    }
     fn init<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(Service::init(self, ctx))
     }

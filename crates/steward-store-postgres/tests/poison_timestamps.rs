@@ -145,17 +145,14 @@ async fn a_row_with_an_unreadable_time_fails_that_job_and_the_worker_runs_the_re
 
     let worker = Worker::new(store.clone())
         .register::<Noop>()
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "default".into(),
-                    concurrency: 4,
-                }],
-                poll_interval: Duration::from_millis(100),
-                ..WorkerConfig::default()
-            })
-        })
-        .expect("a worker");
+        .config(WorkerConfig {
+            queues: vec![QueueConfig {
+                name: "default".into(),
+                concurrency: 4,
+            }],
+            poll_interval: Duration::from_millis(100),
+            ..WorkerConfig::default()
+        });
     let mut builder = Host::builder();
     builder.handle_signals(false);
     builder.service("worker", worker).expect("register");

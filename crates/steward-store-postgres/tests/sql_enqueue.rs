@@ -145,18 +145,15 @@ async fn jobs_enqueued_by_psql_are_recorded_as_given_and_run_by_the_rust_worker(
     let seen: Seen = Arc::default();
     let worker = Worker::new(store.clone())
         .register::<SendEmail>()
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                queues: vec![QueueConfig {
-                    name: "mail".into(),
-                    concurrency: 1,
-                }],
-                poll_interval: Duration::from_millis(200),
-                prefetch: 0,
-                ..WorkerConfig::default()
-            })
+        .config(WorkerConfig {
+            queues: vec![QueueConfig {
+                name: "mail".into(),
+                concurrency: 1,
+            }],
+            poll_interval: Duration::from_millis(200),
+            prefetch: 0,
+            ..WorkerConfig::default()
         })
-        .expect("a worker")
         .state(seen.clone());
     let mut builder = Host::builder();
     builder.handle_signals(false);

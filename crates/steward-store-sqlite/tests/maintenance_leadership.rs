@@ -23,16 +23,14 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_error_while_campaigning_ends_leadership_but_not_the_service() {
     let t = common::open().await;
-    let maintenance = Maintenance::new(Arc::new(t.store.clone()))
-        .config(MaintenanceConfig {
-            leader_ttl: Duration::from_secs(1),
-            leader_every: Duration::from_millis(50),
-            rescue_every: Duration::from_millis(50),
-            prune_every: Duration::from_millis(50),
-            holder: "node-a".into(),
-            ..MaintenanceConfig::default()
-        })
-        .unwrap();
+    let maintenance = Maintenance::new(Arc::new(t.store.clone())).config(MaintenanceConfig {
+        leader_ttl: Duration::from_secs(1),
+        leader_every: Duration::from_millis(50),
+        rescue_every: Duration::from_millis(50),
+        prune_every: Duration::from_millis(50),
+        holder: "node-a".into(),
+        ..MaintenanceConfig::default()
+    });
     let leadership = maintenance.leadership();
     let mut builder = Host::builder();
     builder.handle_signals(false);

@@ -70,12 +70,10 @@ async fn run_case(fail_first: bool) -> (i64, u32, JobState) {
 
     let worker = Worker::new(store.clone())
         .register::<Credit>()
-        .unwrap()
         .config(WorkerConfig {
             heartbeat_every: Duration::from_millis(200),
             ..WorkerConfig::default()
         })
-        .unwrap()
         .state(store.pool().clone());
     let mut builder = Host::builder();
     builder.handle_signals(false);

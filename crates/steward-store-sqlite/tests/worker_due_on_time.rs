@@ -69,13 +69,10 @@ async fn an_idle_worker_starts_retries_and_delayed_jobs_when_they_come_due() {
     let runs = Arc::new(Runs::default());
     let worker = Worker::new(store.clone())
         .register::<FailsOnce>()
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                poll_interval: POLL,
-                ..one_queue(2)
-            })
+        .config(WorkerConfig {
+            poll_interval: POLL,
+            ..one_queue(2)
         })
-        .expect("a worker")
         .state(runs.clone());
     let mut builder = Host::builder();
     builder.handle_signals(false);

@@ -49,13 +49,11 @@ async fn worker_backs_off_while_the_database_is_locked_and_recovers() {
 
     let worker = Worker::new(store.clone())
         .register::<Hello>()
-        .unwrap()
         .config(WorkerConfig {
             poll_interval: Duration::from_millis(100),
             heartbeat_every: Duration::from_millis(200),
             ..WorkerConfig::default()
-        })
-        .unwrap();
+        });
     let mut builder = Host::builder();
     builder.handle_signals(false);
     builder.service("worker", worker).unwrap();

@@ -71,14 +71,11 @@ async fn worker_task_logs_name_the_service_and_the_job() {
         .id;
     let worker = Worker::new(store.clone())
         .register::<Flaky>()
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                heartbeat_every: Duration::from_millis(50),
-                poll_interval: Duration::from_millis(50),
-                ..one_queue(1)
-            })
-        })
-        .expect("a worker");
+        .config(WorkerConfig {
+            heartbeat_every: Duration::from_millis(50),
+            poll_interval: Duration::from_millis(50),
+            ..one_queue(1)
+        });
     let host = common::host("mailer", worker);
 
     store.refuse_outcomes(true);

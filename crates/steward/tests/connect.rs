@@ -40,9 +40,7 @@ async fn runs_jobs_and_closes(store: AnyStore) {
         "worker",
         Worker::new(store.clone())
             .register::<Hello>()
-            .expect("register")
-            .queue("default", 4)
-            .expect("queue"),
+            .queue("default", 4),
     )
     .expect("worker");
     let host = host.build().expect("build");

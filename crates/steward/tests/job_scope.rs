@@ -87,9 +87,7 @@ async fn a_unit_in_a_job_ends_with_the_jobs_timeout() {
         "worker",
         Worker::new(store.clone())
             .register::<Import>()
-            .expect("register")
             .queue("default", 1)
-            .expect("queue")
             .state(releases.clone()),
     )
     .expect("worker");

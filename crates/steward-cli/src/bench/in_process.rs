@@ -82,8 +82,8 @@ pub async fn workload<S: Store>(
     });
     let latencies = Arc::new(Latencies(Mutex::new(Vec::new())));
     let worker = Worker::new(store.clone())
-        .register::<BenchNoop>()?
-        .register::<Probe>()?
+        .register::<BenchNoop>()
+        .register::<Probe>()
         .config(WorkerConfig {
             queues: vec![QueueConfig {
                 name: "default".to_string(),
@@ -92,7 +92,7 @@ pub async fn workload<S: Store>(
             prefetch: args.prefetch,
             fetch_batch: args.fetch_batch,
             ..WorkerConfig::default()
-        })?
+        })
         .state(progress.clone())
         .state(latencies.clone());
     let mut builder = Host::builder();

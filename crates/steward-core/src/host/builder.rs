@@ -281,6 +281,13 @@ impl HostBuilder {
     /// ```
     pub fn build(self) -> Result<Host, ConfigError> {
         for entry in &self.services {
+            let problems = entry.service.check();
+            if !problems.is_empty() {
+                return Err(ConfigError::Service {
+                    name: entry.name.to_string(),
+                    problems,
+                });
+            }
             if let FailurePolicy::Restart(policy) = &entry.policy {
                 policy.validate()?;
             }

@@ -84,6 +84,12 @@ impl MaintenanceConfig {
                     .to_string(),
             });
         }
+        if self.holder.is_empty() {
+            return Err(ConfigError::Invalid {
+                what: "maintenance holder",
+                reason: "empty; each node needs a unique name".to_string(),
+            });
+        }
         if self.leader_every >= self.leader_ttl {
             return Err(ConfigError::Invalid {
                 what: "maintenance",
@@ -126,6 +132,9 @@ pub struct Maintenance<S> {
     store: Arc<S>,
     config: MaintenanceConfig,
     campaign: Campaign,
+    /// What is wrong with the last configuration given, reported at
+    /// `build` (and by `run`, for one started without a host's checks).
+    problem: Option<ConfigError>,
 }
 
 impl<S: Store> Maintenance<S> {
@@ -143,22 +152,29 @@ impl<S: Store> Maintenance<S> {
             store,
             config,
             campaign,
+            problem: None,
         }
     }
 
-    /// Replaces the configuration. A zero period, zero `max_rescues`, or a
-    /// `leader_every` not shorter than `leader_ttl` is refused.
+    /// Replaces the configuration. A zero period, zero `max_rescues`, an
+    /// empty holder, or a `leader_every` not shorter than `leader_ttl` is a
+    /// mistake reported by [`HostBuilder::build`](crate::HostBuilder::build).
     ///
     /// ```
-    /// # fn demo<S: steward_core::store::Store>(m: steward_core::jobs::Maintenance<S>) -> Result<(), steward_core::ConfigError> {
-    /// let m = m.config(steward_core::jobs::MaintenanceConfig::default())?;
-    /// # Ok(()) }
+    /// # fn demo<S: steward_core::store::Store>(m: steward_core::jobs::Maintenance<S>) {
+    /// use std::time::Duration;
+    /// let m = m.config(steward_core::jobs::MaintenanceConfig {
+    ///     leader_every: Duration::from_secs(30),
+    ///     ..Default::default()
+    /// });
+    /// assert_eq!(steward_core::Service::check(&m).len(), 1); // longer than leader_ttl
+    /// # }
     /// ```
-    pub fn config(mut self, config: MaintenanceConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
+    pub fn config(mut self, config: MaintenanceConfig) -> Self {
+        self.problem = config.validate().err();
         self.campaign.view().set_holder(config.holder.clone());
         self.config = config;
-        Ok(self)
+        self
     }
 
     /// This node's leadership, as it campaigns: whether it leads, under
@@ -238,8 +254,14 @@ impl<S: Store> Maintenance<S> {
 }
 
 impl<S: Store> Service for Maintenance<S> {
+    fn check(&self) -> Vec<ConfigError> {
+        self.problem.iter().cloned().collect()
+    }
+
     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
-        check(&self.config)?;
+        if let Some(problem) = &self.problem {
+            return Err(problem.clone().into());
+        }
         let mut campaign = ctx.every(self.config.leader_every)?;
         let mut rescue = ctx.every(self.config.rescue_every)?;
         let mut prune = ctx.every(self.config.prune_every)?;
@@ -277,26 +299,4 @@ impl<S: Store> Service for Maintenance<S> {
         self.campaign.resign(&*self.store).await;
         Ok(())
     }
-}
-
-/// Refuses a leadership configuration under which a live leader could lose
-/// its role between two renewals.
-fn check(config: &MaintenanceConfig) -> Result<(), ConfigError> {
-    if config.leader_every.is_zero() || config.leader_every >= config.leader_ttl {
-        return Err(ConfigError::Invalid {
-            what: "maintenance leader_every",
-            reason: format!(
-                "{:?} must be positive and shorter than leader_ttl ({:?}), or a live \
-                 leader would lose its role between renewals",
-                config.leader_every, config.leader_ttl
-            ),
-        });
-    }
-    if config.holder.is_empty() {
-        return Err(ConfigError::Invalid {
-            what: "maintenance holder",
-            reason: "empty; each node needs a unique name".to_string(),
-        });
-    }
-    Ok(())
 }

@@ -86,17 +86,14 @@ pub async fn a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_it
     let gate: Gate = Arc::default();
     let worker = Worker::new(store.clone())
         .register::<Hold>()
-        .and_then(|w| w.register::<Quick>())
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                prefetch: 0,
-                lease: LEASE,
-                heartbeat_every: Duration::from_secs(10),
-                poll_interval: Duration::from_millis(100),
-                ..one_queue(2)
-            })
+        .register::<Quick>()
+        .config(WorkerConfig {
+            prefetch: 0,
+            lease: LEASE,
+            heartbeat_every: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(100),
+            ..one_queue(2)
         })
-        .expect("a worker")
         .state(gate.clone());
     let running = host(|builder| {
         builder.service("worker", worker).expect("register");
@@ -225,16 +222,13 @@ pub async fn a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from
     let seen = Arc::new(Seen::default());
     let worker = Worker::new(store.clone())
         .register::<Twice>()
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                prefetch: 0,
-                lease: LEASE,
-                heartbeat_every: Duration::from_millis(100),
-                poll_interval: Duration::from_millis(50),
-                ..one_queue(2)
-            })
+        .config(WorkerConfig {
+            prefetch: 0,
+            lease: LEASE,
+            heartbeat_every: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(50),
+            ..one_queue(2)
         })
-        .expect("a worker")
         .state(seen.clone());
     let running = host(|builder| {
         builder.service("worker", worker).expect("register");

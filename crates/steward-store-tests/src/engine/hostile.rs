@@ -73,16 +73,13 @@ async fn hostile_job_frees_its_slot<H: Harness, J: Job>(h: &H, hostile: J, panic
     let client = Client::new(store.clone());
     let worker = Worker::new(store.clone())
         .register::<J>()
-        .and_then(|w| w.register::<Hello>())
-        .and_then(|w| {
-            // One slot: the next job runs only if the hostile one freed it.
-            w.config(WorkerConfig {
-                prefetch: 0,
-                poll_interval: Duration::from_millis(50),
-                ..one_queue(1)
-            })
-        })
-        .expect("a worker");
+        .register::<Hello>()
+        // One slot: the next job runs only if the hostile one freed it.
+        .config(WorkerConfig {
+            prefetch: 0,
+            poll_interval: Duration::from_millis(50),
+            ..one_queue(1)
+        });
     let running = host(|builder| {
         builder.service("worker", worker).expect("register");
     });
@@ -158,13 +155,10 @@ pub async fn a_job_missing_its_state_fails_at_once_naming_the_type<H: Harness>(h
         .id;
     let worker = Worker::new(store.clone())
         .register::<SendMail>()
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                poll_interval: Duration::from_millis(50),
-                ..one_queue(1)
-            })
-        })
-        .expect("a worker");
+        .config(WorkerConfig {
+            poll_interval: Duration::from_millis(50),
+            ..one_queue(1)
+        });
     let running = host(|builder| {
         builder.service("worker", worker).expect("register");
     });

@@ -312,13 +312,12 @@ impl<H: Harness> Bench<H> {
     pub fn start(&self, config: WorkerConfig, shutdown_timeout: Duration) -> Running {
         let worker = Worker::new(self.store.clone())
             .register::<Record>()
-            .and_then(|w| w.register::<Flaky>())
-            .and_then(|w| w.register::<Boom>())
-            .and_then(|w| w.register::<Nap>())
-            .and_then(|w| w.register::<Steps>())
-            .and_then(|w| w.register::<Ask>())
-            .and_then(|w| w.config(config))
-            .expect("a valid worker")
+            .register::<Flaky>()
+            .register::<Boom>()
+            .register::<Nap>()
+            .register::<Steps>()
+            .register::<Ask>()
+            .config(config)
             .state(self.log.clone());
         host(|builder| {
             builder.shutdown_timeout(shutdown_timeout);

@@ -27,12 +27,10 @@ struct Node {
 
 impl Node {
     fn start<S: Store>(store: Arc<S>, holder: &str, config: &MaintenanceConfig) -> Node {
-        let maintenance = Maintenance::new(store)
-            .config(MaintenanceConfig {
-                holder: holder.to_string(),
-                ..config.clone()
-            })
-            .expect("a valid maintenance configuration");
+        let maintenance = Maintenance::new(store).config(MaintenanceConfig {
+            holder: holder.to_string(),
+            ..config.clone()
+        });
         let leadership = maintenance.leadership();
         let mut builder = Host::builder();
         builder.handle_signals(false);

@@ -28,15 +28,10 @@ impl Job for Noop {
 }
 
 fn worker<S: Store>(store: Arc<S>) -> Worker<S> {
-    Worker::new(store)
-        .register::<Noop>()
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                poll_interval: Duration::from_millis(100),
-                ..one_queue(4)
-            })
-        })
-        .expect("a worker")
+    Worker::new(store).register::<Noop>().config(WorkerConfig {
+        poll_interval: Duration::from_millis(100),
+        ..one_queue(4)
+    })
 }
 
 /// The database refuses the completion of one job, as a data error from

@@ -77,15 +77,12 @@ impl Service for SlowToStop {
 fn worker<S: Store>(store: Arc<S>) -> Worker<S> {
     Worker::new(store)
         .register::<UntilCancelled>()
-        .and_then(|w| w.register::<Polite>())
-        .and_then(|w| {
-            w.config(WorkerConfig {
-                lease: Duration::from_secs(60),
-                poll_interval: Duration::from_millis(50),
-                ..one_queue(4)
-            })
+        .register::<Polite>()
+        .config(WorkerConfig {
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(50),
+            ..one_queue(4)
         })
-        .expect("a worker")
         .state(Arc::new(Heard::default()))
 }
 

@@ -56,11 +56,12 @@ use stop::StopBudget;
 /// # fn demo<S: steward_core::store::Store>(store: std::sync::Arc<S>) -> Result<(), steward_core::ConfigError> {
 /// use steward_core::jobs::Worker;
 /// let worker = Worker::new(store)
-///     .register::<Ping>()?
-///     .queue("default", 16)?
-///     .queue("low", 2)?;
+///     .register::<Ping>()
+///     .queue("default", 16)
+///     .queue("low", 2);
 /// let mut host = steward_core::Host::builder();
 /// host.service("worker", worker)?;
+/// let host = host.build()?; // mistakes in the chain above are reported here
 /// # Ok(()) }
 /// ```
 pub struct Worker<S> {
@@ -71,6 +72,9 @@ pub struct Worker<S> {
     config: WorkerConfig,
     extensions: Extensions,
     custom_queues: bool,
+    /// Mistakes made while configuring, reported at `build` (and by `run`,
+    /// for a worker started without a host's checks).
+    problems: Vec<ConfigError>,
 }
 
 impl<S: Store> Worker<S> {
@@ -88,10 +92,13 @@ impl<S: Store> Worker<S> {
             config: WorkerConfig::default(),
             extensions: Extensions::default(),
             custom_queues: false,
+            problems: Vec::new(),
         }
     }
 
-    /// Adds a job kind this worker runs. Registering a kind twice is an error.
+    /// Adds a job kind this worker runs. Registering a kind twice is a
+    /// mistake reported by [`HostBuilder::build`](crate::HostBuilder::build)
+    /// (see [`check`](Self::check)).
     ///
     /// ```
     /// # use serde::{Deserialize, Serialize};
@@ -100,73 +107,96 @@ impl<S: Store> Worker<S> {
     /// #     const KIND: &'static str = "ping";
     /// #     async fn run(self, _ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> { Ok(()) }
     /// # }
-    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) -> Result<(), steward_core::ConfigError> {
-    /// let w = w.register::<Ping>()?;
-    /// # Ok(()) }
+    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) {
+    /// let w = w.register::<Ping>();
+    /// assert!(w.check().is_empty());
+    /// let w = w.register::<Ping>();
+    /// assert_eq!(w.check().len(), 1);
+    /// # }
     /// ```
-    pub fn register<J: Job>(mut self) -> Result<Self, ConfigError> {
-        // Only while configuring, when this worker is the sole owner.
-        let Some(registry) = Arc::get_mut(&mut self.registry) else {
-            return Err(ConfigError::Invalid {
-                what: "job kind",
-                reason: format!("`{}` registered on a worker that is running", J::KIND),
-            });
+    pub fn register<J: Job>(mut self) -> Self {
+        // The worker is the registry's sole owner until it runs, and
+        // `register` takes it by value: sharing here is a bug, reported all
+        // the same rather than panicking.
+        let problem = match Arc::get_mut(&mut self.registry) {
+            None => Some(format!(
+                "`{}` registered on a worker that is running",
+                J::KIND
+            )),
+            Some(registry) => {
+                (!registry.register::<J>()).then(|| format!("`{}` is registered twice", J::KIND))
+            }
         };
-        if !registry.register::<J>() {
-            return Err(ConfigError::Invalid {
+        if let Some(reason) = problem {
+            self.problems.push(ConfigError::Invalid {
                 what: "job kind",
-                reason: format!("`{}` is registered twice", J::KIND),
+                reason,
             });
         }
-        Ok(self)
+        self
     }
 
     /// Serves `name` with at most `concurrency` of its jobs at once. The
     /// first call replaces the default queue; queues are served in the order
-    /// added.
+    /// added. A zero concurrency or a queue given twice is a mistake
+    /// reported by [`HostBuilder::build`](crate::HostBuilder::build).
     ///
     /// ```
     /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) {
-    /// assert!(w.queue("default", 0).is_err());
+    /// let w = w.queue("default", 16).queue("low", 0);
+    /// assert_eq!(w.check()[0].to_string(), "queue `low` has concurrency 0; at least 1 task must be allowed to run");
     /// # }
     /// ```
-    pub fn queue(
-        mut self,
-        name: impl Into<String>,
-        concurrency: usize,
-    ) -> Result<Self, ConfigError> {
+    pub fn queue(mut self, name: impl Into<String>, concurrency: usize) -> Self {
         let name = name.into();
-        if concurrency == 0 {
-            return Err(ConfigError::ZeroConcurrency {
-                what: format!("queue `{name}`"),
-            });
-        }
         if !self.custom_queues {
             self.config.queues.clear();
             self.custom_queues = true;
         }
-        if self.config.queues.iter().any(|q| q.name == name) {
-            return Err(ConfigError::Invalid {
+        if concurrency == 0 {
+            self.problems.push(ConfigError::ZeroConcurrency {
+                what: format!("queue `{name}`"),
+            });
+        } else if self.config.queues.iter().any(|q| q.name == name) {
+            self.problems.push(ConfigError::Invalid {
                 what: "queue",
                 reason: format!("`{name}` is configured twice"),
             });
+        } else {
+            self.config.queues.push(QueueConfig { name, concurrency });
         }
-        self.config.queues.push(QueueConfig { name, concurrency });
-        Ok(self)
+        self
     }
 
-    /// Replaces the whole configuration (queues included).
+    /// Replaces the whole configuration (queues included). Settings that
+    /// break [`WorkerConfig::validate`] are reported by
+    /// [`HostBuilder::build`](crate::HostBuilder::build).
     ///
     /// ```
-    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) -> Result<(), steward_core::ConfigError> {
-    /// let w = w.config(steward_core::jobs::WorkerConfig::default())?;
-    /// # Ok(()) }
+    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) {
+    /// let w = w.config(steward_core::jobs::WorkerConfig::default());
+    /// # }
     /// ```
-    pub fn config(mut self, config: WorkerConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
+    pub fn config(mut self, config: WorkerConfig) -> Self {
+        if let Err(err) = config.validate() {
+            self.problems.push(err);
+        }
         self.config = config;
         self.custom_queues = true;
-        Ok(self)
+        self
+    }
+
+    /// Every mistake made while configuring this worker, in order; empty
+    /// when it is ready to run. The host calls it at
+    /// [`build`](crate::HostBuilder::build) (through [`Service::check`]).
+    ///
+    /// ```
+    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) {
+    /// assert!(w.check().is_empty());
+    /// # }
+    /// ```
+    pub fn check(&self) -> Vec<ConfigError> {
+        self.problems.clone()
     }
 
     /// Makes `value` available to every job through
@@ -184,7 +214,18 @@ impl<S: Store> Worker<S> {
 }
 
 impl<S: Store> Service for Worker<S> {
+    fn check(&self) -> Vec<ConfigError> {
+        Worker::check(self)
+    }
+
     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        if !self.problems.is_empty() {
+            return Err(ConfigError::Service {
+                name: ctx.name().to_string(),
+                problems: self.problems.clone(),
+            }
+            .into());
+        }
         if self.registry.is_empty() {
             tracing::warn!("worker has no job kinds registered: it claims nothing");
         }
