@@ -83,6 +83,18 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: String,
     },
+    /// A value in [`Settings`](crate::Settings) that is unknown, of the wrong
+    /// type or out of range, named by its key and where it came from.
+    #[error("{}", setting_text(key, origin.as_deref(), reason))]
+    Setting {
+        /// The dotted key, such as `steward.host.shutdown_timeout` (empty
+        /// for a whole file that cannot be read).
+        key: String,
+        /// The file or environment variable that gave it, if known.
+        origin: Option<String>,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A service's own configuration has mistakes (see
     /// [`Service::check`](crate::Service::check)); reported by
     /// [`HostBuilder::build`](crate::HostBuilder::build), every one of them.
@@ -93,6 +105,15 @@ pub enum ConfigError {
         /// Each mistake, in the order it was made.
         problems: Vec<ConfigError>,
     },
+}
+
+fn setting_text(key: &str, origin: Option<&str>, reason: &str) -> String {
+    match (key.is_empty(), origin) {
+        (false, Some(origin)) => format!("setting `{key}` (from {origin}): {reason}"),
+        (false, None) => format!("setting `{key}`: {reason}"),
+        (true, Some(origin)) => format!("settings from {origin}: {reason}"),
+        (true, None) => format!("settings: {reason}"),
+    }
 }
 
 fn join(problems: &[ConfigError]) -> String {

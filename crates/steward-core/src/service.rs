@@ -4,7 +4,7 @@ use std::future::Future;
 
 use futures::future::BoxFuture;
 
-use crate::{BoxError, ConfigError, Context};
+use crate::{BoxError, ConfigError, Context, Section};
 
 /// A named, long-running piece of work supervised by the [`Host`](crate::Host).
 ///
@@ -107,6 +107,37 @@ pub trait Service: Send + 'static {
         Vec::new()
     }
 
+    /// Takes the service's own keys from its table of
+    /// [`Settings`](crate::Settings) (`[steward.services.<name>]`), when the
+    /// host was given settings; called by
+    /// [`HostBuilder::build`](crate::HostBuilder::build) before
+    /// [`check`](Service::check). An unknown key or a bad value is an error
+    /// naming it. The default takes none: any key but the host's (`policy`,
+    /// `restart`, `init_timeout`) is refused.
+    ///
+    /// ```
+    /// # use steward_core::{BoxError, ConfigError, Context, Section, Service};
+    /// #[derive(serde::Deserialize)]
+    /// struct MailerSettings { relay: Option<String> }
+    /// struct Mailer { relay: String }
+    /// impl Service for Mailer {
+    ///     fn configure(&mut self, section: &Section) -> Result<(), ConfigError> {
+    ///         let settings: MailerSettings = section.get()?;
+    ///         if let Some(relay) = settings.relay {
+    ///             self.relay = relay;
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
+    ///         ctx.cancelled().await;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn configure(&mut self, section: &Section) -> Result<(), ConfigError> {
+        section.refuse_own_keys()
+    }
+
     /// Makes sure the service can start: checks its configuration, validates
     /// that a dependency is reachable (one short unit of work through a
     /// [`Scope`](crate::Scope), released at once), warms a cache. It is not
@@ -137,6 +168,7 @@ pub trait Service: Send + 'static {
 /// different types in one list.
 pub(crate) trait DynService: Send + 'static {
     fn check(&self) -> Vec<ConfigError>;
+    fn configure(&mut self, section: &Section) -> Result<(), ConfigError>;
     fn init<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
     fn run<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
     fn on_stop<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>>;
@@ -145,6 +177,9 @@ pub(crate) trait DynService: Send + 'static {
 impl<S: Service> DynService for S {
     fn check(&self) -> Vec<ConfigError> {
         Service::check(self)
+    }
+    fn configure(&mut self, section: &Section) -> Result<(), ConfigError> {
+        Service::configure(self, section)
     }
     fn init<'a>(&'a mut self, ctx: &'a Context) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(Service::init(self, ctx))

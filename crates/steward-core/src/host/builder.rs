@@ -17,7 +17,7 @@ use crate::periodic::Periodic;
 use crate::service::DynService;
 use crate::status::Slot;
 use crate::sync::LockExt;
-use crate::{BoxError, ConfigError, Context, FailurePolicy, Receiver, Sender, Service};
+use crate::{BoxError, ConfigError, Context, FailurePolicy, Receiver, Sender, Service, Settings};
 
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,6 +50,8 @@ pub struct HostBuilder {
     handle_signals: bool,
     /// Set through the setters in watchdog.rs.
     pub(super) watch: super::watch_config::WatchConfig,
+    /// Applied at `build`, over what the code set.
+    settings: Option<Settings>,
 }
 
 /// A service as registered, before the host starts it.
@@ -101,6 +103,7 @@ impl HostBuilder {
             blocking_limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
             handle_signals: true,
             watch: Default::default(),
+            settings: None,
         }
     }
 
@@ -272,6 +275,21 @@ impl HostBuilder {
         self
     }
 
+    /// Settings from a file or the environment ([`Settings`]) that override
+    /// what the code set: the host's timeouts, and per service its failure
+    /// policy, init timeout and own settings. Applied by
+    /// [`build`](Self::build), which reports a bad or unknown key by name.
+    ///
+    /// ```
+    /// # fn demo(mut builder: steward_core::HostBuilder) -> Result<(), steward_core::ConfigError> {
+    /// builder.settings(steward_core::Settings::new().env());
+    /// # Ok(()) }
+    /// ```
+    pub fn settings(&mut self, settings: Settings) -> &mut Self {
+        self.settings = Some(settings);
+        self
+    }
+
     /// Checks the configuration and builds the host.
     ///
     /// ```
@@ -279,7 +297,10 @@ impl HostBuilder {
     /// let host = steward_core::Host::builder().build()?;
     /// # Ok(()) }
     /// ```
-    pub fn build(self) -> Result<Host, ConfigError> {
+    pub fn build(mut self) -> Result<Host, ConfigError> {
+        if let Some(settings) = self.settings.take() {
+            self.apply(&settings)?;
+        }
         for entry in &self.services {
             let problems = entry.service.check();
             if !problems.is_empty() {
@@ -357,6 +378,42 @@ impl HostBuilder {
 }
 
 impl HostBuilder {
+    /// Applies `settings` over what the code set.
+    fn apply(&mut self, settings: &Settings) -> Result<(), ConfigError> {
+        let host = settings.host_keys()?;
+        if let Some(timeout) = host.shutdown_timeout {
+            self.shutdown_timeout = timeout;
+        }
+        if let Some(timeout) = host.init_timeout {
+            self.default_init_timeout = timeout;
+        }
+        if let Some(limit) = host.blocking_limit {
+            self.blocking_limit(limit)
+                .map_err(|err| settings.refuse("steward.host.blocking_limit", &err))?;
+        }
+        if host.shutdown_timeout.is_some_and(|t| t.is_zero()) {
+            let zero = ConfigError::ZeroPeriod {
+                what: "the shutdown timeout".to_string(),
+            };
+            return Err(settings.refuse("steward.host.shutdown_timeout", &zero));
+        }
+        let names = settings.service_names(|name| self.names.contains(name))?;
+        for name in names {
+            let section = settings.service(&name);
+            let keys = section.host_keys()?;
+            let Some(index) = self.services.iter().position(|s| *s.name == *name) else {
+                continue;
+            };
+            let entry = &mut self.services[index];
+            entry.policy = keys.policy(&entry.policy, &section)?;
+            if let Some(timeout) = keys.init_timeout {
+                self.declared[index].init_timeout = Some(timeout);
+            }
+            entry.service.configure(&section)?;
+        }
+        Ok(())
+    }
+
     /// Records the declared channel roles, refusing unknown channels, a
     /// second receiver, and producer/consumer cycles.
     fn declare_channel_roles(&self) -> Result<(), ConfigError> {

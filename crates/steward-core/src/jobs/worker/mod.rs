@@ -18,6 +18,7 @@ mod heartbeat;
 mod pace;
 mod ready;
 mod serve;
+mod settings;
 mod stop;
 
 use std::collections::HashMap;
@@ -199,6 +200,19 @@ impl<S: Store> Worker<S> {
         self.problems.clone()
     }
 
+    /// The configuration as it stands: what the code set, with
+    /// [`Settings`](crate::Settings) applied once the host has been built.
+    ///
+    /// ```
+    /// # fn demo<S: steward_core::store::Store>(w: steward_core::jobs::Worker<S>) {
+    /// let w = w.queue("mail", 2);
+    /// assert_eq!(w.current_config().queues[0].concurrency, 2);
+    /// # }
+    /// ```
+    pub fn current_config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
     /// Makes `value` available to every job through
     /// [`JobContext::state`](super::JobContext::state).
     ///
@@ -216,6 +230,10 @@ impl<S: Store> Worker<S> {
 impl<S: Store> Service for Worker<S> {
     fn check(&self) -> Vec<ConfigError> {
         Worker::check(self)
+    }
+
+    fn configure(&mut self, section: &crate::Section) -> Result<(), ConfigError> {
+        self.apply_settings(section)
     }
 
     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
