@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use steward::jobs::{Job, JobContext, QueueConfig, Worker};
+use steward::jobs::{Job, JobContext, Maintenance, QueueConfig, Worker};
 use steward::sqlite::{SqliteOptions, SqliteStore};
 use steward::{
     BoxError, ConfigError, Context, ExitStatus, FailurePolicy, Host, HostBuilder, Service, Settings,
@@ -259,6 +259,40 @@ async fn a_worker_setting_that_breaks_a_rule_is_reported_at_build() {
     let err = builder.build().expect_err("refused").to_string();
     assert!(err.contains("service `worker`"), "{err}");
     assert!(err.contains("queue `default` has concurrency 0"), "{err}");
+}
+
+#[tokio::test]
+async fn maintenance_takes_its_settings_and_reports_a_broken_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let settings = Settings::new().env_from(env(&[
+        ("STEWARD_SERVICES__MAINTENANCE__COMPLETED_RETENTION", "2h"),
+        ("STEWARD_SERVICES__MAINTENANCE__LEADER_EVERY", "1m"),
+    ]));
+    let mut builder = builder();
+    builder.settings(settings);
+    builder
+        .service("maintenance", Maintenance::new(store.clone()))
+        .unwrap();
+    let err = builder
+        .build()
+        .expect_err("leader_every over leader_ttl")
+        .to_string();
+    assert!(err.contains("service `maintenance`"), "{err}");
+    assert!(err.contains("leader_every"), "{err}");
+
+    let settings =
+        Settings::new().env_from(env(&[("STEWARD_SERVICES__MAINTENANCE__RETENTION", "2h")]));
+    let mut builder = self::builder();
+    builder.settings(settings);
+    builder
+        .service("maintenance", Maintenance::new(store))
+        .unwrap();
+    let err = builder.build().expect_err("unknown key").to_string();
+    assert!(
+        err.contains("STEWARD_SERVICES__MAINTENANCE__RETENTION"),
+        "{err}"
+    );
 }
 
 #[test]

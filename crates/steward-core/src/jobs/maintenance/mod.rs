@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod settings;
+
 use super::leadership::{Campaign, Leadership, default_holder};
 use crate::store::{RescueReport, Store, StoreError};
 use crate::{BoxError, ConfigError, Context, Service};
@@ -171,10 +173,16 @@ impl<S: Store> Maintenance<S> {
     /// # }
     /// ```
     pub fn config(mut self, config: MaintenanceConfig) -> Self {
+        self.set_config(config);
+        self
+    }
+
+    /// Replaces the configuration; its mistake, if any, replaces the last
+    /// one's (the whole configuration is new).
+    fn set_config(&mut self, config: MaintenanceConfig) {
         self.problem = config.validate().err();
         self.campaign.view().set_holder(config.holder.clone());
         self.config = config;
-        self
     }
 
     /// This node's leadership, as it campaigns: whether it leads, under
@@ -256,6 +264,10 @@ impl<S: Store> Maintenance<S> {
 impl<S: Store> Service for Maintenance<S> {
     fn check(&self) -> Vec<ConfigError> {
         self.problem.iter().cloned().collect()
+    }
+
+    fn configure(&mut self, section: &crate::Section) -> Result<(), ConfigError> {
+        self.apply_settings(section)
     }
 
     async fn run(&mut self, ctx: &Context) -> Result<(), BoxError> {
