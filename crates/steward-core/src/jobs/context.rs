@@ -223,6 +223,29 @@ impl JobContext {
         self.inner.shutting_down.cancelled().await
     }
 
+    /// Waits `duration`, or less: ends with [`Cancelled`](crate::Cancelled)
+    /// as soon as the worker begins to stop or the job is cancelled. Return
+    /// that with `?` and a job stopped by shutdown is released (available
+    /// again, no attempt used, its checkpoint kept), not failed.
+    ///
+    /// ```
+    /// # async fn demo(ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> {
+    /// for batch in ctx.checkpoint::<u32>()?.unwrap_or(0)..10 {
+    ///     // ... one batch ...
+    ///     ctx.save_checkpoint(&(batch + 1)).await?;
+    ///     ctx.sleep(std::time::Duration::from_secs(1)).await?; // stops here at shutdown
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn sleep(&self, duration: std::time::Duration) -> Result<(), crate::Cancelled> {
+        tokio::select! {
+            biased;
+            _ = self.inner.token.cancelled() => Err(crate::Cancelled),
+            _ = self.inner.shutting_down.cancelled() => Err(crate::Cancelled),
+            _ = tokio::time::sleep(duration) => Ok(()),
+        }
+    }
+
     /// True once the job must stop.
     ///
     /// ```

@@ -11,6 +11,7 @@
 //! stopped by its timeout ...................... Failed (timeout), same retry rule
 //! stopped by an operator's cancel ............. Cancelled { "cancelled by an operator" }
 //! stopped by shutdown ......................... released: available again, attempt not counted
+//! returned Cancelled while the worker stops .... released, the same
 //! lease lost (rescued elsewhere) .............. nothing is written: the newer attempt owns the job
 //! ```
 //!
@@ -227,6 +228,14 @@ async fn run_attempt(job: ClaimedJob, stopper: Stopper, deps: Arc<AttemptDeps>) 
                 format!("timed out after {after:?}"),
                 None,
             )
+        }
+        // The job stopped early because the worker is stopping (what
+        // `ctx.sleep(..).await?` returns then): released like a job the
+        // drain stopped, not a failure that uses up an attempt.
+        (Some(Ok(Err(err))), None)
+            if deps.shutting_down.is_cancelled() && err.is::<crate::Cancelled>() =>
+        {
+            AttemptEnd::Release(lease)
         }
         (Some(Ok(Err(err))), None) => from_error(&job, &retry, err),
         (Some(Err(payload)), None) => {
