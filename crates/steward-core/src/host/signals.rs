@@ -10,8 +10,46 @@
 //! - A second signal, or any signal after the host returned: the process
 //!   exits at once, without waiting for services, with the shell's code for
 //!   death by that signal: 130 for SIGINT, 143 for SIGTERM.
+//! - Except a repeat within [`SAME_REQUEST`] of the signal that started the
+//!   shutdown: one stop is often delivered twice (GNU `timeout` signals the
+//!   child and then its process group; a terminal's Ctrl-C reaches every
+//!   process of the foreground group), and must not turn a graceful stop
+//!   into an abrupt exit. It is logged and ignored.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::HostHandle;
+use crate::sync::LockExt;
+
+/// A signal this soon after the one that started the shutdown is taken as
+/// the same request delivered twice. Far shorter than a person takes to
+/// decide a shutdown hangs and signal again.
+const SAME_REQUEST: Duration = Duration::from_millis(500);
+
+/// When the signal that started the latest shutdown arrived. Per process,
+/// like signals themselves (a late repeat may reach the process after its
+/// host returned).
+static STARTED_BY: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Whether `signal` repeats the one that started the shutdown; logs it if so.
+fn is_repeat(signal: Received) -> bool {
+    let Some(first) = *STARTED_BY.lock_or_recover() else {
+        return false;
+    };
+    let after = first.elapsed();
+    if after >= SAME_REQUEST {
+        return false;
+    }
+    let name = signal.name();
+    tracing::info!(
+        signal = name,
+        after_ms = after.as_millis() as u64,
+        "received {name} again {} ms after the first: taken as the same request; send it again to exit at once",
+        after.as_millis()
+    );
+    true
+}
 
 /// Exit code after a second SIGINT (128 + 2, the shell convention).
 pub(crate) const EXIT_SECOND_SIGINT: i32 = 130;
@@ -91,6 +129,9 @@ impl Signals {
 /// signal already started one (`again`).
 pub(crate) fn on_signal(signal: Received, host: &HostHandle, again: bool) {
     let name = signal.name();
+    if again && is_repeat(signal) {
+        return;
+    }
     if again {
         let code = signal.exit_code();
         tracing::error!(
@@ -108,12 +149,16 @@ pub(crate) fn on_signal(signal: Received, host: &HostHandle, again: bool) {
     } else {
         tracing::info!(signal = name, "received {name}, shutting down");
     }
+    *STARTED_BY.lock_or_recover() = Some(Instant::now());
     host.shutdown();
 }
 
 /// A signal after the host returned (its `main` hangs in cleanup): ends the
 /// process at once.
 pub(crate) fn on_signal_after_return(signal: Received) {
+    if is_repeat(signal) {
+        return;
+    }
     let name = signal.name();
     let code = signal.exit_code();
     tracing::error!(
