@@ -29,7 +29,9 @@ pub(crate) fn map_sqlx(err: sqlx::Error, schema: &str) -> StoreError {
                 "40001" | "40P01" | "55P03" | "57014" => StoreError::Busy { message },
                 "25006" => StoreError::ReadOnly { message },
                 // No such table / schema: a store that was never migrated.
-                "42P01" | "3F000" => StoreError::NotMigrated,
+                "42P01" | "3F000" => StoreError::NotMigrated {
+                    store: format!("PostgreSQL schema `{schema}`"),
+                },
                 // Data exceptions: a value PostgreSQL cannot hold (a NUL in
                 // text or jsonb, a number out of range) is the caller's input.
                 c if c.starts_with("22") => StoreError::Invalid { message },

@@ -199,11 +199,17 @@ async fn an_unmigrated_schema_answers_not_migrated() {
     let schema = TestSchema::new().await;
     let store = schema.connect().await;
     match store.enqueue(vec![NewJob::new("k", "{}")]).await {
-        Err(StoreError::NotMigrated) => {}
+        Err(err @ StoreError::NotMigrated { .. }) => {
+            // A library user reads this: it names the schema and the call
+            // that creates it (found by a new-user trial).
+            let text = err.to_string();
+            assert!(text.contains(&format!("`{}`", schema.name)), "{text}");
+            assert!(text.contains("migrate()"), "{text}");
+        }
         other => panic!("enqueue before migrate should be NotMigrated, got {other:?}"),
     }
     match store.counts().await {
-        Err(StoreError::NotMigrated) => {}
+        Err(StoreError::NotMigrated { .. }) => {}
         other => panic!("counts before migrate should be NotMigrated, got {other:?}"),
     }
 }
@@ -432,7 +438,7 @@ async fn synchronous_commit_is_reported_and_drop_schema_removes_the_store() {
         .expect("looking the schema up");
     assert_eq!(left, None, "schema {} should be gone", schema.name);
     match store.counts().await {
-        Err(StoreError::NotMigrated) => {}
+        Err(StoreError::NotMigrated { .. }) => {}
         other => panic!("a dropped store should answer NotMigrated, got {other:?}"),
     }
     store

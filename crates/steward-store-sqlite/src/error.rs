@@ -33,7 +33,7 @@ pub(crate) fn map_sqlx(err: sqlx::Error, file: &str) -> StoreError {
                 // The schema is missing: a store opened but never migrated
                 // (or a table dropped behind our back).
                 SQLITE_ERROR if db.message().starts_with("no such table: steward_") => {
-                    StoreError::NotMigrated
+                    not_migrated(file)
                 }
                 _ => StoreError::Database {
                     source: Box::new(sqlx::Error::Database(db)),
@@ -76,7 +76,9 @@ pub(crate) fn replicate(err: &StoreError) -> StoreError {
             found: *found,
             supported: *supported,
         },
-        StoreError::NotMigrated => StoreError::NotMigrated,
+        StoreError::NotMigrated { store } => StoreError::NotMigrated {
+            store: store.clone(),
+        },
         StoreError::LeaseLost { id } => StoreError::LeaseLost { id: *id },
         StoreError::Invalid { message } => StoreError::Invalid {
             message: message.clone(),
@@ -97,7 +99,7 @@ pub(crate) fn is_whole_store(err: &StoreError) -> bool {
             | StoreError::Unavailable { .. }
             | StoreError::ReadOnly { .. }
             | StoreError::SchemaTooNew { .. }
-            | StoreError::NotMigrated
+            | StoreError::NotMigrated { .. }
     )
 }
 
@@ -105,5 +107,12 @@ pub(crate) fn is_whole_store(err: &StoreError) -> bool {
 pub(crate) fn invalid(message: impl Into<String>) -> StoreError {
     StoreError::Invalid {
         message: message.into(),
+    }
+}
+
+/// The error for a database file without Steward's tables.
+pub(crate) fn not_migrated(file: &str) -> StoreError {
+    StoreError::NotMigrated {
+        store: format!("SQLite database {file}"),
     }
 }

@@ -95,11 +95,17 @@ async fn an_unmigrated_database_reports_not_migrated_until_migrate() {
         .enqueue(vec![NewJob::new("a", "{}")])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotMigrated), "{err}");
-    assert!(matches!(store.counts().await, Err(StoreError::NotMigrated)));
+    assert!(matches!(err, StoreError::NotMigrated { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(path.to_str().unwrap()), "{text}");
+    assert!(text.contains("migrate()"), "{text}");
+    assert!(matches!(
+        store.counts().await,
+        Err(StoreError::NotMigrated { .. })
+    ));
     assert!(matches!(
         store.job(steward_core::store::JobId(1)).await,
-        Err(StoreError::NotMigrated)
+        Err(StoreError::NotMigrated { .. })
     ));
     store.migrate().await.unwrap();
     store.enqueue(vec![NewJob::new("a", "{}")]).await.unwrap();

@@ -51,7 +51,7 @@ async fn a_version_2_database_keeps_its_jobs_keys_and_ids_after_migrating() {
         .enqueue(vec![NewJob::new("early", "{}")])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotMigrated), "{err}");
+    assert!(matches!(err, StoreError::NotMigrated { .. }), "{err}");
     store.migrate().await.unwrap();
     let version: i64 = sqlx::query_scalar("SELECT max(version) FROM steward_schema")
         .fetch_one(store.pool())

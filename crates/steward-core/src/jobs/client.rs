@@ -123,7 +123,7 @@ impl EnqueueOptions {
 /// Why an enqueue failed.
 ///
 /// ```
-/// let e = steward_core::jobs::EnqueueError::Store(steward_core::store::StoreError::NotMigrated);
+/// let e = steward_core::jobs::EnqueueError::Store(steward_core::store::StoreError::NotMigrated { store: "schema `app`".into() });
 /// assert!(e.to_string().contains("schema"));
 /// ```
 #[derive(Debug, thiserror::Error)]

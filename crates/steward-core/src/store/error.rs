@@ -45,9 +45,13 @@ pub enum StoreError {
     },
     /// The schema has not been created; run migrations.
     #[error(
-        "the store has no steward schema; run `steward migrate` or start a worker to create it"
+        "{store} has no Steward tables yet: call `migrate()` on the store at start-up \
+         (`store.migrate().await?`), or run `steward migrate --store URL`"
     )]
-    NotMigrated,
+    NotMigrated {
+        /// Which store: the PostgreSQL schema or the SQLite file.
+        store: String,
+    },
     /// A fenced write about an attempt whose lease was lost.
     #[error("lease lost for job {id}: it was rescued and belongs to a newer attempt")]
     LeaseLost {
@@ -74,7 +78,7 @@ impl StoreError {
     ///
     /// ```
     /// use steward_core::store::StoreError;
-    /// assert!(!StoreError::NotMigrated.is_transient());
+    /// assert!(!StoreError::NotMigrated { store: "schema `app`".into() }.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -236,7 +236,7 @@ impl Writer {
             if schema::check(conn, &self.file).await? {
                 self.schema_ok = true;
             } else {
-                return Err(StoreError::NotMigrated);
+                return Err(crate::error::not_migrated(&self.file));
             }
         }
         Ok(())
@@ -245,7 +245,7 @@ impl Writer {
     async fn migrate(&mut self) -> Result<(), StoreError> {
         if self.conn.is_none() {
             self.ready().await.or_else(|e| match e {
-                StoreError::NotMigrated => Ok(()),
+                StoreError::NotMigrated { .. } => Ok(()),
                 e => Err(e),
             })?;
         }
