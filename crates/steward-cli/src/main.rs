@@ -159,6 +159,10 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         EXIT_USAGE
     } else if err.downcast_ref::<store_url::NotFound>().is_some()
         || err.downcast_ref::<store_url::NoDatabase>().is_some()
+        || matches!(
+            err.downcast_ref::<StoreError>(),
+            Some(StoreError::NotMigrated { .. })
+        )
     {
         EXIT_NOT_FOUND
     } else if err.downcast_ref::<steward::ConfigError>().is_some() {

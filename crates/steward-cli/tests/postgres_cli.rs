@@ -168,6 +168,24 @@ fn migrate_creates_the_schema_named_in_the_url() {
     assert_eq!(c["completed"], 0, "{c}");
 }
 
+/// A schema never migrated is "not found" like a missing SQLite file: exit
+/// 3 and a message naming the schema and how to create it (a new user got
+/// exit 65 and had to guess).
+#[test]
+fn an_unmigrated_schema_exits_3_naming_it() {
+    let schema = Schema::fresh();
+    for args in [
+        vec!["jobs", "counts", "--store", &schema.store],
+        vec!["jobs", "show", "1", "--store", &schema.store],
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(&schema.name), "{args:?}: {stderr}");
+        assert!(stderr.contains("steward migrate"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn unreachable_postgres_exits_69_with_a_message_naming_the_store() {
     let url = "postgres://postgres@127.0.0.1:1/test";

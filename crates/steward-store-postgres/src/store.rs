@@ -152,7 +152,17 @@ impl PostgresStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.clone())
             .await
-            .map_err(|e| map_sqlx(e, &schema))?;
+            .map_err(|e| match map_sqlx(e, &schema) {
+                // Which server: the pool's own message names none.
+                StoreError::Unavailable { message } => StoreError::Unavailable {
+                    message: format!(
+                        "PostgreSQL at {}:{}: {message}",
+                        connect.get_host(),
+                        connect.get_port()
+                    ),
+                },
+                other => other,
+            })?;
         let sql = Sql::new(&quoted);
         let vacuum = DrainVacuum::new(options.vacuum_after, &connect, &sql.vacuum, &schema);
         let store = PostgresStore {

@@ -49,3 +49,19 @@ async fn an_unknown_url_parameter_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// A server that does not answer is named by host and port (found by a new
+/// user: the error said only that no connection came within the timeout).
+#[tokio::test]
+async fn an_unreachable_server_is_named_by_host_and_port() {
+    let options = PostgresOptions {
+        acquire_timeout: std::time::Duration::from_secs(2),
+        ..PostgresOptions::default()
+    };
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test", options)
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+}
