@@ -106,6 +106,12 @@ pub(crate) async fn migrate(
         .execute(&mut *tx)
         .await
         .map_err(err)?;
+    // `IF NOT EXISTS` on a schema that exists (every start of every node)
+    // makes the server send a NOTICE, which sqlx logs at INFO: noise that
+    // looks like a problem. Warnings and errors still come through.
+    tx.execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(err)?;
     tx.execute(&*render("CREATE SCHEMA IF NOT EXISTS {schema}", quoted))
         .await
         .map_err(err)?;
