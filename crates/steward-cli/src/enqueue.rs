@@ -13,7 +13,8 @@ use crate::store_url::{self, DEFAULT_STORE, UsageError};
 /// Options of `steward enqueue`.
 #[derive(Args)]
 pub struct EnqueueArgs {
-    /// The job kind (`noop`, `sleep`, `fail`, `checkpoint`, `panic`, or any kind a worker knows).
+    /// The job kind: a built-in one (`noop`, `sleep`, `fail`, `checkpoint`, `stamp`; `panic`
+    /// and `abort` run only by `steward worker --crash-kinds`), or any kind a worker knows.
     kind: String,
     /// The job's JSON payload.
     #[arg(long, default_value = "{}", env = "STEWARD_PAYLOAD")]

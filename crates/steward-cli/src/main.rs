@@ -67,8 +67,8 @@ enum Command {
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Run a worker process for the built-in job kinds
-    /// (noop, sleep, fail, checkpoint, panic).
+    /// Run a worker process for the built-in job kinds (`noop`, `sleep`,
+    /// `fail`, `checkpoint`, `stamp`; `panic` and `abort` with `--crash-kinds`).
     Worker(worker::WorkerArgs),
     /// Enqueue jobs.
     Enqueue(enqueue::EnqueueArgs),
@@ -259,5 +259,41 @@ mod tests {
         );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    /// The help of `worker` and `enqueue` names every built-in kind, and
+    /// the crash kinds only with their flag (a new user found `stamp`
+    /// missing and `panic` listed as if always there).
+    #[test]
+    fn help_names_every_built_in_kind() {
+        use crate::kinds::{Abort, Checkpoint, Fail, Noop, Panic, Sleep, Stamp};
+        use clap::CommandFactory;
+        use steward::jobs::Job;
+        let mut cli = super::Cli::command();
+        for command in ["worker", "enqueue"] {
+            let help = cli
+                .find_subcommand_mut(command)
+                .expect("the subcommand")
+                .render_long_help()
+                .to_string();
+            for kind in [
+                Noop::KIND,
+                Sleep::KIND,
+                Fail::KIND,
+                Checkpoint::KIND,
+                Stamp::KIND,
+            ] {
+                assert!(
+                    help.contains(&format!("`{kind}`")),
+                    "{command}: {kind}: {help}"
+                );
+            }
+            for kind in [Panic::KIND, Abort::KIND] {
+                assert!(
+                    help.contains(&format!("`{kind}`")) && help.contains("--crash-kinds"),
+                    "{command}: {kind}: {help}"
+                );
+            }
+        }
     }
 }
