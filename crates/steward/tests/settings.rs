@@ -248,7 +248,12 @@ async fn a_worker_setting_that_breaks_a_rule_is_reported_at_build() {
     builder.settings(settings);
     builder.service("worker", worker).unwrap();
     let err = builder.build().expect_err("refused").to_string();
-    assert!(err.contains("STEWARD_SERVICES__WORKER__LEASE"), "{err}");
+    // The README quotes this message.
+    assert_eq!(
+        err,
+        "setting `steward.services.worker.lease` (from environment variable \
+         STEWARD_SERVICES__WORKER__LEASE): invalid value string \"forever\", expected a duration"
+    );
 
     let worker = Worker::new(store(&dir).await).register::<Ping>();
     let settings =
