@@ -31,13 +31,18 @@ impl Service for Stubborn {
 }
 
 fn child() -> ! {
+    child_running("stubborn", Stubborn, Duration::from_secs(120))
+}
+
+/// Runs a host with `service` and signals handled, prints READY once it
+/// runs, and exits with the host's code.
+fn child_running<S: Service>(name: &str, service: S, shutdown_timeout: Duration) -> ! {
     init_child_logs();
     let rt = runtime();
     let code = rt.block_on(async {
         let mut b = Host::builder();
-        b.handle_signals(true)
-            .shutdown_timeout(Duration::from_secs(120));
-        b.service("stubborn", Stubborn).unwrap();
+        b.handle_signals(true).shutdown_timeout(shutdown_timeout);
+        b.service(name, service).unwrap();
         let host = b.build().unwrap();
         let handle = host.handle();
         let run = tokio::spawn(host.run());
@@ -46,7 +51,11 @@ fn child() -> ! {
         })
         .await;
         println!("READY");
-        run.await.unwrap().code()
+        let code = run.await.unwrap().code();
+        // Time for a late repeat of the signal to arrive and (wrongly)
+        // end the process before it exits with the host's code.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        code
     });
     std::process::exit(code.into())
 }
@@ -118,33 +127,10 @@ impl Service for Polite {
     }
 }
 
-fn polite_child() -> ! {
-    init_child_logs();
-    let rt = runtime();
-    let code = rt.block_on(async {
-        let mut b = Host::builder();
-        b.handle_signals(true);
-        b.service("polite", Polite).unwrap();
-        let host = b.build().unwrap();
-        let handle = host.handle();
-        let run = tokio::spawn(host.run());
-        wait_for(&handle, Duration::from_secs(30), "running", |s| {
-            s.services.iter().all(|s| s.state.is_running())
-        })
-        .await;
-        println!("READY");
-        let code = run.await.unwrap().code();
-        // Time for a late duplicate to arrive and (wrongly) end the process.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        code
-    });
-    std::process::exit(code.into())
-}
-
 #[test]
 fn a_signal_delivered_twice_at_once_is_one_graceful_stop() {
     if is_child() {
-        polite_child();
+        child_running("polite", Polite, Duration::from_secs(30));
     }
     let mut child = Child::start("a_signal_delivered_twice_at_once_is_one_graceful_stop");
     child.wait_for_line("READY", Duration::from_secs(60));

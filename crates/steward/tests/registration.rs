@@ -6,20 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{Ping, builder, store_in};
 use serde::{Deserialize, Serialize};
 use steward::jobs::{Job, JobContext, Maintenance, MaintenanceConfig, Worker, WorkerConfig};
-use steward::sqlite::{SqliteOptions, SqliteStore};
-use steward::{BoxError, ConfigError, Context, Host, HostBuilder, Service};
-
-#[derive(Serialize, Deserialize)]
-struct Ping;
-
-impl Job for Ping {
-    const KIND: &'static str = "ping";
-    async fn run(self, _ctx: JobContext) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
+use steward::sqlite::SqliteStore;
+use steward::{BoxError, ConfigError, Context, Service};
 
 #[derive(Serialize, Deserialize)]
 struct Pong;
@@ -33,17 +26,8 @@ impl Job for Pong {
 
 async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("jobs.db");
-    let store = SqliteStore::open(path.to_str().unwrap(), SqliteOptions::default())
-        .await
-        .unwrap();
-    (dir, Arc::new(store))
-}
-
-fn builder() -> HostBuilder {
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder
+    let store = store_in(&dir).await;
+    (dir, store)
 }
 
 fn problems_of(err: &ConfigError, service: &str) -> Vec<String> {

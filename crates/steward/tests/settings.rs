@@ -7,39 +7,13 @@
 //! variables as pairs, so tests running in parallel never touch the
 //! process's environment.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use steward::jobs::{Job, JobContext, Maintenance, QueueConfig, Worker};
-use steward::sqlite::{SqliteOptions, SqliteStore};
-use steward::{
-    BoxError, ConfigError, Context, ExitStatus, FailurePolicy, Host, HostBuilder, Service, Settings,
-};
-
-#[derive(Serialize, Deserialize)]
-struct Ping;
-
-impl Job for Ping {
-    const KIND: &'static str = "ping";
-    async fn run(self, _ctx: JobContext) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
-
-async fn store(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
-    let path = dir.path().join("jobs.db");
-    let store = SqliteStore::open(path.to_str().unwrap(), SqliteOptions::default())
-        .await
-        .unwrap();
-    Arc::new(store)
-}
-
-fn builder() -> HostBuilder {
-    let mut builder = Host::builder();
-    builder.handle_signals(false);
-    builder
-}
+use common::{Ping, builder, store_in};
+use steward::jobs::{Maintenance, QueueConfig, Worker};
+use steward::{BoxError, ConfigError, Context, ExitStatus, FailurePolicy, Service, Settings};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -96,7 +70,7 @@ greeting = "the application's own section is left to it"
         "the application's own section is left to it"
     );
 
-    let mut worker = Worker::new(store(&dir).await)
+    let mut worker = Worker::new(store_in(&dir).await)
         .register::<Ping>()
         .queue("default", 10)
         .queue("low", 1);
@@ -239,7 +213,7 @@ fn unknown_keys_and_services_are_refused_by_name() {
 #[tokio::test]
 async fn a_worker_setting_that_breaks_a_rule_is_reported_at_build() {
     let dir = tempfile::tempdir().unwrap();
-    let worker = Worker::new(store(&dir).await).register::<Ping>();
+    let worker = Worker::new(store_in(&dir).await).register::<Ping>();
     let settings = Settings::new().env_from(env(&[
         ("STEWARD_SERVICES__WORKER__QUEUES__DEFAULT", "0"),
         ("STEWARD_SERVICES__WORKER__LEASE", "forever"),
@@ -255,7 +229,7 @@ async fn a_worker_setting_that_breaks_a_rule_is_reported_at_build() {
          STEWARD_SERVICES__WORKER__LEASE): invalid value string \"forever\", expected a duration"
     );
 
-    let worker = Worker::new(store(&dir).await).register::<Ping>();
+    let worker = Worker::new(store_in(&dir).await).register::<Ping>();
     let settings =
         Settings::new().env_from(env(&[("STEWARD_SERVICES__WORKER__QUEUES__DEFAULT", "0")]));
     let mut builder = self::builder();
@@ -269,7 +243,7 @@ async fn a_worker_setting_that_breaks_a_rule_is_reported_at_build() {
 #[tokio::test]
 async fn maintenance_takes_its_settings_and_reports_a_broken_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+    let store = store_in(&dir).await;
     let settings = Settings::new().env_from(env(&[
         ("STEWARD_SERVICES__MAINTENANCE__COMPLETED_RETENTION", "2h"),
         ("STEWARD_SERVICES__MAINTENANCE__LEADER_EVERY", "1m"),
