@@ -24,7 +24,7 @@ pub struct JobView {
     queue: String,
     state: JobState,
     priority: i16,
-    payload: String,
+    payload: JsonText,
     attempt: u32,
     max_attempts: u32,
     run_at: String,
@@ -32,7 +32,7 @@ pub struct JobView {
     attempted_at: Option<String>,
     finished_at: Option<String>,
     errors: Vec<AttemptView>,
-    checkpoint: Option<String>,
+    checkpoint: Option<JsonText>,
     worker: Option<String>,
     lease_expires_at: Option<String>,
     rescues: u32,
@@ -40,6 +40,32 @@ pub struct JobView {
     cancel_requested: bool,
     timeout: Option<Duration>,
     unique_key: Option<String>,
+}
+
+/// JSON the store keeps as text (a payload, a checkpoint): written into the
+/// output as the JSON value it is, so scripts read `.payload.field`, or as
+/// a string if it does not parse (a row written by hand).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonText {
+    Value(Box<serde_json::value::RawValue>),
+    Text(String),
+}
+
+impl JsonText {
+    fn new(text: String) -> JsonText {
+        match serde_json::from_str::<Box<serde_json::value::RawValue>>(&text) {
+            Ok(raw) => JsonText::Value(raw),
+            Err(_) => JsonText::Text(text),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            JsonText::Value(raw) => raw.get(),
+            JsonText::Text(text) => text,
+        }
+    }
 }
 
 /// One failed attempt as printed.
@@ -84,7 +110,7 @@ impl From<JobRecord> for JobView {
             queue,
             state,
             priority,
-            payload,
+            payload: JsonText::new(payload),
             attempt,
             max_attempts,
             run_at: format_time(run_at),
@@ -100,7 +126,7 @@ impl From<JobRecord> for JobView {
                     message: e.message,
                 })
                 .collect(),
-            checkpoint,
+            checkpoint: checkpoint.map(JsonText::new),
             worker,
             lease_expires_at: lease_expires_at.map(format_time),
             rescues,
@@ -124,7 +150,7 @@ impl JobView {
             ("queue", self.queue.clone()),
             ("state", self.state.to_string()),
             ("priority", self.priority.to_string()),
-            ("payload", self.payload.clone()),
+            ("payload", self.payload.as_str().to_string()),
             ("attempt", self.attempt.to_string()),
             ("max_attempts", self.max_attempts.to_string()),
             ("run_at", self.run_at.clone()),
@@ -132,7 +158,12 @@ impl JobView {
             ("attempted_at", opt(&self.attempted_at)),
             ("finished_at", opt(&self.finished_at)),
             ("errors", self.errors.len().to_string()),
-            ("checkpoint", opt(&self.checkpoint)),
+            (
+                "checkpoint",
+                self.checkpoint
+                    .as_ref()
+                    .map_or("-".to_string(), |c| c.as_str().to_string()),
+            ),
             ("worker", opt(&self.worker)),
             ("lease_expires_at", opt(&self.lease_expires_at)),
             ("rescues", self.rescues.to_string()),

@@ -152,3 +152,34 @@ fn log_lines_carry_the_same_time_format_as_jobs_show() {
     let stamp = first.split_whitespace().next().unwrap_or_default();
     assert!(is_utc_millis(stamp), "log line: {first:?}");
 }
+
+/// `--json` gives the payload and checkpoint as JSON values, not as strings
+/// holding JSON, so a script reads `.payload.steps` directly (a new user
+/// found them quoted). The text shows them as compact JSON.
+#[test]
+fn payload_and_checkpoint_are_json_values_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let id = run_ok(&[
+        "enqueue",
+        "checkpoint",
+        "--payload",
+        r#"{"steps": 2, "ms": 1, "note": "a \"quoted\" word"}"#,
+        "--store",
+        &store,
+    ]);
+    let id = id.trim();
+    let json: Value =
+        serde_json::from_str(&run_ok(&["jobs", "show", id, "--json", "--store", &store])).unwrap();
+    assert_eq!(json["payload"]["steps"], 2, "{json}");
+    assert_eq!(json["payload"]["note"], "a \"quoted\" word", "{json}");
+    assert_eq!(json["checkpoint"], Value::Null, "{json}");
+    let text = run_ok(&["jobs", "show", id, "--store", &store]);
+    let payload = text_fields(&text)
+        .into_iter()
+        .find(|(name, _)| name == "payload")
+        .expect("a payload line")
+        .1;
+    let parsed: Value = serde_json::from_str(&payload).expect("the text's payload is JSON");
+    assert_eq!(parsed, json["payload"], "{text}");
+}
