@@ -178,6 +178,80 @@ fn a_zero_that_would_break_the_host_names_the_key() {
     assert!(err.contains("steward.host.shutdown_timeout"), "{err}");
 }
 
+/// Found by a second new-user trial: the messages must point at the exact
+/// key, say where it came from, and say what would be right.
+#[test]
+fn errors_read_well_for_nested_keys_typos_and_enum_values() {
+    let nested = build_error(
+        Settings::new()
+            .toml_str("[steward.services.other]\nrestart = { max_restart = 5 }\n")
+            .unwrap(),
+    )
+    .to_string();
+    assert_eq!(
+        nested,
+        "setting `steward.services.other.restart.max_restart` (from TOML text): unknown \
+         setting; the keys here are initial_backoff, max_backoff, multiplier, jitter, \
+         max_restarts, window"
+    );
+    let from_env = build_error(Settings::new().env_from(env(&[(
+        "STEWARD_SERVICES__OTHER__RESTART__MAX_RESTART",
+        "5",
+    )])))
+    .to_string();
+    assert!(
+        from_env
+            .contains("(from environment variable STEWARD_SERVICES__OTHER__RESTART__MAX_RESTART)"),
+        "{from_env}"
+    );
+    let variant = build_error(
+        Settings::new()
+            .toml_str("[steward.services.other]\npolicy = \"Restart\"\n")
+            .unwrap(),
+    )
+    .to_string();
+    assert_eq!(
+        variant,
+        "setting `steward.services.other.policy` (from TOML text): found `Restart`, expected \
+         one of `restart`, `stop_host`, `ignore`"
+    );
+    let zero =
+        build_error(Settings::new().env_from(env(&[("STEWARD_HOST__SHUTDOWN_TIMEOUT", "0s")])))
+            .to_string();
+    assert!(zero.ends_with("must be greater than 0"), "{zero}");
+}
+
+#[tokio::test]
+async fn a_queue_set_to_zero_by_a_setting_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = Worker::new(store_in(&dir).await)
+        .register::<Ping>()
+        .queue("default", 4);
+    let mut builder = builder();
+    builder.settings(
+        Settings::new().env_from(env(&[("STEWARD_SERVICES__WORKER__QUEUES__DEFAULT", "0")])),
+    );
+    builder.service("worker", worker).unwrap();
+    let err = builder.build().expect_err("refused").to_string();
+    assert!(
+        err.contains("steward.services.worker.queues.default")
+            && err.contains("STEWARD_SERVICES__WORKER__QUEUES__DEFAULT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_named_by_its_full_path() {
+    let err = Settings::new()
+        .toml_file("no-such-steward.toml")
+        .expect_err("missing")
+        .to_string();
+    let full = std::env::current_dir()
+        .unwrap()
+        .join("no-such-steward.toml");
+    assert!(err.contains(&full.display().to_string()), "{err}");
+}
+
 #[test]
 fn unknown_keys_and_services_are_refused_by_name() {
     let cases = [
@@ -226,18 +300,20 @@ async fn a_worker_setting_that_breaks_a_rule_is_reported_at_build() {
     assert_eq!(
         err,
         "setting `steward.services.worker.lease` (from environment variable \
-         STEWARD_SERVICES__WORKER__LEASE): invalid value string \"forever\", expected a duration"
+         STEWARD_SERVICES__WORKER__LEASE): found string \"forever\", expected a duration"
     );
 
+    // A rule between two values (from the code and a setting) is the
+    // worker's to report, naming the service.
     let worker = Worker::new(store_in(&dir).await).register::<Ping>();
     let settings =
-        Settings::new().env_from(env(&[("STEWARD_SERVICES__WORKER__QUEUES__DEFAULT", "0")]));
+        Settings::new().env_from(env(&[("STEWARD_SERVICES__WORKER__HEARTBEAT_EVERY", "1m")]));
     let mut builder = self::builder();
     builder.settings(settings);
     builder.service("worker", worker).unwrap();
     let err = builder.build().expect_err("refused").to_string();
     assert!(err.contains("service `worker`"), "{err}");
-    assert!(err.contains("queue `default` has concurrency 0"), "{err}");
+    assert!(err.contains("heartbeat_every (60s)"), "{err}");
 }
 
 #[tokio::test]

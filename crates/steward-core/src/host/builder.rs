@@ -389,13 +389,13 @@ impl HostBuilder {
         }
         if let Some(limit) = host.blocking_limit {
             self.blocking_limit(limit)
-                .map_err(|err| settings.refuse("steward.host.blocking_limit", &err))?;
+                .map_err(|err| settings.refuse("steward.host.blocking_limit", err.to_string()))?;
         }
         if host.shutdown_timeout.is_some_and(|t| t.is_zero()) {
-            let zero = ConfigError::ZeroPeriod {
-                what: "the shutdown timeout".to_string(),
-            };
-            return Err(settings.refuse("steward.host.shutdown_timeout", &zero));
+            return Err(settings.refuse(
+                "steward.host.shutdown_timeout",
+                "must be greater than 0".to_string(),
+            ));
         }
         let names = settings.service_names(|name| self.names.contains(name))?;
         for name in names {

@@ -71,7 +71,7 @@ impl Settings {
             figment: self.figment.clone(),
             path: "steward.host".to_string(),
         };
-        section.read(&[])
+        section.read(&[], &[])
     }
 
     /// The services named under `steward.services`, each checked to be one
@@ -99,7 +99,10 @@ impl super::Section {
     pub(crate) fn host_keys(&self) -> Result<ServiceKeys, ConfigError> {
         let own = self.own_keys();
         let own: Vec<&str> = own.iter().map(String::as_str).collect();
-        self.read(&own)
+        self.read(
+            &own,
+            &[("restart", super::source::fields_of::<RestartKeys>())],
+        )
     }
 }
 
@@ -121,12 +124,10 @@ impl ServiceKeys {
         };
         if let Some(keys) = &self.restart {
             let FailurePolicy::Restart(restart) = &mut policy else {
-                let key = format!("{}.restart", section.path);
-                return Err(ConfigError::Setting {
-                    origin: origin_of(&section.figment, &key),
-                    key,
-                    reason: "restart settings apply only with policy = \"restart\"".to_string(),
-                });
+                return Err(section.refuse(
+                    "restart",
+                    "restart settings apply only with policy = \"restart\"".to_string(),
+                ));
             };
             keys.apply(restart);
         }

@@ -94,7 +94,10 @@ impl Settings {
     /// assert!(err.is_err());
     /// ```
     pub fn toml_file(self, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref();
+        let given = path.as_ref();
+        // Named in full in errors: a relative path is relative to a working
+        // directory the reader may not know.
+        let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
         if !path.is_file() {
             return Err(ConfigError::Setting {
                 key: String::new(),
@@ -103,7 +106,7 @@ impl Settings {
             });
         }
         self.layer(
-            Toml::file_exact(path),
+            Toml::file_exact(&path),
             Some(format!("TOML file {}", path.display())),
         )
     }
@@ -198,12 +201,12 @@ impl Settings {
         Ok(Settings { figment })
     }
 
-    /// `err` as an error about the setting at `key`, with its origin.
-    pub(crate) fn refuse(&self, key: &str, err: &ConfigError) -> ConfigError {
+    /// An error about the setting at `key`, with its origin.
+    pub(crate) fn refuse(&self, key: &str, reason: String) -> ConfigError {
         ConfigError::Setting {
             key: key.to_string(),
             origin: origin_of(&self.figment, key),
-            reason: err.to_string(),
+            reason,
         }
     }
 
@@ -278,45 +281,60 @@ impl Section {
     /// # Ok::<(), steward_core::ConfigError>(())
     /// ```
     pub fn get<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        self.read(&HOST_KEYS)
+        self.read(&HOST_KEYS, &[])
     }
 
     /// Reads the table into `T`, where `others` are keys that belong to
-    /// someone else and are not unknown to `T`.
-    pub(crate) fn read<T: DeserializeOwned>(&self, others: &[&str]) -> Result<T, ConfigError> {
+    /// someone else and are not unknown to `T`. `nested` gives the keys of
+    /// `T`'s inner tables, by the key that holds them, for the message
+    /// about an unknown key inside one.
+    pub(crate) fn read<T: DeserializeOwned>(
+        &self,
+        others: &[&str],
+        nested: &[(&str, &'static [&'static str])],
+    ) -> Result<T, ConfigError> {
         let focused = self.figment.focus(&self.path);
         let tracked: source::Tracked<T> = focused
             .extract()
             .map_err(|err| error_from(&self.figment, &self.path, err))?;
-        if let Some(unknown) = tracked
-            .ignored
-            .iter()
-            .find(|key| !others.contains(&key.split('.').next().unwrap_or_default()))
-        {
-            let key = format!("{}.{unknown}", self.path);
-            return Err(ConfigError::Setting {
-                origin: origin_of(&self.figment, &key),
-                key,
-                reason: "unknown setting".to_string(),
-            });
+        let Some(unknown) = tracked.ignored.iter().find(|key| {
+            let first = key.split('.').next().unwrap_or_default();
+            !others.contains(&first)
+        }) else {
+            return Ok(tracked.value);
+        };
+        let known = match unknown.split_once('.') {
+            None => Some(source::fields_of::<T>()),
+            Some((table, _)) => nested.iter().find(|(t, _)| *t == table).map(|(_, f)| *f),
+        };
+        let reason = match known {
+            Some(fields) if !fields.is_empty() => {
+                format!("unknown setting; the keys here are {}", fields.join(", "))
+            }
+            _ => "unknown setting".to_string(),
+        };
+        Err(self.refuse(unknown, reason))
+    }
+
+    /// An error about this table's key `key` (dotted, below the table).
+    pub(crate) fn refuse(&self, key: &str, reason: String) -> ConfigError {
+        let key = format!("{}.{key}", self.path);
+        ConfigError::Setting {
+            origin: origin_of(&self.figment, &key),
+            key,
+            reason,
         }
-        Ok(tracked.value)
     }
 
     /// Refuses any key of the service's own: for services that take none.
     pub(crate) fn refuse_own_keys(&self) -> Result<(), ConfigError> {
         match self.own_keys().first() {
             None => Ok(()),
-            Some(first) => {
-                let key = format!("{}.{first}", self.path);
-                Err(ConfigError::Setting {
-                    origin: origin_of(&self.figment, &key),
-                    key,
-                    reason: "unknown setting: this service takes only policy, restart and \
-                             init_timeout"
-                        .to_string(),
-                })
-            }
+            Some(first) => Err(self.refuse(
+                first,
+                "unknown setting: this service takes only policy, restart and init_timeout"
+                    .to_string(),
+            )),
         }
     }
 }

@@ -44,9 +44,11 @@ impl<S: Store> Worker<S> {
         let config = &mut self.config;
         for (name, concurrency) in keys.queues.into_iter().flatten() {
             if concurrency == 0 {
-                self.problems.push(ConfigError::ZeroConcurrency {
-                    what: format!("queue `{name}`"),
-                });
+                // Named as the setting it is: the code may say 4.
+                return Err(section.refuse(
+                    &format!("queues.{name}"),
+                    "concurrency 0: at least 1 job of the queue must be allowed to run".to_string(),
+                ));
             } else if let Some(queue) = config.queues.iter_mut().find(|q| q.name == name) {
                 queue.concurrency = concurrency;
             } else {
