@@ -83,3 +83,80 @@ async fn a_job_that_returns_cancelled_at_shutdown_is_released_not_failed() {
         .expect("a number");
     assert!(saved >= 2, "{job:?}");
 }
+
+/// Ignores every stop: it returns only when its sleep is over.
+#[derive(Serialize, Deserialize)]
+struct Stubborn;
+
+impl Job for Stubborn {
+    const KIND: &'static str = "stubborn";
+    async fn run(self, _ctx: JobContext) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A job that ignores the stop is named (by id) when it is aborted, as a
+/// service that ignores it is (found by a second new-user trial: the log
+/// said only how many jobs were still running).
+// Single-threaded, so the subscriber set for this thread sees the worker's
+// events.
+#[tokio::test(flavor = "current_thread")]
+async fn a_job_that_ignores_the_stop_is_named_when_aborted() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let store = Arc::new(steward::connect(&url).await.expect("connect"));
+    store.migrate().await.expect("migrate");
+    let id = Client::new(store.clone())
+        .enqueue(Stubborn)
+        .await
+        .expect("enqueue")
+        .id;
+    let mut host = Host::builder();
+    host.handle_signals(false);
+    host.shutdown_timeout(Duration::from_secs(3));
+    host.service("worker", Worker::new(store.clone()).register::<Stubborn>())
+        .expect("worker");
+    let host = host.build().expect("build");
+    let handle = host.handle();
+    let running = tokio::spawn(host.run());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.job(id).await.expect("read").expect("exists").state != JobState::Running {
+        assert!(Instant::now() < deadline, "the job never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    handle.shutdown();
+    running.await.expect("the host");
+    let job = store.job(id).await.expect("read").expect("exists");
+    // Steward's panic hook logs through tracing: a failed assertion must not
+    // vanish into the captured logs.
+    drop(guard);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(job.state, JobState::Available, "released: {job:?}\n{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("ignored the stop") && l.contains(&id.to_string())),
+        "{logs}"
+    );
+}

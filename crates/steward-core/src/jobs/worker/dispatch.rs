@@ -287,6 +287,17 @@ impl Dispatcher {
                 }
                 leases
             };
+            if !aborted.is_empty() {
+                // Named, as a service that ignores its stop is: a job that
+                // does not return when `ctx` fires holds up every shutdown.
+                let ids: Vec<String> = aborted.iter().map(|l| l.id.to_string()).collect();
+                tracing::warn!(
+                    jobs = %ids.join(","),
+                    "job(s) {} ignored the stop and were aborted after their grace; a job should \
+                     return when its context fires (ctx.sleep, &ctx in scopes and channels)",
+                    ids.join(", ")
+                );
+            }
             self.to_release.extend(aborted);
         }
         if self.to_release.is_empty() {
