@@ -151,18 +151,11 @@ impl PostgresStore {
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.clone())
-            .await
-            .map_err(|e| match map_sqlx(e, &schema) {
-                // Which server: the pool's own message names none.
-                StoreError::Unavailable { message } => StoreError::Unavailable {
-                    message: format!(
-                        "PostgreSQL at {}:{}: {message}",
-                        connect.get_host(),
-                        connect.get_port()
-                    ),
-                },
-                other => other,
-            })?;
+            .await;
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(err) => return Err(unreachable(err, &connect, &schema).await),
+        };
         let sql = Sql::new(&quoted);
         let vacuum = DrainVacuum::new(options.vacuum_after, &connect, &sql.vacuum, &schema);
         let store = PostgresStore {
@@ -635,5 +628,39 @@ impl Store for PostgresStore {
     async fn close(&self) {
         // The inherent `close`, kept for callers without the trait in scope.
         PostgresStore::close(self).await;
+    }
+}
+
+/// The error for a pool that could not open its first connection, naming
+/// the server and, when the pool only timed out, why: one direct attempt,
+/// bounded, gives the cause the pool's retries swallowed (a refused
+/// connection, an unknown host, a rejected password).
+async fn unreachable(err: sqlx::Error, connect: &PgConnectOptions, schema: &str) -> StoreError {
+    let server = format!(
+        "PostgreSQL at {}:{}",
+        connect.get_host(),
+        connect.get_port()
+    );
+    let cause = if matches!(err, sqlx::Error::PoolTimedOut) {
+        let attempt = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::ConnectOptions::connect(connect),
+        )
+        .await;
+        match attempt {
+            Ok(Err(direct)) => Some(direct.to_string()),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match map_sqlx(err, schema) {
+        StoreError::Unavailable { message } => StoreError::Unavailable {
+            message: match cause {
+                Some(cause) => format!("{server}: {cause} ({message})"),
+                None => format!("{server}: {message}"),
+            },
+        },
+        other => other,
     }
 }

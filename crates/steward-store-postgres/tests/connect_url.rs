@@ -64,4 +64,7 @@ async fn an_unreachable_server_is_named_by_host_and_port() {
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("127.0.0.1:1"), "{text}");
+    // And why: the pool's timeout alone hid the refused connection (found
+    // by a second new-user trial).
+    assert!(text.to_lowercase().contains("refused"), "{text}");
 }
