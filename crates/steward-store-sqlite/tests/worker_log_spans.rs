@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -14,30 +13,6 @@ use steward_core::BoxError;
 use steward_core::jobs::{Job, JobContext, Worker, WorkerConfig};
 use steward_core::store::{NewJob, Store};
 use steward_store_tests::engine::{Faulty, one_queue};
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        eprint!("{}", String::from_utf8_lossy(buf));
-        self.0
-            .lock()
-            .expect("the log buffer")
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn line_with(&self, text: &str) -> Option<String> {
-        let all = String::from_utf8_lossy(&self.0.lock().expect("the log buffer")).to_string();
-        all.lines().find(|l| l.contains(text)).map(str::to_string)
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct Flaky {}
@@ -52,14 +27,7 @@ impl Job for Flaky {
 // One thread: every task of the host logs through this test's subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn worker_task_logs_name_the_service_and_the_job() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = steward_store_tests::logs::capture(tracing::Level::INFO);
 
     let t = common::open().await;
     let real = Arc::new(t.store);

@@ -47,6 +47,7 @@ mod support;
 
 pub mod cases;
 pub mod engine;
+pub mod logs;
 pub mod memory;
 
 pub use harness::Harness;

@@ -96,19 +96,6 @@ impl Job for Stubborn {
     }
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A job that ignores the stop is named (by id) when it is aborted, as a
 /// service that ignores it is (found by a second new-user trial: the log
 /// said only how many jobs were still running).
@@ -116,13 +103,7 @@ impl std::io::Write for Captured {
 // events.
 #[tokio::test(flavor = "current_thread")]
 async fn a_job_that_ignores_the_stop_is_named_when_aborted() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (logs, guard) = steward_store_tests::logs::capture(tracing::Level::INFO);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
@@ -152,7 +133,7 @@ async fn a_job_that_ignores_the_stop_is_named_when_aborted() {
     // Steward's panic hook logs through tracing: a failed assertion must not
     // vanish into the captured logs.
     drop(guard);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert_eq!(job.state, JobState::Available, "released: {job:?}\n{logs}");
     assert!(
         logs.lines()
