@@ -10,6 +10,7 @@
 
 mod client;
 mod context;
+mod cron;
 mod job;
 mod leadership;
 mod maintenance;
@@ -19,6 +20,7 @@ mod worker;
 
 pub use client::{Client, EnqueueError, EnqueueOptions, new_job};
 pub use context::{Extensions, JobContext, MissingState};
+pub use cron::{Cron, CronError};
 pub use job::{Job, JobControl, JobOptions};
 pub use leadership::Leadership;
 pub use maintenance::{Maintenance, MaintenanceConfig, Pass};
