@@ -99,9 +99,11 @@ pub trait Service: Send + 'static {
     ///         Ok(())
     ///     }
     /// }
+    /// # fn main() -> Result<(), ConfigError> {
     /// let mut builder = Host::builder();
-    /// builder.service("mailer", Mailer { relay: String::new() }).unwrap();
+    /// builder.service("mailer", Mailer { relay: String::new() })?;
     /// assert!(matches!(builder.build(), Err(ConfigError::Service { .. })));
+    /// # Ok(()) }
     /// ```
     fn check(&self) -> Vec<ConfigError> {
         Vec::new()

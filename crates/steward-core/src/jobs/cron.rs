@@ -46,9 +46,9 @@ pub enum CronError {
 /// ```
 /// use steward_core::jobs::Cron;
 /// let cron = Cron::parse("30 2 * * *", "Europe/Berlin")?;
-/// let after = "2027-03-27T12:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+/// let after = "2027-03-27T12:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().expect("a valid time");
 /// // The spring-forward day has no 02:30: it runs at 03:00 CEST (01:00 UTC).
-/// assert_eq!(cron.next_after(after).unwrap().to_rfc3339(), "2027-03-28T01:00:00+00:00");
+/// assert_eq!(cron.next_after(after).expect("a fire time").to_rfc3339(), "2027-03-28T01:00:00+00:00");
 /// # Ok::<(), steward_core::jobs::CronError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -109,8 +109,8 @@ impl Cron {
     ///
     /// ```
     /// let cron = steward_core::jobs::Cron::parse("@hourly", "UTC")?;
-    /// let t = "2027-01-01T10:15:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap();
-    /// assert_eq!(cron.next_after(t).unwrap().to_rfc3339(), "2027-01-01T11:00:00+00:00");
+    /// let t = "2027-01-01T10:15:00Z".parse::<chrono::DateTime<chrono::Utc>>().expect("a valid time");
+    /// assert_eq!(cron.next_after(t).expect("a fire time").to_rfc3339(), "2027-01-01T11:00:00+00:00");
     /// # Ok::<(), steward_core::jobs::CronError>(())
     /// ```
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -124,7 +124,7 @@ impl Cron {
     ///
     /// ```
     /// let cron = steward_core::jobs::Cron::parse("0 0 29 2 *", "UTC")?;
-    /// let t = "2025-01-01T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    /// let t = "2025-01-01T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().expect("a valid time");
     /// assert_eq!(cron.upcoming(t, 2).len(), 2); // 2028 and 2032
     /// # Ok::<(), steward_core::jobs::CronError>(())
     /// ```
