@@ -14,6 +14,7 @@
 //! written by the built-in kinds before the outcome is sent to the store),
 //! and each job's row (attempt, errors, state).
 
+mod common;
 mod pg_processes;
 
 use std::collections::BTreeSet;

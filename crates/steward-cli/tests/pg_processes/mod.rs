@@ -10,6 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use crate::common::run_ok;
+use crate::common::steward;
+
 /// Where the tests' roles and schemas are created; also what the checks
 /// connect to (as a superuser, so a fault injected on the test's role does
 /// not blind them).
@@ -19,10 +22,6 @@ pub const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// running at once: concurrent updates of one catalog row fail with "tuple
 /// concurrently updated".
 const GRANT_LOCK: i64 = 0x0053_5445_5741_5244;
-
-fn steward() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-}
 
 /// Runs `sql` through `psql` as `postgres`; returns its unaligned output.
 fn psql(sql: &str) -> String {
@@ -366,18 +365,6 @@ impl Drop for Worker {
             let _ = self.child.wait();
         }
     }
-}
-
-pub fn run_ok(args: &[&str]) -> String {
-    let out = steward().args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "steward {args:?} failed ({:?}): {stdout}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
