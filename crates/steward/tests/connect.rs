@@ -7,20 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use steward::jobs::{Client, Job, JobContext, Maintenance, Worker};
+mod common;
+
+use common::Ping;
+use steward::jobs::{Client, Maintenance, Worker};
 use steward::store::{Store, StoreError};
-use steward::{AnyStore, BoxError, Host};
-
-#[derive(Serialize, Deserialize)]
-struct Hello {}
-
-impl Job for Hello {
-    const KIND: &'static str = "hello";
-    async fn run(self, _ctx: JobContext) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
+use steward::{AnyStore, Host};
 
 /// Enqueues three jobs through `store`, runs a host with a worker and
 /// maintenance on it until they have completed, then closes the store
@@ -30,7 +22,7 @@ async fn runs_jobs_and_closes(store: AnyStore) {
     let store = Arc::new(store);
     let client = Client::new(store.clone());
     for _ in 0..3 {
-        client.enqueue(Hello {}).await.expect("enqueue");
+        client.enqueue(Ping).await.expect("enqueue");
     }
     let mut host = Host::builder();
     host.handle_signals(false);
@@ -39,7 +31,7 @@ async fn runs_jobs_and_closes(store: AnyStore) {
     host.service(
         "worker",
         Worker::new(store.clone())
-            .register::<Hello>()
+            .register::<Ping>()
             .queue("default", 4),
     )
     .expect("worker");
