@@ -212,10 +212,14 @@ impl Settings {
 
     /// The keys under `path` (empty when it has none or is not a table).
     fn keys(&self, path: &str) -> BTreeSet<String> {
-        match self.figment.find_value(path) {
-            Ok(Value::Dict(_, dict)) => dict.into_keys().collect(),
-            _ => BTreeSet::new(),
-        }
+        keys_under(&self.figment, path)
+    }
+}
+
+fn keys_under(figment: &Figment, path: &str) -> BTreeSet<String> {
+    match figment.find_value(path) {
+        Ok(Value::Dict(_, dict)) => dict.into_keys().collect(),
+        _ => BTreeSet::new(),
     }
 }
 
@@ -259,13 +263,10 @@ impl Section {
     /// # Ok::<(), steward_core::ConfigError>(())
     /// ```
     pub fn own_keys(&self) -> Vec<String> {
-        Settings {
-            figment: self.figment.clone(),
-        }
-        .keys(&self.path)
-        .into_iter()
-        .filter(|k| !HOST_KEYS.contains(&k.as_str()))
-        .collect()
+        keys_under(&self.figment, &self.path)
+            .into_iter()
+            .filter(|k| !HOST_KEYS.contains(&k.as_str()))
+            .collect()
     }
 
     /// Reads the service's own keys into `T`. A key `T` does not have is an
