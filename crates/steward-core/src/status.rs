@@ -3,7 +3,7 @@
 //! The supervisor writes into a [`Slot`] per service; [`HostStatus`] is a
 //! copied snapshot of all slots that health endpoints, the CLI and tests read.
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -265,6 +265,10 @@ pub(crate) struct Slot {
     /// pipeline stage may still pass on after it was asked to stop (see
     /// `channel/mod.rs`).
     pub(crate) drained: AtomicU32,
+    /// Set when its task is first polled: channel ends record their
+    /// services when used, so the shutdown sequence orders producers and
+    /// consumers only after every task has had that chance.
+    pub(crate) began: AtomicBool,
     /// Written on every poll of the service (see `poll_mark.rs`).
     pub(crate) poll: PollMark,
 }
@@ -295,6 +299,7 @@ impl Slot {
             index,
             parked: AtomicU32::new(0),
             drained: AtomicU32::new(0),
+            began: AtomicBool::new(false),
             inner: Mutex::new(SlotInner {
                 state: ServiceState::Starting,
                 ready: false,

@@ -364,3 +364,36 @@ async fn a_declared_producer_stops_before_its_consumer_even_before_it_ever_sent(
     assert_eq!(run.await.unwrap(), ExitStatus::Clean);
     assert_eq!(journal.events(), ["producer stopped", "consumer stopped"]);
 }
+
+/// Found in CI: when the host is stopped before the consumer's task was
+/// ever polled, the consumer was asked to stop before its `run` began and
+/// never ran, so what was queued for it was lost (and reported).
+#[tokio::test(flavor = "current_thread")]
+async fn a_consumer_not_yet_started_at_shutdown_still_drains_its_channel() {
+    let received = Journal::default();
+    let mut builder = builder();
+    let (tx, rx) = builder.channel::<u64>("orders", 8).unwrap();
+    builder
+        .service(
+            "consumer",
+            Consumer {
+                rx,
+                work: Duration::ZERO,
+                received: received.clone(),
+                stop_after: None,
+            },
+        )
+        .unwrap();
+    let host = builder.build().unwrap();
+    for n in 0..3 {
+        tx.try_send(n).unwrap();
+    }
+    let handle = host.handle();
+    let run = tokio::spawn(host.run());
+    // Stop before any task of the host has been polled.
+    handle.shutdown();
+    drop(tx);
+    let exit = run.await.unwrap();
+    assert_eq!(exit, ExitStatus::Clean);
+    assert_eq!(sorted(&received), [0, 1, 2]);
+}

@@ -127,17 +127,18 @@ async fn stop_all(
     });
     let _ = host.shared.stop_deadline.set(deadline);
 
-    // Services that report on the others (the HTTP server) go last, unless
-    // they feed a channel whose consumer must stop after them.
-    let last: Vec<bool> = running.iter().map(|s| s.stops_last).collect();
-    let order = stop_order::stop_order(
-        running.len(),
-        &stop_order::edges(&host.shared.channels),
-        &last,
-    );
     // One timer for the whole sequence rather than one per service: a host
     // may stop thousands.
     let sequence = async {
+        every_task_began(host, running).await;
+        // Services that report on the others (the HTTP server) go last,
+        // unless they feed a channel whose consumer must stop after them.
+        let last: Vec<bool> = running.iter().map(|s| s.stops_last).collect();
+        let order = stop_order::stop_order(
+            running.len(),
+            &stop_order::edges(&host.shared.channels),
+            &last,
+        );
         for i in order {
             let service = &mut running[i];
             if service.joined {
@@ -151,6 +152,24 @@ async fn stop_all(
     };
     if tokio::time::timeout_at(deadline, sequence).await.is_err() {
         abort_the_rest(host, running, deadline, timeout).await;
+    }
+}
+
+/// Waits until every service's task has been polled once. Channel ends
+/// record who uses them, and a consumer asked to stop before its task ever
+/// ran would never run at all: what was queued for it would be left.
+async fn every_task_began(host: &HostHandle, running: &[RunningService]) {
+    if host.shared.channels.is_empty() {
+        return;
+    }
+    loop {
+        let progress = host.shared.progress.notified();
+        tokio::pin!(progress);
+        progress.as_mut().enable();
+        if running.iter().all(|s| s.slot.began.load(Ordering::SeqCst)) {
+            return;
+        }
+        progress.await;
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -92,6 +93,8 @@ async fn supervise(mut reg: Registered, ctx: Context) {
     // ctx.spawn children die with this task, even when the host aborts it.
     let _children = ctx.abort_children_on_drop();
     let ctx = &ctx;
+    ctx.slot().began.store(true, Ordering::SeqCst);
+    ctx.host().shared.progress.notify_waiters();
     let mut start = Start {
         init_done: false,
         faulted: false,
