@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
-    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
+    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
+    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -162,6 +163,37 @@ impl Store for AnyStore {
     }
     async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
         each!(self, s => s.resign(role, holder).await)
+    }
+    async fn save_schedules(
+        &self,
+        defs: Vec<ScheduleDef>,
+        remove_undeclared: bool,
+    ) -> Result<SaveReport, StoreError> {
+        each!(self, s => s.save_schedules(defs, remove_undeclared).await)
+    }
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        each!(self, s => s.schedules().await)
+    }
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        each!(self, s => s.schedule(id).await)
+    }
+    async fn pause_schedule(&self, id: &str, paused: bool) -> Result<bool, StoreError> {
+        each!(self, s => s.pause_schedule(id, paused).await)
+    }
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.delete_schedule(id).await)
+    }
+    async fn due_schedules(&self, limit: u32) -> Result<DueSchedules, StoreError> {
+        each!(self, s => s.due_schedules(limit).await)
+    }
+    async fn fire_schedule(
+        &self,
+        fire: ScheduleFire,
+    ) -> Result<Option<Vec<FiredTick>>, StoreError> {
+        each!(self, s => s.fire_schedule(fire).await)
+    }
+    async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
+        each!(self, s => s.schedule_fires(id, limit).await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

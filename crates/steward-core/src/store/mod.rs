@@ -37,6 +37,7 @@
 pub mod batch;
 mod error;
 pub mod migration;
+mod schedule;
 mod types;
 mod unreadable;
 mod validate;
@@ -46,6 +47,11 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::StoreError;
+pub use schedule::{
+    DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_SCHEDULE_ID, Misfire,
+    SaveReport, Saved, ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord,
+    validate_schedule_defs, validate_schedule_fire, validate_schedule_id,
+};
 pub use types::{
     AttemptError, CANCELLED_BY_OPERATOR, CancelResult, ClaimRequest, ClaimedJob, Enqueued,
     ErrorKind, Finish, FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease,
@@ -217,6 +223,134 @@ pub trait Store: Send + Sync + 'static {
         role: &str,
         holder: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Saves schedule definitions, in one transaction; every definition is
+    /// checked first ([`ScheduleDef::validate`], ids unique in the list) and
+    /// one invalid definition refuses the whole list with
+    /// [`StoreError::Invalid`], writing nothing. A new id is created
+    /// unarmed and unpaused. An existing one takes the new definition; if
+    /// its expression or zone changed it is re-armed (its `next_at` cleared:
+    /// owed ticks are counted afresh from the store's now); its pause is
+    /// kept. With `remove_undeclared`, schedules of
+    /// [`ScheduleOrigin::Code`] not in the list are deleted; operators'
+    /// schedules never are.
+    ///
+    /// ```
+    /// use steward_core::store::{ScheduleDef, Store, StoreError};
+    /// async fn declare<S: Store>(store: &S) -> Result<(), StoreError> {
+    ///     let report = store
+    ///         .save_schedules(vec![ScheduleDef::new("nightly", "0 3 * * *", "report")], true)
+    ///         .await?;
+    ///     println!("{:?}, removed {:?}", report.saved, report.removed);
+    ///     Ok(())
+    /// }
+    /// ```
+    fn save_schedules(
+        &self,
+        defs: Vec<ScheduleDef>,
+        remove_undeclared: bool,
+    ) -> impl Future<Output = Result<SaveReport, StoreError>> + Send;
+
+    /// Every schedule, by id.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn ids<S: Store>(store: &S) -> Result<Vec<String>, StoreError> {
+    ///     Ok(store.schedules().await?.into_iter().map(|s| s.def.id).collect())
+    /// }
+    /// ```
+    fn schedules(&self) -> impl Future<Output = Result<Vec<ScheduleRecord>, StoreError>> + Send;
+
+    /// One schedule, if it exists.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn paused<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     Ok(store.schedule("nightly").await?.is_some_and(|s| s.paused))
+    /// }
+    /// ```
+    fn schedule(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ScheduleRecord>, StoreError>> + Send;
+
+    /// Pauses (`true`) or resumes (`false`) a schedule; `false` if there is
+    /// no such schedule. A resumed schedule is re-armed: ticks that fell
+    /// while it was paused are not owed. Pausing a paused schedule, or
+    /// resuming a running one, changes nothing.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn hold<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     store.pause_schedule("nightly", true).await
+    /// }
+    /// ```
+    fn pause_schedule(
+        &self,
+        id: &str,
+        paused: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes a schedule and its record of fired ticks; `false` if there
+    /// is no such schedule. Jobs it already enqueued stay.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn drop_it<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     store.delete_schedule("nightly").await
+    /// }
+    /// ```
+    fn delete_schedule(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `limit` unpaused schedules that owe a tick at or before the
+    /// store's now, or are not armed yet (those first, then by `next_at`),
+    /// with that now and the earliest tick owed later.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn look<S: Store>(store: &S) -> Result<usize, StoreError> {
+    ///     Ok(store.due_schedules(100).await?.due.len())
+    /// }
+    /// ```
+    fn due_schedules(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<DueSchedules, StoreError>> + Send;
+
+    /// Applies one scheduler step, in one transaction: if the schedule
+    /// exists, is not paused and still owes `fire.expected`, enqueues each
+    /// job whose tick (its `run_at`) was not recorded yet, records those
+    /// ticks, and makes `fire.next_at` the tick owed. Returns the ticks it
+    /// fired, or `None` if the fence refused the step (nothing written).
+    /// A job without `run_at`, or a `next_at` not after every tick, is
+    /// refused with [`StoreError::Invalid`].
+    ///
+    /// ```
+    /// use steward_core::store::{ScheduleFire, Store, StoreError};
+    /// async fn arm<S: Store>(store: &S, at: chrono::DateTime<chrono::Utc>) -> Result<bool, StoreError> {
+    ///     let fire = ScheduleFire { id: "nightly".into(), expected: None, jobs: vec![], next_at: at };
+    ///     Ok(store.fire_schedule(fire).await?.is_some())
+    /// }
+    /// ```
+    fn fire_schedule(
+        &self,
+        fire: ScheduleFire,
+    ) -> impl Future<Output = Result<Option<Vec<FiredTick>>, StoreError>> + Send;
+
+    /// The latest ticks a schedule fired, newest first, at most `limit`
+    /// (a store keeps the newest [`KEPT_TICKS`]).
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn recent<S: Store>(store: &S) -> Result<usize, StoreError> {
+    ///     Ok(store.schedule_fires("nightly", 10).await?.len())
+    /// }
+    /// ```
+    fn schedule_fires(
+        &self,
+        id: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FiredTick>, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

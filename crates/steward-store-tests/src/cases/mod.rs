@@ -21,5 +21,6 @@ pub mod race;
 pub mod release;
 pub mod rescue;
 pub mod retry;
+pub mod schedules;
 pub mod unique;
 pub mod wait;

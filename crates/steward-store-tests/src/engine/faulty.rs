@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
-    Lease, NewJob, RescueReport, StateCounts, Store, StoreError,
+    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
+    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
+    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -136,6 +137,40 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
         self.inner.resign(role, holder).await
+    }
+    async fn save_schedules(
+        &self,
+        defs: Vec<ScheduleDef>,
+        remove_undeclared: bool,
+    ) -> Result<SaveReport, StoreError> {
+        self.reachable()?;
+        self.inner.save_schedules(defs, remove_undeclared).await
+    }
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        self.inner.schedules().await
+    }
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.inner.schedule(id).await
+    }
+    async fn pause_schedule(&self, id: &str, paused: bool) -> Result<bool, StoreError> {
+        self.inner.pause_schedule(id, paused).await
+    }
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_schedule(id).await
+    }
+    async fn due_schedules(&self, limit: u32) -> Result<DueSchedules, StoreError> {
+        self.reachable()?;
+        self.inner.due_schedules(limit).await
+    }
+    async fn fire_schedule(
+        &self,
+        fire: ScheduleFire,
+    ) -> Result<Option<Vec<FiredTick>>, StoreError> {
+        self.reachable()?;
+        self.inner.fire_schedule(fire).await
+    }
+    async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
+        self.inner.schedule_fires(id, limit).await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

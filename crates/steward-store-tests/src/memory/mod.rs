@@ -27,16 +27,19 @@ use std::time::Duration;
 
 use chrono::Utc;
 use steward_core::store::{
-    AttemptError, CancelResult, ClaimRequest, ClaimedJob, Enqueued, ErrorKind, Finish,
-    FinishOutcome, HeartbeatResult, JobId, JobRecord, JobState, Lease, LeaseToken, NewJob,
-    RescueReport, StateCounts, Store, StoreError, WorkSignal,
+    AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, ErrorKind,
+    Finish, FinishOutcome, FiredTick, HeartbeatResult, JobId, JobRecord, JobState, Lease,
+    LeaseToken, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord,
+    StateCounts, Store, StoreError, WorkSignal, validate_schedule_defs, validate_schedule_fire,
 };
 
 use leaders::Leaders;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
+use schedules::Schedules;
 
 mod leaders;
 mod row;
+mod schedules;
 
 /// An in-memory [`Store`] for the contract suite's own tests. Clones share
 /// the same jobs (like two connections to one database).
@@ -56,6 +59,8 @@ pub struct MemoryStore {
 struct Shared {
     jobs: Mutex<Jobs>,
     leaders: Mutex<Leaders>,
+    /// Locked before `jobs` when both are (a fire enqueues its ticks' jobs).
+    schedules: Mutex<Schedules>,
     /// Wakes `wait_for_work` callers (every idle worker looks, not just
     /// one), now or when delayed work comes due.
     work: WorkSignal,
@@ -100,6 +105,13 @@ impl MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn schedules(&self) -> MutexGuard<'_, Schedules> {
+        self.shared
+            .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn wake(&self) {
         self.shared.work.wake();
     }
@@ -113,21 +125,12 @@ impl MemoryStore {
         }
         Ok(())
     }
-}
-
-impl Store for MemoryStore {
-    fn name(&self) -> &'static str {
-        "memory"
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.open()?;
-        Ok(())
-    }
-
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
-        self.open()?;
-        let now = Utc::now();
+    /// `Store::enqueue` at `now`, for it and for a schedule's fire.
+    fn insert(
+        &self,
+        jobs: Vec<NewJob>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
         // Validate the whole batch before touching anything: a refused batch
         // writes nothing, keys included.
         let holds = jobs
@@ -200,6 +203,22 @@ impl Store for MemoryStore {
             self.wake();
         }
         Ok(out)
+    }
+}
+
+impl Store for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.open()?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        self.open()?;
+        self.insert(jobs, Utc::now())
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
@@ -577,6 +596,67 @@ impl Store for MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
             .resign(role, holder);
         Ok(())
+    }
+
+    async fn save_schedules(
+        &self,
+        defs: Vec<ScheduleDef>,
+        remove_undeclared: bool,
+    ) -> Result<SaveReport, StoreError> {
+        self.open()?;
+        validate_schedule_defs(&defs)?;
+        Ok(self.schedules().save(defs, remove_undeclared, Utc::now()))
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        self.open()?;
+        Ok(self.schedules().list())
+    }
+
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.open()?;
+        Ok(self.schedules().get(id))
+    }
+
+    async fn pause_schedule(&self, id: &str, paused: bool) -> Result<bool, StoreError> {
+        self.open()?;
+        Ok(self.schedules().pause(id, paused, Utc::now()))
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        self.open()?;
+        Ok(self.schedules().delete(id))
+    }
+
+    async fn due_schedules(&self, limit: u32) -> Result<DueSchedules, StoreError> {
+        self.open()?;
+        Ok(self.schedules().due(Utc::now(), limit))
+    }
+
+    async fn fire_schedule(
+        &self,
+        fire: ScheduleFire,
+    ) -> Result<Option<Vec<FiredTick>>, StoreError> {
+        self.open()?;
+        validate_schedule_fire(&fire)?;
+        let mut schedules = self.schedules();
+        let Some(jobs) = schedules.admit(&fire) else {
+            return Ok(None);
+        };
+        let ticks: Vec<_> = jobs.iter().filter_map(|j| j.run_at).collect();
+        let enqueued = self.insert(jobs, Utc::now())?;
+        let fired: Vec<FiredTick> = ticks
+            .into_iter()
+            .zip(enqueued)
+            .map(|(tick, e)| FiredTick { tick, job: e.id })
+            .collect();
+        schedules.record(&fire.id, fire.next_at, &fired);
+        Ok(Some(fired))
+    }
+
+    async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
+        self.open()?;
+        Ok(self.schedules().fires(id, limit))
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {
