@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "claim indexes split",
         sql: include_str!("../migrations/0005_claim_indexes_split.sql"),
     },
+    Migration {
+        version: 6,
+        name: "schedules",
+        sql: include_str!("../migrations/0006_schedules.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -49,7 +54,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

@@ -7,15 +7,16 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
-    Lease, NewJob, RescueReport, StateCounts, Store, StoreError, WorkSignal,
+    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
+    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
+    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, leader, read};
+use crate::ops::{admin, claim, enqueue, leader, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -540,6 +541,58 @@ impl Store for SqliteStore {
             reply,
         })
         .await
+    }
+
+    async fn save_schedules(
+        &self,
+        defs: Vec<ScheduleDef>,
+        remove_undeclared: bool,
+    ) -> Result<SaveReport, StoreError> {
+        steward_core::store::validate_schedule_defs(&defs)?;
+        self.call(|reply| Op::SaveSchedules {
+            defs,
+            remove_undeclared,
+            reply,
+        })
+        .await
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        self.read(async |conn| schedules::list(conn).await).await
+    }
+
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.read(async |conn| schedules::get(conn, id).await).await
+    }
+
+    async fn pause_schedule(&self, id: &str, paused: bool) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(|reply| Op::PauseSchedule { id, paused, reply })
+            .await
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(|reply| Op::DeleteSchedule { id, reply }).await
+    }
+
+    async fn due_schedules(&self, limit: u32) -> Result<DueSchedules, StoreError> {
+        // The process clock is the store's clock here (see `sql::now_ms`).
+        self.read(async |conn| schedules::due(conn, now_ms(), limit).await)
+            .await
+    }
+
+    async fn fire_schedule(
+        &self,
+        fire: ScheduleFire,
+    ) -> Result<Option<Vec<FiredTick>>, StoreError> {
+        steward_core::store::validate_schedule_fire(&fire)?;
+        self.call(|reply| Op::FireSchedule(fire, reply)).await
+    }
+
+    async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
+        self.read(async |conn| schedules::fires(conn, id, limit).await)
+            .await
     }
 
     /// Waits for a wake-up, the earliest due time this store noted, or

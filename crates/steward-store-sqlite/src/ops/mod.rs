@@ -11,7 +11,8 @@
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced);
 //! - `admin.rs`: cancel, retry, rescue, prune;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
-//! - `read.rs`: `job` and `counts`.
+//! - `read.rs`: `job` and `counts`;
+//! - `schedules.rs`: recurring schedules and their fired ticks.
 
 pub(crate) mod admin;
 pub(crate) mod claim;
@@ -19,3 +20,4 @@ pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod read;
+pub(crate) mod schedules;

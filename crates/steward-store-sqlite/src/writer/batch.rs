@@ -6,7 +6,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
 use super::op::Op;
 use crate::error::map_sqlx;
-use crate::ops::{admin, claim, enqueue, leader, lease};
+use crate::ops::{admin, claim, enqueue, leader, lease, schedules};
 use crate::sql::{self, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
@@ -197,6 +197,22 @@ async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<
             } => {
                 leader::resign(conn, role, holder).await?;
                 reply.hold(Ok(()));
+            }
+            Op::SaveSchedules {
+                defs,
+                remove_undeclared,
+                reply,
+            } => reply.hold(Ok(
+                schedules::save(conn, now, defs, *remove_undeclared).await?
+            )),
+            Op::PauseSchedule { id, paused, reply } => {
+                reply.hold(Ok(schedules::pause(conn, now, id, *paused).await?))
+            }
+            Op::DeleteSchedule { id, reply } => reply.hold(Ok(schedules::delete(conn, id).await?)),
+            Op::FireSchedule(fire, reply) => {
+                let fired = schedules::fire(conn, now, fire).await?;
+                wake |= fired.as_ref().is_some_and(|f| !f.is_empty());
+                reply.hold(Ok(fired));
             }
             Op::Migrate(_)
             | Op::Enqueue(..)

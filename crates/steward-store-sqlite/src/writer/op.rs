@@ -5,8 +5,8 @@ use tokio::sync::oneshot;
 
 use crate::ops::enqueue;
 use steward_core::store::{
-    CancelResult, ClaimRequest, Enqueued, Finish, HeartbeatResult, JobId, Lease, NewJob,
-    RescueReport, StoreError,
+    CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, JobId, Lease, NewJob,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
 };
 
 /// A caller's reply channel, and the answer held for it until its batch
@@ -78,6 +78,21 @@ pub(crate) enum Op {
         holder: String,
         reply: Reply<()>,
     },
+    SaveSchedules {
+        defs: Vec<ScheduleDef>,
+        remove_undeclared: bool,
+        reply: Reply<SaveReport>,
+    },
+    PauseSchedule {
+        id: String,
+        paused: bool,
+        reply: Reply<bool>,
+    },
+    DeleteSchedule {
+        id: String,
+        reply: Reply<bool>,
+    },
+    FireSchedule(ScheduleFire, Reply<Option<Vec<FiredTick>>>),
 }
 
 /// Runs `$body` with `$r` bound to the op's reply, whatever its type.
@@ -97,6 +112,10 @@ macro_rules! on_reply {
             Op::Prune { reply: $r, .. } => $body,
             Op::Lead { reply: $r, .. } => $body,
             Op::Resign { reply: $r, .. } => $body,
+            Op::SaveSchedules { reply: $r, .. } => $body,
+            Op::PauseSchedule { reply: $r, .. } => $body,
+            Op::DeleteSchedule { reply: $r, .. } => $body,
+            Op::FireSchedule(_, $r) => $body,
         }
     };
 }
@@ -138,6 +157,11 @@ impl Op {
             // jobs back in line, then cancel those whose cancel was
             // requested: they need the transaction.
             Op::Cancel(..) | Op::Release(..) | Op::Rescue(..) | Op::Migrate(_) => false,
+            // Several statements each.
+            Op::SaveSchedules { .. }
+            | Op::PauseSchedule { .. }
+            | Op::DeleteSchedule { .. }
+            | Op::FireSchedule(..) => false,
         }
     }
 
