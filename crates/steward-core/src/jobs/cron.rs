@@ -120,6 +120,40 @@ impl Cron {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// The first fire time at or after `at`.
+    ///
+    /// ```
+    /// let cron = steward_core::jobs::Cron::parse("@hourly", "UTC")?;
+    /// let t = "2027-01-01T10:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().expect("a valid time");
+    /// assert_eq!(cron.at_or_after(t), Some(t));
+    /// # Ok::<(), steward_core::jobs::CronError>(())
+    /// ```
+    pub fn at_or_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Searched from a second before, not inclusively from `at`: a time
+        // moved out of a skipped hour (02:30 run at 03:00) is found only by
+        // a search that starts before the gap, as `next_after` finds it.
+        let mut next = self.next_after(at - chrono::TimeDelta::seconds(1))?;
+        while next < at {
+            next = self.next_after(next)?;
+        }
+        Some(next)
+    }
+
+    /// The last fire time strictly before `before`.
+    ///
+    /// ```
+    /// let cron = steward_core::jobs::Cron::parse("@hourly", "UTC")?;
+    /// let t = "2027-01-01T10:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().expect("a valid time");
+    /// assert_eq!(cron.before(t).expect("a fire time").to_rfc3339(), "2027-01-01T09:00:00+00:00");
+    /// # Ok::<(), steward_core::jobs::CronError>(())
+    /// ```
+    pub fn before(&self, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .find_previous_occurrence(&before.with_timezone(&self.zone), false)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
     /// The next `n` fire times after `after`, in order.
     ///
     /// ```

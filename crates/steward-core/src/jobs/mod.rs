@@ -16,6 +16,7 @@ mod leadership;
 mod maintenance;
 mod registry;
 mod retry;
+mod schedules;
 mod worker;
 
 pub use client::{Client, EnqueueError, EnqueueOptions, new_job};
@@ -25,4 +26,5 @@ pub use job::{Job, JobControl, JobOptions};
 pub use leadership::Leadership;
 pub use maintenance::{Maintenance, MaintenanceConfig, Pass};
 pub use retry::RetryPolicy;
+pub use schedules::{ScheduleError, Scheduler, SchedulerConfig, Schedules, Step};
 pub use worker::{QueueConfig, Worker, WorkerConfig};

@@ -48,8 +48,8 @@ use std::time::Duration;
 
 pub use error::StoreError;
 pub use schedule::{
-    DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_SCHEDULE_ID, Misfire,
-    SaveReport, Saved, ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord,
+    DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_MISFIRE_LIMIT, MAX_SCHEDULE_ID,
+    Misfire, SaveReport, Saved, ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord,
     validate_schedule_defs, validate_schedule_fire, validate_schedule_id,
 };
 pub use types::{

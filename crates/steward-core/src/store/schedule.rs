@@ -25,6 +25,10 @@ use crate::jobs::Cron;
 /// Longest schedule id a store accepts, in bytes.
 pub const MAX_SCHEDULE_ID: usize = 200;
 
+/// The largest misfire limit: `all` runs at most this many missed ticks
+/// (a per-second schedule's day is 86,400).
+pub const MAX_MISFIRE_LIMIT: u32 = 100_000;
+
 /// The misfire limit `all` gets when none is given.
 pub const DEFAULT_MISFIRE_LIMIT: u32 = 100;
 
@@ -98,6 +102,9 @@ impl Misfire {
         match name {
             "skip" => Ok(Misfire::Skip),
             "once" => Ok(Misfire::Once),
+            "all" if limit > MAX_MISFIRE_LIMIT => Err(StoreError::Invalid {
+                message: format!("misfire limit {limit} is above the largest, {MAX_MISFIRE_LIMIT}"),
+            }),
             "all" if limit > 0 => Ok(Misfire::All { limit }),
             "all" => Err(StoreError::Invalid {
                 message: "misfire limit 0: `all` runs at least one missed tick (use `skip` to \
@@ -307,11 +314,10 @@ impl ScheduleDef {
         if self.max_attempts == 0 {
             return Err(invalid("max_attempts must be at least 1".into()));
         }
-        if let Misfire::All { limit: 0 } = self.misfire {
-            return Err(invalid(
-                "misfire limit 0: `all` runs at least one missed tick (use `skip` to run none)"
-                    .into(),
-            ));
+        if let Err(StoreError::Invalid { message }) =
+            Misfire::from_stored(self.misfire.name(), i64::from(self.misfire.limit()))
+        {
+            return Err(invalid(message));
         }
         if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(&self.payload) {
             return Err(invalid(format!("the payload is not JSON: {err}")));
@@ -513,4 +519,18 @@ pub fn validate_schedule_fire(fire: &ScheduleFire) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+impl ScheduleDef {
+    /// A schedule `id` at `cron` whose job is set later, by
+    /// [`Scheduler::job`](crate::jobs::Scheduler::job) (which fills in the
+    /// kind and payload from a typed job).
+    ///
+    /// ```
+    /// let def = steward_core::store::ScheduleDef::at("nightly", "0 3 * * *").zone("Europe/Berlin");
+    /// assert!(def.kind.is_empty());
+    /// ```
+    pub fn at(id: impl Into<String>, cron: impl Into<String>) -> Self {
+        ScheduleDef::new(id, cron, "")
+    }
 }
