@@ -67,8 +67,9 @@
 //! # Schema
 //!
 //! Every object lives in the schema named by [`PostgresOptions::schema`]
-//! (default `steward`): the `jobs` table, its indexes, and
-//! `schema_migrations`, which records the version. [`Store::migrate`] applies
+//! (default `steward`): the `jobs` table, its indexes, the `leaders`,
+//! `schedules` and `schedule_ticks` tables, and `schema_migrations`, which
+//! records the version. [`Store::migrate`] applies
 //! the embedded migrations in one transaction under an advisory lock, so
 //! several nodes starting at once migrate once. A schema migrated by a
 //! newer binary is refused with

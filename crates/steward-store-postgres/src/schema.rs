@@ -48,6 +48,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "enqueue_announces_due_times",
         sql: include_str!("../migrations/0006_enqueue_announces_due_times.sql"),
     },
+    Migration {
+        version: 7,
+        name: "schedules",
+        sql: include_str!("../migrations/0007_schedules.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -57,7 +62,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,

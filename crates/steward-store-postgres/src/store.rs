@@ -8,8 +8,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, Enqueued, Finish, HeartbeatResult, JobId, JobRecord,
-    Lease, NewJob, RescueReport, StateCounts, Store, StoreError, WorkSignal,
+    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
+    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
+    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -17,7 +18,7 @@ use crate::clock::{age_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{admin, claim, enqueue, leader, lease, read};
+use crate::ops::{admin, claim, enqueue, leader, lease, read, schedules};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -610,6 +611,78 @@ impl Store for PostgresStore {
 
     async fn resign(&self, role: &str, holder: &str) -> Result<(), StoreError> {
         self.one(async |c, sql| leader::resign(c, sql, role, holder).await)
+            .await
+    }
+
+    async fn save_schedules(
+        &self,
+        defs: Vec<ScheduleDef>,
+        remove_undeclared: bool,
+    ) -> Result<SaveReport, StoreError> {
+        let rows = schedules::validate(&defs)?;
+        self.tx(async |c, sql| schedules::save(c, sql, &rows, remove_undeclared).await)
+            .await
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        self.one(async |c, sql| schedules::list(c, sql).await).await
+    }
+
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.one(async |c, sql| schedules::get(c, sql, id).await)
+            .await
+    }
+
+    async fn pause_schedule(&self, id: &str, paused: bool) -> Result<bool, StoreError> {
+        self.one(async |c, sql| schedules::pause(c, sql, id, paused).await)
+            .await
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        // One statement: the ticks go by the foreign key's cascade.
+        self.one(async |c, sql| schedules::delete(c, sql, id).await)
+            .await
+    }
+
+    async fn due_schedules(&self, limit: u32) -> Result<DueSchedules, StoreError> {
+        // A transaction so that the due list and the next due time are
+        // judged by one `now()`.
+        self.tx(async |c, sql| schedules::due(c, sql, limit).await)
+            .await
+    }
+
+    async fn fire_schedule(
+        &self,
+        fire: ScheduleFire,
+    ) -> Result<Option<Vec<FiredTick>>, StoreError> {
+        steward_core::store::validate_schedule_fire(&fire)?;
+        let channel = self.channel();
+        let fired = self
+            .tx(async |c, sql| {
+                let Some(fired) = schedules::fire(c, sql, &fire).await? else {
+                    return Ok(None);
+                };
+                // Announced as `Store::enqueue` announces its jobs, inside
+                // the transaction: delivered only if the step commits.
+                notify::send(c, channel, &fired.due_queues).await?;
+                if let Some(delay) = steward_core::store::earliest_job_due(&fired.jobs) {
+                    notify::send_due(c, channel, delay).await?;
+                }
+                Ok(Some(fired))
+            })
+            .await?;
+        let Some(fired) = fired else {
+            return Ok(None);
+        };
+        self.inner.signal.jobs_due(&fired.jobs);
+        if !fired.jobs.is_empty() {
+            self.notify_enqueued();
+        }
+        Ok(Some(fired.ticks))
+    }
+
+    async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
+        self.one(async |c, sql| schedules::fires(c, sql, id, limit).await)
             .await
     }
 

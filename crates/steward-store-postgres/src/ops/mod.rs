@@ -14,6 +14,7 @@
 //! - `admin.rs`: cancel, retry, rescue, prune;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job` and `counts`;
+//! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
 //! - `columns.rs`: decoding columns without panics;
 //! - [`Sql`] (here): every statement above, rendered for one schema.
 
@@ -25,6 +26,7 @@ pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod read;
+pub(crate) mod schedules;
 
 use crate::sql::render;
 use crate::vacuum;
@@ -61,6 +63,19 @@ pub(crate) struct Sql {
     pub(crate) lead: String,
     pub(crate) resign: String,
     pub(crate) vacuum: String,
+    pub(crate) schedule_save: String,
+    pub(crate) schedule_remove_undeclared: String,
+    pub(crate) schedule_list: String,
+    pub(crate) schedule_get: String,
+    pub(crate) schedule_pause: String,
+    pub(crate) schedule_delete: String,
+    pub(crate) schedule_due: String,
+    pub(crate) schedule_next_due: String,
+    pub(crate) schedule_fence: String,
+    pub(crate) schedule_record_ticks: String,
+    pub(crate) schedule_tick_jobs: String,
+    pub(crate) schedule_trim_ticks: String,
+    pub(crate) schedule_fires: String,
 }
 
 impl Sql {
@@ -98,6 +113,19 @@ impl Sql {
             lead: r(leader::LEAD),
             resign: r(leader::RESIGN),
             vacuum: r(vacuum::VACUUM),
+            schedule_save: r(schedules::SAVE),
+            schedule_remove_undeclared: r(schedules::REMOVE_UNDECLARED),
+            schedule_list: r(&schedules::with_columns(schedules::LIST)),
+            schedule_get: r(&schedules::with_columns(schedules::GET)),
+            schedule_pause: r(schedules::PAUSE),
+            schedule_delete: r(schedules::DELETE),
+            schedule_due: r(&schedules::with_columns(schedules::DUE)),
+            schedule_next_due: r(schedules::NEXT_DUE),
+            schedule_fence: r(schedules::FENCE),
+            schedule_record_ticks: r(schedules::RECORD_TICKS),
+            schedule_tick_jobs: r(schedules::TICK_JOBS),
+            schedule_trim_ticks: r(schedules::TRIM_TICKS),
+            schedule_fires: r(schedules::FIRES),
         }
     }
 }
