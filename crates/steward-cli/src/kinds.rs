@@ -231,6 +231,18 @@ pub fn register_crash_kinds<S: steward::store::Store>(
     worker.register::<Panic>().register::<Abort>()
 }
 
+/// Every built-in kind, crash kinds included: what `steward schedules add`
+/// accepts without `--any-kind`.
+pub const KINDS: &[&str] = &[
+    Noop::KIND,
+    Sleep::KIND,
+    Fail::KIND,
+    Checkpoint::KIND,
+    Stamp::KIND,
+    Panic::KIND,
+    Abort::KIND,
+];
+
 /// The defaults of a built-in kind, so `steward enqueue` applies them.
 pub fn defaults(kind: &str) -> Option<JobOptions> {
     match kind {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 use steward::http::HttpServer;
-use steward::jobs::{Maintenance, MaintenanceConfig, QueueConfig, Worker, WorkerConfig};
+use steward::jobs::{
+    Maintenance, MaintenanceConfig, QueueConfig, Scheduler, SchedulerConfig, Worker, WorkerConfig,
+};
 use steward::sqlite::Synchronous;
 use steward::store::Store;
 use steward::{FailurePolicy, Host};
@@ -59,6 +61,14 @@ pub struct WorkerArgs {
     /// leader is replaced within 4/3 of it. Default: 10s, campaigns every 3s.
     #[arg(long, value_parser = crate::parse_duration, env = "STEWARD_LEADER_TTL")]
     leader_ttl: Option<Duration>,
+    /// Do not run the scheduler here (by default every worker runs one;
+    /// they elect a leader, which enqueues the schedules' ticks).
+    #[arg(long, env = "STEWARD_NO_SCHEDULER", value_parser = clap::builder::BoolishValueParser::new())]
+    no_scheduler: bool,
+    /// How late a schedule's tick may run before it counts as missed and
+    /// its misfire policy decides.
+    #[arg(long, default_value = "60s", value_parser = crate::parse_duration, env = "STEWARD_MISFIRE_GRACE")]
+    misfire_grace: Duration,
     /// How long shutdown may take.
     #[arg(long, default_value = "30s", value_parser = crate::parse_duration, env = "STEWARD_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Duration,
@@ -114,6 +124,12 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
         maintenance.leader_ttl = ttl;
         maintenance.leader_every = ttl / 3;
     }
+    let scheduler = SchedulerConfig {
+        leader_ttl: maintenance.leader_ttl,
+        leader_every: maintenance.leader_every,
+        grace: args.misfire_grace,
+        ..SchedulerConfig::default()
+    };
     let maintenance = Maintenance::new(store.clone()).config(maintenance);
 
     let mut builder = Host::builder();
@@ -124,6 +140,12 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
     builder
         .service("maintenance", maintenance)?
         .policy(FailurePolicy::default());
+    if !args.no_scheduler {
+        let scheduler = Scheduler::new(store.clone()).config(scheduler);
+        builder
+            .service("scheduler", scheduler)?
+            .policy(FailurePolicy::default());
+    }
     builder.service("worker", worker)?;
     let host = builder.build()?;
     tracing::info!(store = %args.store, http = %addr, pid = std::process::id(), "worker ready to start");
