@@ -281,23 +281,44 @@ mod tests {
                 let to = (t(&to) + TimeDelta::hours(12)).to_rfc3339();
                 let daily = simulate("30 2 * * *", zone, &from, &to, 20);
                 let local_day = |x: &DateTime<Utc>| {
-                    x.with_timezone(&zone.parse::<chrono_tz::Tz>().expect("zone")).date_naive()
+                    x.with_timezone(&zone.parse::<chrono_tz::Tz>().expect("zone"))
+                        .date_naive()
                 };
-                let on_the_day: Vec<_> =
-                    daily.iter().filter(|x| local_day(x).to_string() == day).collect();
-                assert_eq!(on_the_day.len(), 1, "{zone} {day}: the 02:30 job ran {daily:?}");
+                let on_the_day: Vec<_> = daily
+                    .iter()
+                    .filter(|x| local_day(x).to_string() == day)
+                    .collect();
+                assert_eq!(
+                    on_the_day.len(),
+                    1,
+                    "{zone} {day}: the 02:30 job ran {daily:?}"
+                );
                 let hourly = simulate("0 * * * *", zone, &from, &to, 20);
                 for pair in hourly.windows(2) {
-                    assert_eq!(pair[1] - pair[0], TimeDelta::hours(1), "{zone} {day}: {pair:?}");
+                    assert_eq!(
+                        pair[1] - pair[0],
+                        TimeDelta::hours(1),
+                        "{zone} {day}: {pair:?}"
+                    );
                 }
-                assert!(hourly.len() >= 47, "{zone} {day}: {} hourly ticks", hourly.len());
+                assert!(
+                    hourly.len() >= 47,
+                    "{zone} {day}: {} hourly ticks",
+                    hourly.len()
+                );
             }
         }
     }
 
     #[test]
     fn a_leap_day_job_fires_only_on_leap_days() {
-        let fired = simulate("0 0 29 2 *", "UTC", "2027-01-01T00:00:00Z", "2029-01-01T00:00:00Z", 3600);
+        let fired = simulate(
+            "0 0 29 2 *",
+            "UTC",
+            "2027-01-01T00:00:00Z",
+            "2029-01-01T00:00:00Z",
+            3600,
+        );
         assert_eq!(fired, [t("2028-02-29T00:00:00Z")]);
     }
 }
