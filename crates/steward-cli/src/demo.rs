@@ -2,7 +2,8 @@
 //! service, a producer/consumer pipeline with back-pressure, a flaky service
 //! that faults and is restarted, the health endpoints, and durable jobs on
 //! an embedded SQLite file (`./steward-demo.db`): a worker, maintenance, and
-//! a stream of demo jobs, some slow, some flaky, some checkpointing.
+//! a stream of demo jobs, some slow, some flaky, some checkpointing, and a
+//! durable recurring schedule (every 10 seconds) run by the scheduler.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use std::time::Duration;
 use clap::Args;
 use rand::Rng;
 use steward::http::HttpServer;
-use steward::jobs::{Client, EnqueueOptions, Maintenance, Worker};
+use steward::jobs::{Client, EnqueueOptions, Job, JobContext, Maintenance, Scheduler, Worker};
 use steward::sqlite::SqliteStore;
+use steward::store::ScheduleDef;
 use steward::store::Store as _;
 
 use crate::kinds;
@@ -94,6 +96,21 @@ impl Service for OrderProducer {
                 break; // asked to stop while the channel was full
             }
         }
+        Ok(())
+    }
+}
+
+/// The demo's recurring job: the scheduler enqueues one every 10 seconds,
+/// once however many demos share the store, and not lost across restarts.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DemoReport {
+    title: String,
+}
+
+impl Job for DemoReport {
+    const KIND: &'static str = "demo_report";
+    async fn run(self, ctx: JobContext) -> Result<(), BoxError> {
+        tracing::info!(job = %ctx.id(), title = %self.title, "recurring report ran");
         Ok(())
     }
 }
@@ -182,10 +199,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // The demo enqueues `panic` jobs itself, to show a panic caught and retried.
     let worker = worker
         .register::<crate::kinds::Panic>()
+        .register::<DemoReport>()
         .queue("default", 8)
         .state(crate::kinds::Journal(None));
     builder.service("maintenance", Maintenance::new(store.clone()))?;
     builder.service("worker", worker)?;
+    // A recurring job, declared in code and kept in the store: see it with
+    // `steward schedules show demo-report`.
+    let report = DemoReport {
+        title: "demo report".to_string(),
+    };
+    builder.service(
+        "scheduler",
+        Scheduler::new(store.clone())
+            .job(ScheduleDef::at("demo-report", "*/10 * * * * *"), &report),
+    )?;
     let client = Client::new(store.clone());
     builder.periodic("job-producer", Duration::from_millis(300), move |_ctx| {
         let client = client.clone();

@@ -45,3 +45,8 @@ pub use connect::{AnyStore, connect};
 #[cfg(all(doctest, feature = "http"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;
+
+/// The examples of `docs/schedules.md`, compiled as doctests.
+#[cfg(all(doctest, feature = "sqlite"))]
+#[doc = include_str!("../../../docs/schedules.md")]
+pub struct SchedulesDoc;
