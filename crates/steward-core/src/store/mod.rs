@@ -37,6 +37,7 @@
 pub mod batch;
 mod error;
 pub mod migration;
+mod query;
 mod schedule;
 mod types;
 mod unreadable;
@@ -47,6 +48,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::StoreError;
+pub use query::{JobQuery, MAX_PAGE};
 pub use schedule::{
     DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_MISFIRE_LIMIT, MAX_SCHEDULE_ID,
     Misfire, SaveReport, Saved, ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord,
@@ -351,6 +353,38 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<FiredTick>, StoreError>> + Send;
+
+    /// Jobs matching `query`, oldest (lowest id) first, at most
+    /// `query.limit`, with their attempt errors. A limit of 0 or above
+    /// [`MAX_PAGE`] is refused with [`StoreError::Invalid`].
+    ///
+    /// ```
+    /// use steward_core::store::{JobQuery, JobState, Store, StoreError};
+    /// async fn dead<S: Store>(store: &S) -> Result<usize, StoreError> {
+    ///     Ok(store.jobs(JobQuery::default().states([JobState::Dead])).await?.len())
+    /// }
+    /// ```
+    fn jobs(
+        &self,
+        query: JobQuery,
+    ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
+
+    /// For tests only: moves the store's waiting work `by` closer, as if
+    /// `by` had passed on its clock. Every `scheduled`, `available` and
+    /// `retryable` job's `run_at` and every schedule's `next_at` move `by`
+    /// earlier (saturating at [`EARLIEST_TIME`]); nothing else changes
+    /// (running jobs' leases, finished jobs, creation times). Returns how
+    /// many jobs moved. A test that sleeps for a delay, a retry's backoff
+    /// or a schedule's tick calls this instead (`steward::testing`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn an_hour_later<S: Store>(store: &S) -> Result<u64, StoreError> {
+    ///     store.time_travel(Duration::from_secs(3600)).await
+    /// }
+    /// ```
+    fn time_travel(&self, by: Duration) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming
