@@ -60,6 +60,7 @@ mod status;
 pub mod store;
 mod sync;
 mod task_group;
+pub mod testing;
 mod ticker;
 
 pub use channel::{Receiver, SendError, Sender, TrySendError};

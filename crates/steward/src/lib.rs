@@ -38,6 +38,7 @@ pub use steward_store_postgres as postgres;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod connect;
+pub mod testing;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use connect::{AnyStore, connect};
 
@@ -50,3 +51,8 @@ pub struct ReadmeExample;
 #[cfg(all(doctest, feature = "sqlite"))]
 #[doc = include_str!("../../../docs/schedules.md")]
 pub struct SchedulesDoc;
+
+/// The examples of `docs/testing.md`, compiled as doctests.
+#[cfg(all(doctest, feature = "sqlite"))]
+#[doc = include_str!("../../../docs/testing.md")]
+pub struct TestingDoc;

@@ -9,7 +9,7 @@
 //! (`store/mod.rs` has the state diagram).
 
 mod client;
-mod context;
+pub(crate) mod context;
 mod cron;
 mod job;
 mod leadership;
@@ -27,4 +27,6 @@ pub use leadership::Leadership;
 pub use maintenance::{Maintenance, MaintenanceConfig, Pass};
 pub use retry::RetryPolicy;
 pub use schedules::{ScheduleError, Scheduler, SchedulerConfig, Schedules, Step};
-pub use worker::{QueueConfig, Worker, WorkerConfig};
+pub use worker::{
+    DRAIN_LIMIT, DrainOutcome, Drained, DrainedJob, QueueConfig, Worker, WorkerConfig,
+};

@@ -9,11 +9,13 @@
 //! - [`completer`]: batched outcome writes.
 //! - [`heartbeat`]: lease renewal and operator cancels.
 //! - [`stop`]: how the time to stop is spent.
+//! - [`drain`]: running a queue's due jobs inline, for tests.
 
 mod attempt;
 mod completer;
 mod config;
 mod dispatch;
+mod drain;
 mod heartbeat;
 mod pace;
 mod ready;
@@ -40,6 +42,7 @@ use attempt::AttemptDeps;
 use completer::Completer;
 pub use config::{QueueConfig, WorkerConfig};
 use dispatch::Dispatcher;
+pub use drain::{DRAIN_LIMIT, DrainOutcome, Drained, DrainedJob};
 use heartbeat::Running;
 use ready::Readiness;
 use serve::serve;
