@@ -67,14 +67,17 @@ pub(crate) fn plan(
         // At most `MAX_MISFIRE_LIMIT` steps back (the limit's bound).
         for _ in 0..keep {
             match cron.before(start) {
-                Some(t) if t >= owed => start = t,
-                _ => break,
+                Some(t) if t > owed => start = t,
+                _ => {
+                    start = owed;
+                    break;
+                }
             }
         }
         let mut missed = if keep == 0 {
             Vec::new()
         } else {
-            forward(cron, start, |t| t < cutoff, MAX_TICKS_PER_STEP)
+            forward(cron, start, owed, |t| t < cutoff, MAX_TICKS_PER_STEP)
         };
         // A backward search does not see a tick moved out of a skipped
         // hour, so the walk may start one tick early: keep the latest
@@ -89,7 +92,7 @@ pub(crate) fn plan(
         ticks = missed;
     }
     let room = MAX_TICKS_PER_STEP - ticks.len();
-    ticks.extend(forward(cron, cutoff, |t| t <= now, room));
+    ticks.extend(forward(cron, cutoff, owed, |t| t <= now, room));
     let next_at = if ticks.len() == MAX_TICKS_PER_STEP {
         // Cut short: the rest are owed still.
         ticks.last().map_or_else(|| after(now), |&t| after(t))
@@ -103,15 +106,23 @@ pub(crate) fn plan(
     }
 }
 
-/// Ticks from `from` (inclusive) while `keep_going`, at most `max`.
+/// Ticks from `from` (inclusive) while `keep_going`, at most `max`. The
+/// tick `owed` counts as a tick even if the expression does not match it:
+/// it is what the store says is owed (moved by `Store::time_travel`, or
+/// armed under a zone's older rules), and it must fire once, not vanish.
 fn forward(
     cron: &Cron,
     from: DateTime<Utc>,
+    owed: DateTime<Utc>,
     keep_going: impl Fn(DateTime<Utc>) -> bool,
     max: usize,
 ) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
-    let mut next = cron.at_or_after(from);
+    let mut next = if from == owed {
+        Some(owed)
+    } else {
+        cron.at_or_after(from)
+    };
     while let Some(t) = next {
         if out.len() >= max || !keep_going(t) {
             break;
@@ -320,5 +331,43 @@ mod tests {
             3600,
         );
         assert_eq!(fired, [t("2028-02-29T00:00:00Z")]);
+    }
+
+    #[test]
+    fn the_tick_owed_fires_even_when_the_expression_does_not_match_it() {
+        // After `Store::time_travel` by 90 minutes, an hourly schedule owes
+        // 08:30: it fires once, then the hours go on.
+        let cron = Cron::parse("0 * * * *", "UTC").expect("valid");
+        let owed = Some(t("2027-01-01T08:30:00Z"));
+        let p = plan(
+            &cron,
+            Misfire::Skip,
+            owed,
+            t("2027-01-01T09:10:00Z"),
+            Duration::MAX,
+        );
+        assert_eq!(
+            p.ticks,
+            [t("2027-01-01T08:30:00Z"), t("2027-01-01T09:00:00Z")]
+        );
+        assert_eq!(p.next_at, t("2027-01-01T10:00:00Z"));
+        let once = plan(&cron, Misfire::Once, owed, t("2027-01-01T12:10:00Z"), GRACE);
+        assert_eq!(
+            once.ticks,
+            [t("2027-01-01T12:00:00Z")],
+            "the latest missed, once"
+        );
+        let all = plan(
+            &cron,
+            Misfire::All { limit: 10 },
+            owed,
+            t("2027-01-01T10:10:00Z"),
+            GRACE,
+        );
+        assert_eq!(
+            all.ticks.first(),
+            Some(&t("2027-01-01T08:30:00Z")),
+            "the owed one counts"
+        );
     }
 }
