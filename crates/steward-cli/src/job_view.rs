@@ -47,20 +47,22 @@ pub struct JobView {
 /// a string if it does not parse (a row written by hand).
 #[derive(Serialize)]
 #[serde(untagged)]
-enum JsonText {
+pub enum JsonText {
     Value(Box<serde_json::value::RawValue>),
     Text(String),
 }
 
 impl JsonText {
-    fn new(text: String) -> JsonText {
+    /// The value `text` holds, or `text` itself if it is not JSON.
+    pub fn new(text: String) -> JsonText {
         match serde_json::from_str::<Box<serde_json::value::RawValue>>(&text) {
             Ok(raw) => JsonText::Value(raw),
             Err(_) => JsonText::Text(text),
         }
     }
 
-    fn as_str(&self) -> &str {
+    /// The text as stored (compact JSON as written).
+    pub fn as_str(&self) -> &str {
         match self {
             JsonText::Value(raw) => raw.get(),
             JsonText::Text(text) => text,

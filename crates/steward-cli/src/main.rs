@@ -1,5 +1,5 @@
 //! The `steward` command: the demo, the benchmarks, a worker and the store
-//! operations (enqueue, jobs, migrate) on SQLite or PostgreSQL.
+//! operations (enqueue, jobs, schedules, migrate) on SQLite or PostgreSQL.
 //!
 //! Thin by design: argument parsing, wiring and printing. Everything it runs
 //! is a library call.
@@ -11,6 +11,7 @@ mod enqueue;
 mod job_view;
 mod jobs_cmd;
 mod kinds;
+mod schedules_cmd;
 mod store_url;
 mod worker;
 
@@ -75,6 +76,9 @@ enum Command {
     /// Look at jobs.
     #[command(subcommand)]
     Jobs(jobs_cmd::JobsCommand),
+    /// Manage cron schedules: add, list, show, pause, resume, delete, trigger.
+    #[command(subcommand)]
+    Schedules(schedules_cmd::SchedulesCommand),
     /// Create or upgrade a store's schema.
     Migrate(MigrateArgs),
 }
@@ -130,6 +134,10 @@ fn main() -> ExitCode {
                 init_logging("warn", format);
                 jobs_cmd::run(cmd).await
             }
+            Command::Schedules(cmd) => {
+                init_logging("warn", format);
+                schedules_cmd::run(cmd).await
+            }
             Command::Migrate(args) => {
                 init_logging("warn", format);
                 let store =
@@ -146,36 +154,74 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::from(exit_code(&err))
         }
     }
 }
 
+/// The error and its causes on one line, `: ` between them, like `{:#}`,
+/// but a cause whose text its error already printed is left out: some
+/// errors (the library's `ScheduleError::Cron`) both show their source in
+/// their own message and return it as `source()`, and the operator would
+/// read the same reason twice.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 /// One exit code per class of failure, so scripts can tell them apart.
 fn exit_code(err: &anyhow::Error) -> u8 {
+    use steward::jobs::ScheduleError;
     use steward::store::StoreError;
     if err.downcast_ref::<store_url::UsageError>().is_some() {
         EXIT_USAGE
     } else if err.downcast_ref::<store_url::NotFound>().is_some()
         || err.downcast_ref::<store_url::NoDatabase>().is_some()
-        || matches!(
-            err.downcast_ref::<StoreError>(),
-            Some(StoreError::NotMigrated { .. })
-        )
     {
         EXIT_NOT_FOUND
     } else if err.downcast_ref::<steward::ConfigError>().is_some() {
         EXIT_CONFIG
-    } else if let Some(store) = err.downcast_ref::<StoreError>() {
-        match store {
-            StoreError::Busy { .. }
-            | StoreError::Unavailable { .. }
-            | StoreError::ReadOnly { .. } => EXIT_UNAVAILABLE,
-            _ => EXIT_STORE,
+    } else if let Some(schedule) = err.downcast_ref::<ScheduleError>() {
+        match schedule {
+            ScheduleError::Cron { .. } | ScheduleError::UnknownKind { .. } => EXIT_USAGE,
+            ScheduleError::NotFound { .. } => EXIT_NOT_FOUND,
+            // A definition the store refused before writing it (a misfire
+            // limit of 0, a payload that is not JSON, a bad id) is the
+            // operator's input, not the store's fault.
+            ScheduleError::Store(StoreError::Invalid { .. }) => EXIT_USAGE,
+            ScheduleError::Store(store) => store_exit_code(store),
+            // `ScheduleError` is non-exhaustive: a new case is some failure
+            // until it is given its own code here.
+            _ => 1,
         }
+    } else if let Some(store) = err.downcast_ref::<StoreError>() {
+        store_exit_code(store)
     } else {
         1
+    }
+}
+
+/// The exit code of a store error: a schema not there is "not found", a
+/// store that cannot be reached or written "unavailable", the rest a store
+/// error.
+fn store_exit_code(err: &steward::store::StoreError) -> u8 {
+    use steward::store::StoreError;
+    match err {
+        StoreError::NotMigrated { .. } => EXIT_NOT_FOUND,
+        StoreError::Busy { .. } | StoreError::Unavailable { .. } | StoreError::ReadOnly { .. } => {
+            EXIT_UNAVAILABLE
+        }
+        _ => EXIT_STORE,
     }
 }
 
@@ -238,6 +284,30 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::parse_duration;
     use std::time::Duration;
+
+    /// A cause already in its error's message is not printed again (a bad
+    /// cron expression was named twice).
+    #[test]
+    fn one_line_prints_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("bad field")]
+        struct Inner;
+        #[derive(Debug, thiserror::Error)]
+        #[error("schedule `x`: {0}")]
+        struct Repeats(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("schedule `x`")]
+        struct Chains(#[source] Inner);
+        assert_eq!(
+            super::one_line(&anyhow::Error::new(Repeats(Inner))),
+            "schedule `x`: bad field"
+        );
+        let chained = anyhow::Error::new(Chains(Inner)).context("opening store");
+        assert_eq!(
+            super::one_line(&chained),
+            "opening store: schedule `x`: bad field"
+        );
+    }
 
     #[test]
     fn durations_parse_with_units_and_reject_garbage() {

@@ -44,3 +44,52 @@ pub fn is_utc_millis(text: &str) -> bool {
             _ => c.is_ascii_digit(),
         })
 }
+
+/// The PostgreSQL database the tests use (127.0.0.1:5432); each test makes
+/// its own schema in it. No skip: without the server these tests fail.
+pub const PG_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A PostgreSQL schema with a random name, dropped (with everything in it)
+/// when the test ends, passed or failed. (`postgres_cli.rs` has its own copy
+/// from before this one; same behaviour.)
+pub struct PgSchema {
+    /// The schema's name.
+    pub name: String,
+    /// The `--store` URL naming it.
+    pub store: String,
+}
+
+impl PgSchema {
+    /// A schema name no other test uses; nothing is created until a command
+    /// (`steward migrate`) does.
+    pub fn fresh() -> PgSchema {
+        let name = format!("cli_test_{:016x}", rand::random::<u64>());
+        let store = format!("{PG_DATABASE}?schema={name}");
+        PgSchema { name, store }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let dropped = Command::new("psql")
+            .args([
+                PG_DATABASE,
+                "--quiet",
+                "--no-psqlrc",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name),
+            ])
+            .output();
+        match dropped {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "could not drop schema {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(err) => eprintln!("could not run psql to drop schema {}: {err}", self.name),
+        }
+    }
+}
