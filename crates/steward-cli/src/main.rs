@@ -161,10 +161,9 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes on one line, `: ` between them, like `{:#}`,
-/// but a cause whose text its error already printed is left out: some
-/// errors (the library's `ScheduleError::Cron`) both show their source in
-/// their own message and return it as `source()`, and the operator would
-/// read the same reason twice.
+/// but a cause whose text its error already printed is left out: an error
+/// that shows its source in its own message and also returns it as
+/// `source()` would have the operator read the same reason twice.
 fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {

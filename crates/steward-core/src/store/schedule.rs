@@ -281,6 +281,26 @@ impl ScheduleDef {
         self
     }
 
+    /// The priority of each tick's job (lower runs first).
+    ///
+    /// ```
+    /// let def = steward_core::store::ScheduleDef::new("t", "@daily", "noop").priority(-5);
+    /// ```
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The attempts each tick's job has.
+    ///
+    /// ```
+    /// let def = steward_core::store::ScheduleDef::new("t", "@daily", "noop").max_attempts(3);
+    /// ```
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
     /// What to do with missed ticks.
     ///
     /// ```

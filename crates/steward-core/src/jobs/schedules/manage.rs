@@ -21,13 +21,14 @@ use crate::store::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScheduleError {
-    /// The expression or the zone is wrong.
-    #[error("schedule `{id}`: {source}")]
+    /// The expression or the zone is wrong. The reason is in the message
+    /// (one line for an operator), not repeated as a `source()`.
+    #[error("schedule `{id}`: {error}")]
     Cron {
         /// The schedule.
         id: String,
         /// What is wrong.
-        source: CronError,
+        error: CronError,
     },
     /// The kind is not one the workers run.
     #[error("schedule `{id}`: unknown job kind `{kind}` (known: {})", known.join(", "))]
@@ -111,9 +112,9 @@ impl<S: Store> Schedules<S> {
     /// ```
     pub async fn add(&self, mut def: ScheduleDef) -> Result<Saved, ScheduleError> {
         def.origin = ScheduleOrigin::Operator;
-        Cron::parse(&def.cron, &def.zone).map_err(|source| ScheduleError::Cron {
+        Cron::parse(&def.cron, &def.zone).map_err(|error| ScheduleError::Cron {
             id: def.id.clone(),
-            source,
+            error,
         })?;
         if let Some(known) = &self.known_kinds {
             if !known.contains(&def.kind) {
@@ -222,10 +223,10 @@ impl<S: Store> Schedules<S> {
         if record.paused || n == 0 {
             return Ok(Vec::new());
         }
-        let cron = Cron::parse(&record.def.cron, &record.def.zone).map_err(|source| {
+        let cron = Cron::parse(&record.def.cron, &record.def.zone).map_err(|error| {
             ScheduleError::Cron {
                 id: id.to_string(),
-                source,
+                error,
             }
         })?;
         Ok(match record.next_at {

@@ -458,11 +458,11 @@ impl<S: Store> Service for Scheduler<S> {
         problems
     }
 
-    async fn init(&mut self, _ctx: &Context) -> Result<(), BoxError> {
+    async fn init(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let problems = Service::check(self);
         if !problems.is_empty() {
             return Err(ConfigError::Service {
-                name: "scheduler".to_string(),
+                name: ctx.name().to_string(),
                 problems,
             }
             .into());
