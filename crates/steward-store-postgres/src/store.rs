@@ -9,12 +9,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
-    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::task::JoinHandle;
 
-use crate::clock::{age_micros, micros};
+use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
@@ -703,6 +703,43 @@ impl Store for PostgresStore {
     async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
         self.one(async |c, sql| schedules::fires(c, sql, id, limit).await)
             .await
+    }
+
+    async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+        query.validate()?;
+        self.one(async |c, sql| read::jobs(c, sql, &query).await)
+            .await
+    }
+
+    async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
+        if by.is_zero() {
+            return Ok(0);
+        }
+        // Capped like a delay: more than the whole range of times, so an
+        // absurd `by` saturates at the earliest time (see `admin.rs`).
+        let by_us = delay_micros(by);
+        let channel = self.channel();
+        let travelled = self
+            .tx(async |c, sql| {
+                let travelled = admin::time_travel(c, sql, by_us).await?;
+                // Announced as other writes that make work due are, inside
+                // the transaction: other processes' workers hear of the jobs
+                // due now, and of when the earliest one still ahead is due
+                // (the time they noted at its enqueue is now too late).
+                notify::send(c, channel, &travelled.due_queues).await?;
+                if let Some(delay) = travelled.next_due {
+                    notify::send_due(c, channel, delay).await?;
+                }
+                Ok(travelled)
+            })
+            .await?;
+        if let Some(delay) = travelled.next_due {
+            self.inner.signal.due_in(delay);
+        }
+        if !travelled.due_queues.is_empty() {
+            self.notify_enqueued();
+        }
+        Ok(travelled.moved)
     }
 
     /// Waits for a wake-up, the earliest due time noted, or `max_wait`.

@@ -58,6 +58,20 @@ pub(crate) fn earlier_ms(now: i64, d: Duration) -> i64 {
     now.saturating_sub(saturating_ms(d)).max(MIN_MS)
 }
 
+/// The earliest time a job may have (`EARLIEST_TIME`), in milliseconds.
+pub(crate) fn earliest_ms() -> i64 {
+    steward_core::store::EARLIEST_TIME.timestamp_millis()
+}
+
+/// A span to move times back by, in whole milliseconds (a non-zero one
+/// under a millisecond counts as one), capped at the whole range of times a
+/// job may have: more would saturate anyway, and the cap keeps `time - span`
+/// far from overflowing.
+pub(crate) fn span_ms(d: Duration) -> i64 {
+    let range = steward_core::store::LATEST_TIME.timestamp_millis() - earliest_ms();
+    saturating_ms(d).min(range)
+}
+
 /// A decoding error for a value the schema should never hold.
 pub(crate) fn decode_error(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())

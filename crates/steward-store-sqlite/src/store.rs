@@ -8,8 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
-    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{invalid, map_sqlx};
 use crate::ops::{admin, claim, enqueue, leader, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
-use crate::sql::{duration_ms, earlier_ms, now_ms};
+use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
 use crate::{checkpoint, schema, watch};
 
@@ -593,6 +593,25 @@ impl Store for SqliteStore {
     async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
         self.read(async |conn| schedules::fires(conn, id, limit).await)
             .await
+    }
+
+    async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+        query.validate()?;
+        self.read(async |conn| read::jobs(conn, &query).await).await
+    }
+
+    async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
+        if by.is_zero() {
+            return Ok(0);
+        }
+        let by_ms = span_ms(by);
+        let travelled = self.call(|reply| Op::TimeTravel { by_ms, reply }).await?;
+        // The writer woke the workers if jobs are due now; the earliest one
+        // still ahead is due sooner than the time noted at its enqueue.
+        if let Some(delay) = travelled.next_due {
+            self.inner.signal.due_in(delay);
+        }
+        Ok(travelled.moved)
     }
 
     /// Waits for a wake-up, the earliest due time this store noted, or

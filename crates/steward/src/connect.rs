@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
-    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -194,6 +194,12 @@ impl Store for AnyStore {
     }
     async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
         each!(self, s => s.schedule_fires(id, limit).await)
+    }
+    async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+        each!(self, s => s.jobs(query).await)
+    }
+    async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
+        each!(self, s => s.time_travel(by).await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

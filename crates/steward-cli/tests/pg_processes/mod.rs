@@ -2,6 +2,7 @@
 //! (dropped afterwards), `steward worker` processes with their logs and
 //! journals, faults injected on the test's own role, and reads of the jobs
 //! table through `psql`.
+#![allow(dead_code)] // each test crate uses its own part of this module
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

@@ -1,6 +1,8 @@
-//! Operator and maintenance writes: cancel, retry, rescue, prune.
+//! Operator and maintenance writes: cancel, retry, rescue, prune; and the
+//! tests' time travel.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -106,6 +108,85 @@ pub(crate) const PRUNE_CHUNK: &str = "WITH scanned AS (
                   OR (j.state IN ('dead', 'cancelled') AND j.finished_at < $2))
          RETURNING j.id)
      SELECT (SELECT count(*) FROM gone), (SELECT max(id) FROM scanned)";
+
+/// `$1` bigint microseconds earlier than `$col`, saturating at the earliest
+/// time a job may have (`EARLIEST_TIME`, 0001-01-01 UTC). Tested before
+/// subtracting: `$col - $1` itself could fall before PostgreSQL's earliest
+/// timestamp (4713 BC) and fail. `$1` is capped in Rust at
+/// `clock::MAX_DELAY_US` (over 10,000 years, more than the whole range), so
+/// the earliest time plus `$1` never overflows either.
+macro_rules! earlier_saturating {
+    ($col:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $col,
+            " < '0001-01-01 00:00:00+00'::timestamptz + $1::bigint * interval '1 microsecond'
+                THEN '0001-01-01 00:00:00+00'::timestamptz
+                ELSE ",
+            $col,
+            " - $1::bigint * interval '1 microsecond' END"
+        )
+    };
+}
+
+/// For tests: every waiting job's `run_at` moves `$1` microseconds earlier
+/// (see `earlier_saturating!`). Jobs already at the earliest time cannot
+/// move and are not counted. Answers how many moved, the queues of those
+/// now due (to announce), and in how many milliseconds the earliest one
+/// still ahead comes due.
+pub(crate) const TIME_TRAVEL_JOBS: &str = concat!(
+    "WITH moved AS (
+        UPDATE {schema}.jobs SET run_at = ",
+    earlier_saturating!("run_at"),
+    " WHERE state IN ('scheduled', 'available', 'retryable')
+            AND run_at > '0001-01-01 00:00:00+00'::timestamptz
+        RETURNING queue, run_at)
+    SELECT count(*),
+        coalesce(array_agg(DISTINCT queue) FILTER (WHERE run_at <= now()), '{}'::text[]),
+        ceil(extract(epoch FROM min(run_at) FILTER (WHERE run_at > now()) - now()) * 1000)::bigint
+    FROM moved"
+);
+
+/// For tests: every armed schedule's tick owed moves `$1` microseconds
+/// earlier, as its jobs' times do.
+pub(crate) const TIME_TRAVEL_SCHEDULES: &str = concat!(
+    "UPDATE {schema}.schedules SET next_at = ",
+    earlier_saturating!("next_at"),
+    " WHERE next_at IS NOT NULL"
+);
+
+/// What a time travel did to the jobs.
+pub(crate) struct Travelled {
+    /// How many jobs moved.
+    pub(crate) moved: u64,
+    /// The queues of moved jobs that are due now.
+    pub(crate) due_queues: BTreeSet<String>,
+    /// When the earliest moved job still ahead comes due.
+    pub(crate) next_due: Option<Duration>,
+}
+
+/// Moves waiting jobs and armed schedules `by_us` microseconds earlier
+/// (see [`TIME_TRAVEL_JOBS`]); run both in one transaction.
+pub(crate) async fn time_travel(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    by_us: i64,
+) -> Result<Travelled, sqlx::Error> {
+    let (moved, queues, next_ms): (i64, Vec<String>, Option<i64>) =
+        sqlx::query_as(&sql.time_travel_jobs)
+            .bind(by_us)
+            .fetch_one(&mut *conn)
+            .await?;
+    sqlx::query(&sql.time_travel_schedules)
+        .bind(by_us)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Travelled {
+        moved: u64::try_from(moved).unwrap_or(0),
+        due_queues: queues.into_iter().collect(),
+        next_due: next_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+    })
+}
 
 /// Rows one prune step looks at.
 const PRUNE_STEP: i64 = 5_000;
@@ -225,4 +306,18 @@ pub(crate) async fn prune_step(
         .fetch_one(&mut *conn)
         .await?;
     Ok((u64::try_from(deleted).unwrap_or(0), last))
+}
+
+#[cfg(test)]
+mod tests {
+    use steward_core::store::EARLIEST_TIME;
+
+    /// The SQL's earliest time is `EARLIEST_TIME`, spelled out.
+    #[test]
+    fn time_travel_saturates_at_the_earliest_time() {
+        let spelled = EARLIEST_TIME.format("%Y-%m-%d %H:%M:%S+00").to_string();
+        assert_eq!(spelled, "0001-01-01 00:00:00+00");
+        assert!(earlier_saturating!("run_at").contains(&spelled));
+        assert!(super::TIME_TRAVEL_JOBS.contains(&spelled));
+    }
 }

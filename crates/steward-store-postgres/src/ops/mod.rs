@@ -11,9 +11,9 @@
 //! - `copy.rs`: large batches of plain jobs by `COPY`;
 //! - `claim.rs`: due jobs → running, with a fresh lease (`SKIP LOCKED`);
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced, batched);
-//! - `admin.rs`: cancel, retry, rescue, prune;
+//! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
-//! - `read.rs`: `job` and `counts`;
+//! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
 //! - `columns.rs`: decoding columns without panics;
 //! - [`Sql`] (here): every statement above, rendered for one schema.
@@ -58,7 +58,10 @@ pub(crate) struct Sql {
     pub(crate) rescue: String,
     pub(crate) prune_cutoffs: String,
     pub(crate) prune_chunk: String,
+    pub(crate) time_travel_jobs: String,
+    pub(crate) time_travel_schedules: String,
     pub(crate) job: String,
+    pub(crate) jobs: String,
     pub(crate) counts: String,
     pub(crate) lead: String,
     pub(crate) resign: String,
@@ -108,7 +111,10 @@ impl Sql {
             rescue: r(admin::RESCUE),
             prune_cutoffs: admin::PRUNE_CUTOFFS.to_string(),
             prune_chunk: r(admin::PRUNE_CHUNK),
+            time_travel_jobs: r(admin::TIME_TRAVEL_JOBS),
+            time_travel_schedules: r(admin::TIME_TRAVEL_SCHEDULES),
             job: r(read::JOB),
+            jobs: r(read::JOBS),
             counts: r(read::COUNTS),
             lead: r(leader::LEAD),
             resign: r(leader::RESIGN),

@@ -1,18 +1,45 @@
-//! Reads: one job, and the counts per state.
+//! Reads: one job, a page of jobs, and the counts per state.
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
+use steward_core::store::{AttemptError, JobId, JobQuery, JobRecord, JobState, StateCounts};
 
 use super::Sql;
 use crate::error::decode_error;
 use crate::ops::columns::{duration_col, opt_time_col, time_col, u32_col};
 
-pub(crate) const JOB: &str = "SELECT id, kind, queue, state, priority, payload::text AS payload,
+/// The columns [`decode`] reads: `job` and `jobs` share them (and the
+/// decoding), so a listed record is exactly what `job(id)` returns.
+macro_rules! job_columns {
+    () => {
+        "id, kind, queue, state, priority, payload::text AS payload,
         attempt, max_attempts, run_at, created_at, attempted_at, finished_at,
         errors::text AS errors, checkpoint::text AS checkpoint, worker, lease_expires_at,
-        rescues, interrupted, cancel_requested, timeout_ms, unique_key, unique_held
-    FROM {schema}.jobs WHERE id = $1";
+        rescues, interrupted, cancel_requested, timeout_ms, unique_key, unique_held"
+    };
+}
+
+pub(crate) const JOB: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM {schema}.jobs WHERE id = $1"
+);
+
+/// Jobs after id `$1` matching the filters, oldest first, walking the
+/// primary key. Every filter is a bound parameter that switches itself off
+/// (an empty state array, a `NULL` queue or kind), so one statement text
+/// serves every query and no value given ever becomes SQL.
+pub(crate) const JOBS: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM {schema}.jobs
+    WHERE id > $1
+        AND (cardinality($2::text[]) = 0 OR state = ANY($2::text[]))
+        AND ($3::text IS NULL OR queue = $3::text)
+        AND ($4::text IS NULL OR kind = $4::text)
+    ORDER BY id
+    LIMIT $5"
+);
 
 /// A full scan (there is deliberately no index on `state` alone: it would
 /// cost an index write at every transition of every job to speed up a
@@ -30,6 +57,24 @@ pub(crate) async fn job(
         .fetch_optional(&mut *conn)
         .await?;
     row.as_ref().map(decode).transpose()
+}
+
+/// The jobs `query` matches (already validated), oldest first.
+pub(crate) async fn jobs(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    query: &JobQuery,
+) -> Result<Vec<JobRecord>, sqlx::Error> {
+    let states: Vec<&str> = query.states.iter().map(|s| s.as_str()).collect();
+    let rows = sqlx::query(&sql.jobs)
+        .bind(query.after.map_or(i64::MIN, |id| id.0))
+        .bind(states)
+        .bind(query.queue.as_deref())
+        .bind(query.kind.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(decode).collect()
 }
 
 fn decode(row: &PgRow) -> Result<JobRecord, sqlx::Error> {

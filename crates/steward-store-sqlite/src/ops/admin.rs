@@ -1,4 +1,7 @@
-//! Operator and maintenance writes: cancel, retry, rescue, prune.
+//! Operator and maintenance writes: cancel, retry, rescue, prune; and the
+//! tests' time travel.
+
+use std::time::Duration;
 
 use sqlx::SqliteConnection;
 use steward_core::store::{
@@ -6,7 +9,7 @@ use steward_core::store::{
 };
 
 use crate::ops::lease::settle_cancels;
-use crate::sql::{decode_error, rfc3339_ms};
+use crate::sql::{decode_error, earliest_ms, rfc3339_ms};
 
 /// Cancels a job: queued → cancelled now (its queued/active key released);
 /// running → flagged for its worker's next heartbeat.
@@ -127,6 +130,55 @@ pub(crate) async fn rescue(
         rescued: requeued.len() as u64 - cancelled,
         dead,
         cancelled,
+    })
+}
+
+/// For tests: every waiting job's `run_at` moves `?1` ms earlier, not
+/// before `?2` (the earliest time, `EARLIEST_TIME`). `?1` is capped in Rust
+/// (`sql::span_ms`) so the subtraction never overflows. Jobs already at the
+/// earliest time cannot move and are not counted.
+const TIME_TRAVEL_JOBS: &str = "UPDATE steward_jobs SET run_at = max(run_at - ?1, ?2)
+    WHERE (state = 'scheduled' OR state = 'available' OR state = 'retryable') AND run_at > ?2
+    RETURNING run_at";
+
+/// For tests: every armed schedule's tick owed moves as its jobs' times do.
+const TIME_TRAVEL_SCHEDULES: &str = "UPDATE steward_schedules
+    SET next_at = max(next_at - ?1, ?2) WHERE next_at IS NOT NULL";
+
+/// What a time travel did to the jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Travelled {
+    /// How many jobs moved.
+    pub(crate) moved: u64,
+    /// Whether one of them is due now (the workers are woken).
+    pub(crate) due_now: bool,
+    /// How long until the earliest one still ahead is due.
+    pub(crate) next_due: Option<Duration>,
+}
+
+/// Moves waiting jobs and armed schedules `by_ms` earlier, at `now`; see
+/// [`TIME_TRAVEL_JOBS`].
+pub(crate) async fn time_travel(
+    conn: &mut SqliteConnection,
+    now: i64,
+    by_ms: i64,
+) -> Result<Travelled, sqlx::Error> {
+    let earliest = earliest_ms();
+    let run_at: Vec<i64> = sqlx::query_scalar(TIME_TRAVEL_JOBS)
+        .bind(by_ms)
+        .bind(earliest)
+        .fetch_all(&mut *conn)
+        .await?;
+    sqlx::query(TIME_TRAVEL_SCHEDULES)
+        .bind(by_ms)
+        .bind(earliest)
+        .execute(&mut *conn)
+        .await?;
+    let next = run_at.iter().copied().filter(|&at| at > now).min();
+    Ok(Travelled {
+        moved: run_at.len() as u64,
+        due_now: run_at.iter().any(|&at| at <= now),
+        next_due: next.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))),
     })
 }
 

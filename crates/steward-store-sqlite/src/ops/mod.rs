@@ -9,9 +9,9 @@
 //! - `enqueue.rs`: validation and inserts, unique keys;
 //! - `claim.rs`: due jobs → running, with a fresh lease;
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced);
-//! - `admin.rs`: cancel, retry, rescue, prune;
+//! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
-//! - `read.rs`: `job` and `counts`;
+//! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and their fired ticks.
 
 pub(crate) mod admin;

@@ -1,27 +1,77 @@
-//! Reads, served by the read pool rather than the writer.
+//! Reads, served by the read pool rather than the writer: one job, a page
+//! of jobs, the counts per state.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
-use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
+use steward_core::store::{AttemptError, JobId, JobQuery, JobRecord, JobState, StateCounts};
 
 use crate::sql::{decode_error, duration_col, opt_time_col, time_col, u32_col};
+
+/// The columns [`decode`] reads: `job` and `jobs` share them (and the
+/// decoding), so a listed record is exactly what `job(id)` returns.
+macro_rules! job_columns {
+    () => {
+        "id, kind, queue, state, priority, payload, attempt, max_attempts, run_at,
+             created_at, attempted_at, finished_at, errors, checkpoint, worker,
+             lease_expires_at, rescues, interrupted, cancel_requested, timeout_ms,
+             unique_key, unique_held"
+    };
+}
+
+const JOB: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM steward_jobs WHERE id = ?1"
+);
+
+/// Jobs after id `?1` matching the filters, oldest first, walking the
+/// primary key (the rowid). Every filter is a bound parameter that switches
+/// itself off when `NULL` (the states as a JSON array), so one statement
+/// text serves every query and no value given ever becomes SQL.
+const JOBS: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM steward_jobs
+     WHERE id > ?1
+         AND (?2 IS NULL OR state IN (SELECT value FROM json_each(?2)))
+         AND (?3 IS NULL OR queue = ?3)
+         AND (?4 IS NULL OR kind = ?4)
+     ORDER BY id
+     LIMIT ?5"
+);
 
 /// One job with its errors, or `None`.
 pub(crate) async fn job(
     conn: &mut SqliteConnection,
     id: JobId,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, kind, queue, state, priority, payload, attempt, max_attempts, run_at,
-             created_at, attempted_at, finished_at, errors, checkpoint, worker,
-             lease_expires_at, rescues, interrupted, cancel_requested, timeout_ms,
-             unique_key, unique_held
-         FROM steward_jobs WHERE id = ?1",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = sqlx::query(JOB)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(decode).transpose()
+}
+
+/// The jobs `query` matches (already validated), oldest first.
+pub(crate) async fn jobs(
+    conn: &mut SqliteConnection,
+    query: &JobQuery,
+) -> Result<Vec<JobRecord>, sqlx::Error> {
+    let states = if query.states.is_empty() {
+        None
+    } else {
+        let names: Vec<&str> = query.states.iter().map(|s| s.as_str()).collect();
+        Some(serde_json::to_string(&names).map_err(|e| sqlx::Error::Encode(e.into()))?)
+    };
+    let rows = sqlx::query(JOBS)
+        .bind(query.after.map_or(i64::MIN, |id| id.0))
+        .bind(states)
+        .bind(query.queue.as_deref())
+        .bind(query.kind.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(decode).collect()
 }
 
 fn decode(row: &SqliteRow) -> Result<JobRecord, sqlx::Error> {

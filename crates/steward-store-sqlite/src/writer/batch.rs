@@ -214,6 +214,12 @@ async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<
                 wake |= fired.as_ref().is_some_and(|f| !f.is_empty());
                 reply.hold(Ok(fired));
             }
+            Op::TimeTravel { by_ms, reply } => {
+                let travelled = admin::time_travel(conn, now, *by_ms).await?;
+                // Jobs made due now wake the workers, as an enqueue's do.
+                wake |= travelled.due_now;
+                reply.hold(Ok(travelled));
+            }
             Op::Migrate(_)
             | Op::Enqueue(..)
             | Op::Claim(..)

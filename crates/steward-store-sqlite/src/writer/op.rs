@@ -3,6 +3,7 @@
 
 use tokio::sync::oneshot;
 
+use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
 use steward_core::store::{
     CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, JobId, Lease, NewJob,
@@ -93,6 +94,11 @@ pub(crate) enum Op {
         reply: Reply<bool>,
     },
     FireSchedule(ScheduleFire, Reply<Option<Vec<FiredTick>>>),
+    /// For tests: waiting work moves this many milliseconds earlier.
+    TimeTravel {
+        by_ms: i64,
+        reply: Reply<Travelled>,
+    },
 }
 
 /// Runs `$body` with `$r` bound to the op's reply, whatever its type.
@@ -116,6 +122,7 @@ macro_rules! on_reply {
             Op::PauseSchedule { reply: $r, .. } => $body,
             Op::DeleteSchedule { reply: $r, .. } => $body,
             Op::FireSchedule(_, $r) => $body,
+            Op::TimeTravel { reply: $r, .. } => $body,
         }
     };
 }
@@ -161,7 +168,8 @@ impl Op {
             Op::SaveSchedules { .. }
             | Op::PauseSchedule { .. }
             | Op::DeleteSchedule { .. }
-            | Op::FireSchedule(..) => false,
+            | Op::FireSchedule(..)
+            | Op::TimeTravel { .. } => false,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod large_batch;
 pub mod leadership;
 pub mod prune;
+pub mod query;
 pub mod race;
 pub mod release;
 pub mod rescue;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobRecord, Lease, NewJob, RescueReport, SaveReport, ScheduleDef,
-    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -171,6 +171,12 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
         self.inner.schedule_fires(id, limit).await
+    }
+    async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+        self.inner.jobs(query).await
+    }
+    async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
+        self.inner.time_travel(by).await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

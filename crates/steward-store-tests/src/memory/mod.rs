@@ -21,16 +21,18 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use steward_core::store::{
-    AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, ErrorKind,
-    Finish, FinishOutcome, FiredTick, HeartbeatResult, JobId, JobRecord, JobState, Lease,
-    LeaseToken, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord,
-    StateCounts, Store, StoreError, WorkSignal, validate_schedule_defs, validate_schedule_fire,
+    AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, EARLIEST_TIME, Enqueued,
+    ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult, JobId, JobQuery, JobRecord,
+    JobState, Lease, LeaseToken, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
+    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal, validate_schedule_defs,
+    validate_schedule_fire,
 };
 
 use leaders::Leaders;
@@ -657,6 +659,71 @@ impl Store for MemoryStore {
     async fn schedule_fires(&self, id: &str, limit: u32) -> Result<Vec<FiredTick>, StoreError> {
         self.open()?;
         Ok(self.schedules().fires(id, limit))
+    }
+
+    async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+        self.open()?;
+        query.validate()?;
+        let after = query.after.unwrap_or(JobId(i64::MIN));
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let guard = self.jobs();
+        // The map is ordered by id: the range is the keyset cursor.
+        Ok(guard
+            .rows
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .map(|(_, row)| &row.record)
+            .filter(|r| query.states.is_empty() || query.states.contains(&r.state))
+            .filter(|r| query.queue.as_ref().is_none_or(|q| *q == r.queue))
+            .filter(|r| query.kind.as_ref().is_none_or(|k| *k == r.kind))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
+        self.open()?;
+        if by.is_zero() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        // Locked in the documented order: schedules before jobs.
+        self.schedules().shift(by);
+        let mut moved = 0;
+        let mut due_now = false;
+        let mut next_due: Option<DateTime<Utc>> = None;
+        {
+            let mut guard = self.jobs();
+            for row in guard.rows.values_mut() {
+                let r = &mut row.record;
+                let waiting = matches!(
+                    r.state,
+                    JobState::Scheduled | JobState::Available | JobState::Retryable
+                );
+                // A job already at the earliest time cannot move: not counted.
+                if !waiting || r.run_at <= EARLIEST_TIME {
+                    continue;
+                }
+                r.run_at = earlier(r.run_at, by).max(EARLIEST_TIME);
+                moved += 1;
+                if r.run_at <= now {
+                    due_now = true;
+                } else {
+                    next_due = Some(next_due.map_or(r.run_at, |t| t.min(r.run_at)));
+                }
+            }
+        }
+        // As for other writes that make work due: wake the waiting workers
+        // now, and re-aim their waits at the earliest job still ahead (the
+        // due time noted at its enqueue is now too late).
+        if due_now {
+            self.wake();
+        }
+        if let Some(at) = next_due {
+            self.shared
+                .work
+                .due_in((at - now).to_std().unwrap_or(Duration::ZERO));
+        }
+        Ok(moved)
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {

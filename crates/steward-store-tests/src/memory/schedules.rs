@@ -3,11 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use steward_core::store::{
-    DueSchedules, FiredTick, JobId, KEPT_TICKS, NewJob, SaveReport, Saved, ScheduleDef,
-    ScheduleFire, ScheduleOrigin, ScheduleRecord,
+    DueSchedules, EARLIEST_TIME, FiredTick, JobId, KEPT_TICKS, NewJob, SaveReport, Saved,
+    ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord,
 };
+
+use super::row::earlier;
 
 /// Every schedule, by id.
 #[derive(Debug, Default)]
@@ -149,6 +153,16 @@ impl Schedules {
         let kept = usize::try_from(KEPT_TICKS).unwrap_or(usize::MAX);
         while entry.ticks.len() > kept {
             entry.ticks.pop_first();
+        }
+    }
+
+    /// `Store::time_travel` for schedules: every tick owed moves `by`
+    /// earlier, saturating at the earliest time; unarmed ones stay so.
+    pub(super) fn shift(&mut self, by: Duration) {
+        for entry in self.rows.values_mut() {
+            if let Some(at) = entry.record.next_at.as_mut() {
+                *at = earlier(*at, by).max(EARLIEST_TIME);
+            }
         }
     }
 
