@@ -217,25 +217,6 @@ impl PostgresStore {
         &self.inner.schema
     }
 
-    /// Deletes this store's schema and everything in it (jobs, schedules,
-    /// leaders), then closes the store: a test's teardown, or removing an
-    /// environment for good. Nothing asks twice.
-    ///
-    /// ```no_run
-    /// # async fn demo(store: steward_store_postgres::PostgresStore) -> Result<(), steward_core::store::StoreError> {
-    /// store.drop_schema().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn drop_schema(&self) -> Result<(), StoreError> {
-        let quoted = crate::options::quoted_schema(&self.inner.schema)?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {quoted} CASCADE"))
-            .execute(&self.inner.pool)
-            .await
-            .map_err(|e| map_sqlx(e, &self.inner.schema))?;
-        self.close().await;
-        Ok(())
-    }
-
     /// Wakes this process's workers waiting in [`Store::wait_for_work`], as
     /// the store does itself after its own writes. Optional after
     /// committing a transaction that used [`enqueue_in`](crate::enqueue_in):

@@ -187,6 +187,7 @@ macro_rules! __contract_cases {
             query::time_travel_moves_schedules_next_at,
             query::time_travel_by_an_absurd_duration_saturates_at_the_earliest_time,
             query::time_travel_wakes_a_waiting_worker_when_work_comes_due,
+            query::time_travel_moves_a_schedules_past_with_it,
             leadership::first_taker_leads_and_others_are_refused_while_its_lease_lives,
             leadership::renewal_extends_the_lease,
             leadership::expired_lease_is_taken_over_by_another_holder,

@@ -173,7 +173,9 @@ fn drop_schema(url: &str) {
             let store = crate::postgres::PostgresStore::connect(&url, Default::default())
                 .await
                 .map_err(|e| e.to_string())?;
-            store.drop_schema().await.map_err(|e| e.to_string())
+            let dropped = store.drop_schema().await.map_err(|e| e.to_string());
+            store.close().await;
+            dropped
         })
     })
     .join();

@@ -500,3 +500,47 @@ pub async fn time_travel_wakes_a_waiting_worker_when_work_comes_due<H: Harness>(
     );
     claim_one(s, &q, id, LONG_LEASE).await;
 }
+
+/// After `time_travel(by)` the schedule's past is `by` further back too:
+/// its last tick moves with it and the ticks it fired are forgotten, so the
+/// tick at the same wall time a day later (after travelling a day) fires
+/// again instead of being taken for one already fired.
+pub async fn time_travel_moves_a_schedules_past_with_it<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let def = ScheduleDef::new("daily", "0 9 * * *", "report");
+    s.save_schedules(vec![def], false).await.expect("save");
+    let tick = ms(now() - TimeDelta::hours(1));
+    let step = |expected, next_at| {
+        let mut job = NewJob::new("report", "null");
+        job.run_at = Some(tick);
+        ScheduleFire {
+            id: "daily".into(),
+            expected,
+            jobs: vec![job],
+            next_at,
+        }
+    };
+    let day = TimeDelta::hours(24);
+    let fired = s.fire_schedule(step(None, tick + day)).await.expect("fire");
+    assert_eq!(fired.map(|f| f.len()), Some(1));
+    s.time_travel(std::time::Duration::from_secs(24 * 3600))
+        .await
+        .expect("travel");
+    let got = s.schedule("daily").await.expect("read").expect("saved");
+    assert_eq!(got.next_at, Some(tick), "the tick owed moved a day back");
+    assert_eq!(
+        got.last_tick,
+        Some(tick - day),
+        "the last tick moved with it"
+    );
+    let again = s
+        .fire_schedule(step(Some(tick), tick + day))
+        .await
+        .expect("fire");
+    assert_eq!(
+        again.map(|f| f.len()),
+        Some(1),
+        "the tick owed after the travel fires: the earlier firing is a day further back"
+    );
+}

@@ -160,9 +160,16 @@ impl Schedules {
     /// earlier, saturating at the earliest time; unarmed ones stay so.
     pub(super) fn shift(&mut self, by: Duration) {
         for entry in self.rows.values_mut() {
-            if let Some(at) = entry.record.next_at.as_mut() {
+            let r = &mut entry.record;
+            for at in [r.next_at.as_mut(), r.last_tick.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 *at = earlier(*at, by).max(EARLIEST_TIME);
             }
+            // The fired ticks are forgotten rather than moved: they are
+            // history, and the tick owed (moved) fences every fire anyway.
+            entry.ticks.clear();
         }
     }
 
