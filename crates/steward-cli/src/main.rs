@@ -11,6 +11,7 @@ mod enqueue;
 mod job_view;
 mod jobs_cmd;
 mod kinds;
+mod schedule_view;
 mod schedules_cmd;
 mod store_url;
 mod worker;
