@@ -8,50 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{is_utc_millis, run_ok, steward};
+use common::{PG_DATABASE as DATABASE, is_utc_millis, run_ok, steward};
 
-/// The database the tests use; each test makes its own schema in it.
-const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A schema with a random name, dropped (with everything in it) when the
-/// test ends, passed or failed.
-struct Schema {
-    name: String,
-    store: String,
-}
-
-impl Schema {
-    fn fresh() -> Schema {
-        let name = format!("cli_test_{:016x}", rand::random::<u64>());
-        let store = format!("{DATABASE}?schema={name}");
-        Schema { name, store }
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let dropped = Command::new("psql")
-            .args([
-                DATABASE,
-                "--quiet",
-                "--no-psqlrc",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name),
-            ])
-            .output();
-        match dropped {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "could not drop schema {}: {}",
-                self.name,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(err) => eprintln!("could not run psql to drop schema {}: {err}", self.name),
-        }
-    }
-}
+/// A fresh schema per test, dropped afterwards (the shared helper).
+use common::PgSchema as Schema;
 
 fn run(args: &[&str]) -> Output {
     steward().args(args).output().unwrap()

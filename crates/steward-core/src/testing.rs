@@ -328,7 +328,7 @@ pub async fn enqueued<J: Job, S: Store>(store: &S) -> Result<Vec<EnqueuedJob<J>>
 ///
 /// ```
 /// # use serde::{Deserialize, Serialize};
-/// # #[derive(Serialize, Deserialize)] struct Email { to: String }
+/// # #[derive(Debug, Serialize, Deserialize)] struct Email { to: String }
 /// # impl steward_core::jobs::Job for Email {
 /// #     const KIND: &'static str = "email";
 /// #     async fn run(self, _ctx: steward_core::jobs::JobContext) -> Result<(), steward_core::BoxError> { Ok(()) }
@@ -346,9 +346,7 @@ where
     J: Job + std::fmt::Debug,
     S: Store,
 {
-    let waiting = enqueued::<J, S>(store)
-        .await
-        .unwrap_or_else(|err| panic!("cannot list the `{}` jobs: {err}", J::KIND));
+    let waiting = waiting::<J, S>(store).await;
     let listing: Vec<String> = waiting
         .iter()
         .map(|e| format!("  job {} in `{}`: {:?}", e.record.id, e.record.queue, e.job))
@@ -364,6 +362,14 @@ where
             }
         )
     })
+}
+
+/// [`enqueued`], for the assertions: a store that cannot answer fails the
+/// test.
+async fn waiting<J: Job, S: Store>(store: &S) -> Vec<EnqueuedJob<J>> {
+    enqueued::<J, S>(store)
+        .await
+        .unwrap_or_else(|err| panic!("cannot list the `{}` jobs: {err}", J::KIND))
 }
 
 /// Panics if a waiting job of kind `J` matches `matches`, naming it.
@@ -384,9 +390,7 @@ where
     J: Job + std::fmt::Debug,
     S: Store,
 {
-    let waiting = enqueued::<J, S>(store)
-        .await
-        .unwrap_or_else(|err| panic!("cannot list the `{}` jobs: {err}", J::KIND));
+    let waiting = waiting::<J, S>(store).await;
     if let Some(e) = waiting.iter().find(|e| matches(e)) {
         panic!(
             "a waiting `{}` job matches: job {} in `{}`: {:?}",

@@ -50,8 +50,7 @@ pub fn is_utc_millis(text: &str) -> bool {
 pub const PG_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A PostgreSQL schema with a random name, dropped (with everything in it)
-/// when the test ends, passed or failed. (`postgres_cli.rs` has its own copy
-/// from before this one; same behaviour.)
+/// when the test ends, passed or failed.
 pub struct PgSchema {
     /// The schema's name.
     pub name: String,

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::ConfigError;
 use crate::store::Store;
 use crate::sync::LockExt;
 
@@ -199,4 +200,36 @@ pub(crate) fn default_holder() -> String {
         std::process::id(),
         rand::random::<u32>()
     )
+}
+
+/// The rules a service's leadership settings follow (maintenance's, the
+/// scheduler's): a campaign period, a holder name, and a period shorter than
+/// the lease. `who` names the service in the error.
+pub(crate) fn validate_campaign(
+    who: &'static str,
+    holder: &str,
+    every: Duration,
+    ttl: Duration,
+) -> Result<(), ConfigError> {
+    if every.is_zero() {
+        return Err(ConfigError::ZeroPeriod {
+            what: format!("{who}'s leader_every"),
+        });
+    }
+    if holder.is_empty() {
+        return Err(ConfigError::Invalid {
+            what: who,
+            reason: "the holder is empty; each node needs a unique name".to_string(),
+        });
+    }
+    if every >= ttl {
+        return Err(ConfigError::Invalid {
+            what: who,
+            reason: format!(
+                "leader_every ({every:?}) must be shorter than leader_ttl ({ttl:?}), or the \
+                 leader loses its lease between renewals"
+            ),
+        });
+    }
+    Ok(())
 }

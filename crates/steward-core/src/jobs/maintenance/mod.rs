@@ -10,7 +10,7 @@ use std::time::Duration;
 
 mod settings;
 
-use super::leadership::{Campaign, Leadership, default_holder};
+use super::leadership::{Campaign, Leadership, default_holder, validate_campaign};
 use crate::store::{RescueReport, Store, StoreError};
 use crate::{BoxError, ConfigError, Context, Service};
 
@@ -70,7 +70,6 @@ impl MaintenanceConfig {
         for (what, period) in [
             ("maintenance's rescue_every", self.rescue_every),
             ("maintenance's prune_every", self.prune_every),
-            ("maintenance's leader_every", self.leader_every),
         ] {
             if period.is_zero() {
                 return Err(ConfigError::ZeroPeriod {
@@ -86,22 +85,12 @@ impl MaintenanceConfig {
                     .to_string(),
             });
         }
-        if self.holder.is_empty() {
-            return Err(ConfigError::Invalid {
-                what: "maintenance holder",
-                reason: "empty; each node needs a unique name".to_string(),
-            });
-        }
-        if self.leader_every >= self.leader_ttl {
-            return Err(ConfigError::Invalid {
-                what: "maintenance",
-                reason: format!(
-                    "leader_every ({:?}) must be shorter than leader_ttl ({:?}), or the leader \
-                     loses its lease between renewals",
-                    self.leader_every, self.leader_ttl
-                ),
-            });
-        }
+        validate_campaign(
+            "maintenance",
+            &self.holder,
+            self.leader_every,
+            self.leader_ttl,
+        )?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::plan::plan;
-use crate::jobs::leadership::{Campaign, Leadership, default_holder};
+use crate::jobs::leadership::{Campaign, Leadership, default_holder, validate_campaign};
 use crate::jobs::{Job, new_job};
 use crate::store::StoreError;
 use crate::store::{NewJob, ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord, Store};
@@ -69,32 +69,17 @@ impl Default for SchedulerConfig {
 
 impl SchedulerConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        for (what, period) in [
-            ("scheduler's poll", self.poll),
-            ("scheduler's leader_every", self.leader_every),
-        ] {
-            if period.is_zero() {
-                return Err(ConfigError::ZeroPeriod {
-                    what: what.to_string(),
-                });
-            }
-        }
-        if self.holder.is_empty() {
-            return Err(ConfigError::Invalid {
-                what: "scheduler holder",
-                reason: "empty; each node needs a unique name".to_string(),
+        if self.poll.is_zero() {
+            return Err(ConfigError::ZeroPeriod {
+                what: "scheduler's poll".to_string(),
             });
         }
-        if self.leader_every >= self.leader_ttl {
-            return Err(ConfigError::Invalid {
-                what: "scheduler",
-                reason: format!(
-                    "leader_every ({:?}) must be shorter than leader_ttl ({:?}), or the leader \
-                     loses its lease between renewals",
-                    self.leader_every, self.leader_ttl
-                ),
-            });
-        }
+        validate_campaign(
+            "scheduler",
+            &self.holder,
+            self.leader_every,
+            self.leader_ttl,
+        )?;
         Ok(())
     }
 }
