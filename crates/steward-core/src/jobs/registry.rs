@@ -7,9 +7,27 @@ use futures::future::BoxFuture;
 
 use super::{Job, JobContext, JobOptions};
 use crate::BoxError;
+use crate::error::error_chain;
 
 type RunFn =
-    fn(&str, JobContext) -> Result<BoxFuture<'static, Result<(), BoxError>>, serde_json::Error>;
+    fn(&str, u32, JobContext) -> Result<BoxFuture<'static, Result<(), BoxError>>, Undecodable>;
+
+/// Why a claimed job's payload could not become its typed job.
+#[derive(Debug)]
+pub(crate) enum Undecodable {
+    /// Stored at a version newer than the registered type's: written by a
+    /// newer release (a rolling deploy, this worker not replaced yet). A
+    /// worker of that release can run it, so the attempt is retried.
+    Newer {
+        /// The version stored with the job.
+        stored: u32,
+        /// The registered type's `VERSION`.
+        current: u32,
+    },
+    /// No version of this code can read it: the upgrade refused it, or it
+    /// does not decode (after any upgrade). Retrying cannot help.
+    Unreadable(String),
+}
 
 pub(crate) struct Entry {
     pub(crate) options: JobOptions,
@@ -17,23 +35,65 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// Decodes the payload and starts the job; a payload that no longer
-    /// matches the type is an error for this job only.
+    /// Decodes the payload (upgrading it from an older `version` first) and
+    /// starts the job; a payload that cannot be read is an error for this
+    /// job only.
     pub(crate) fn start(
         &self,
         payload: &str,
+        version: u32,
         ctx: JobContext,
-    ) -> Result<BoxFuture<'static, Result<(), BoxError>>, serde_json::Error> {
-        (self.run)(payload, ctx)
+    ) -> Result<BoxFuture<'static, Result<(), BoxError>>, Undecodable> {
+        (self.run)(payload, version, ctx)
     }
 }
 
 fn run_typed<J: Job>(
     payload: &str,
+    version: u32,
     ctx: JobContext,
-) -> Result<BoxFuture<'static, Result<(), BoxError>>, serde_json::Error> {
-    let job: J = serde_json::from_str(payload)?;
-    Ok(Box::pin(job.run(ctx)))
+) -> Result<BoxFuture<'static, Result<(), BoxError>>, Undecodable> {
+    Ok(Box::pin(decode::<J>(payload, version)?.run(ctx)))
+}
+
+/// The typed job in `payload`, stored at `version`. The current version
+/// decodes straight from the text, as before versions existed: the hot path
+/// pays nothing for them. Only an older one goes through a
+/// [`serde_json::Value`] and [`Job::upgrade`].
+fn decode<J: Job>(payload: &str, version: u32) -> Result<J, Undecodable> {
+    let kind = J::KIND;
+    let current = J::VERSION;
+    if version == current {
+        return serde_json::from_str(payload).map_err(|err| {
+            Undecodable::Unreadable(format!(
+                "the payload of job kind `{kind}` (version {version}) does not decode: {err}"
+            ))
+        });
+    }
+    if version > current {
+        return Err(Undecodable::Newer {
+            stored: version,
+            current,
+        });
+    }
+    let value: serde_json::Value = serde_json::from_str(payload).map_err(|err| {
+        Undecodable::Unreadable(format!(
+            "the payload of job kind `{kind}` (version {version}) is not JSON: {err}"
+        ))
+    })?;
+    let upgraded = J::upgrade(version, value).map_err(|err| {
+        Undecodable::Unreadable(format!(
+            "the payload of job kind `{kind}` (version {version}) cannot be upgraded to \
+             version {current}: {}",
+            error_chain(err.as_ref())
+        ))
+    })?;
+    serde_json::from_value(upgraded).map_err(|err| {
+        Undecodable::Unreadable(format!(
+            "the payload of job kind `{kind}` (version {version}), upgraded to version \
+             {current}, does not decode: {err}"
+        ))
+    })
 }
 
 /// The kinds a worker can run.
