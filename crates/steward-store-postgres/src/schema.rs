@@ -174,8 +174,8 @@ mod tests {
             .collect();
         assert_eq!(
             versions.len(),
-            3,
-            "0003 creates the function, 0004 and 0006 replace it"
+            4,
+            "0003 creates the function, 0004 and 0006 replace it, 0008 makes it anew"
         );
         for m in versions {
             assert!(

@@ -293,7 +293,11 @@ async fn a_schedule_takes_the_payload_version_of_its_declared_job() {
         },
     );
     old.declare().await.expect("the old release declares");
-    let saved = store.schedule("report").await.expect("read").expect("saved");
+    let saved = store
+        .schedule("report")
+        .await
+        .expect("read")
+        .expect("saved");
     assert_eq!(saved.def.payload_version, 1, "{saved:#?}");
 
     let mut new = Scheduler::new(store.clone()).job(
@@ -304,7 +308,11 @@ async fn a_schedule_takes_the_payload_version_of_its_declared_job() {
         },
     );
     new.declare().await.expect("the new release declares");
-    let saved = store.schedule("report").await.expect("read").expect("saved");
+    let saved = store
+        .schedule("report")
+        .await
+        .expect("read")
+        .expect("saved");
     assert_eq!(saved.def.payload_version, 2, "updated: {saved:#?}");
 
     let triggered = Schedules::new(store.clone())
@@ -318,7 +326,11 @@ async fn a_schedule_takes_the_payload_version_of_its_declared_job() {
     let fired = loop {
         // The first step arms the schedule; a later one fires its tick.
         new.step_once().await.expect("step");
-        let record = store.schedule("report").await.expect("read").expect("saved");
+        let record = store
+            .schedule("report")
+            .await
+            .expect("read")
+            .expect("saved");
         if let Some(job) = record.last_job {
             break job;
         }
