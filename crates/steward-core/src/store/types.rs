@@ -467,8 +467,10 @@ pub enum ErrorKind {
     Timeout,
     /// Its worker was lost (lease expired and rescued).
     WorkerLost,
-    /// The payload did not deserialize, the kind is unknown, or the stored
-    /// row could not be read.
+    /// The payload did not deserialize (after any
+    /// [`Job::upgrade`](crate::jobs::Job::upgrade)), its upgrade failed or
+    /// its version is newer than the worker's, the kind is unknown, or the
+    /// stored row could not be read.
     Payload,
     /// The attempt was cancelled; the message is the reason.
     Cancelled,
