@@ -25,6 +25,7 @@ pub struct JobView {
     state: JobState,
     priority: i16,
     payload: JsonText,
+    payload_version: u32,
     attempt: u32,
     max_attempts: u32,
     run_at: String,
@@ -90,6 +91,7 @@ impl From<JobRecord> for JobView {
             state,
             priority,
             payload,
+            payload_version,
             attempt,
             max_attempts,
             run_at,
@@ -113,6 +115,7 @@ impl From<JobRecord> for JobView {
             state,
             priority,
             payload: JsonText::new(payload),
+            payload_version,
             attempt,
             max_attempts,
             run_at: format_time(run_at),
@@ -146,13 +149,14 @@ impl JobView {
     /// line breaks are indented too, so every line at the margin is a field.
     pub fn text(&self) -> String {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-        let fields: [(&str, String); 21] = [
+        let fields: [(&str, String); 22] = [
             ("id", self.id.to_string()),
             ("kind", self.kind.clone()),
             ("queue", self.queue.clone()),
             ("state", self.state.to_string()),
             ("priority", self.priority.to_string()),
             ("payload", self.payload.as_str().to_string()),
+            ("payload_version", self.payload_version.to_string()),
             ("attempt", self.attempt.to_string()),
             ("max_attempts", self.max_attempts.to_string()),
             ("run_at", self.run_at.clone()),

@@ -18,6 +18,7 @@ pub(crate) struct ScheduleView {
     pub(crate) zone: String,
     pub(crate) kind: String,
     pub(crate) payload: JsonText,
+    pub(crate) payload_version: u32,
     pub(crate) queue: String,
     pub(crate) priority: i16,
     pub(crate) max_attempts: u32,
@@ -43,6 +44,7 @@ impl From<ScheduleRecord> for ScheduleView {
                     zone,
                     kind,
                     payload,
+                    payload_version,
                     queue,
                     priority,
                     max_attempts,
@@ -62,6 +64,7 @@ impl From<ScheduleRecord> for ScheduleView {
             zone,
             kind,
             payload: JsonText::new(payload),
+            payload_version,
             queue,
             priority,
             max_attempts,
@@ -81,12 +84,13 @@ impl ScheduleView {
     /// One `name: value` line per field, in the JSON's order; `-` for none.
     pub(crate) fn text(&self) -> String {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-        let fields: [(&str, String); 16] = [
+        let fields: [(&str, String); 17] = [
             ("id", self.id.clone()),
             ("cron", self.cron.clone()),
             ("zone", self.zone.clone()),
             ("kind", self.kind.clone()),
             ("payload", self.payload.as_str().to_string()),
+            ("payload_version", self.payload_version.to_string()),
             ("queue", self.queue.clone()),
             ("priority", self.priority.to_string()),
             ("max_attempts", self.max_attempts.to_string()),

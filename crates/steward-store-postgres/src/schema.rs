@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedules",
         sql: include_str!("../migrations/0007_schedules.sql"),
     },
+    Migration {
+        version: 8,
+        name: "payload_version",
+        sql: include_str!("../migrations/0008_payload_version.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -62,7 +67,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,
@@ -169,8 +174,8 @@ mod tests {
             .collect();
         assert_eq!(
             versions.len(),
-            3,
-            "0003 creates the function, 0004 and 0006 replace it"
+            4,
+            "0003 creates the function, 0004 and 0006 replace it, 0008 makes it anew"
         );
         for m in versions {
             assert!(

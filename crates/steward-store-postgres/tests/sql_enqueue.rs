@@ -110,6 +110,7 @@ async fn jobs_enqueued_by_psql_are_recorded_as_given_and_run_by_the_rust_worker(
     .await;
     let delayed = psql_enqueue(&schema, "'send_email', delay => interval '1 hour'").await;
     let plain = psql_enqueue(&schema, "'noop'").await;
+    let versioned = psql_enqueue(&schema, "'report', payload_version => 3").await;
 
     let job = record(&store, mail).await;
     assert_eq!(
@@ -141,6 +142,9 @@ async fn jobs_enqueued_by_psql_are_recorded_as_given_and_run_by_the_rust_worker(
     );
     assert_eq!(json(&job.payload), json("{}"));
     assert_eq!(job.state, JobState::Available);
+    assert_eq!(job.payload_version, defaults.payload_version);
+    // A producer in another language says which shape its payload has.
+    assert_eq!(record(&store, versioned).await.payload_version, 3);
 
     let seen: Seen = Arc::default();
     let worker = Worker::new(store.clone())
@@ -266,6 +270,10 @@ async fn bad_inputs_are_refused_with_a_clear_error_and_write_nothing() {
         ("''", "kind must not be empty"),
         ("'k', queue => ''", "queue must not be empty"),
         ("'k', max_attempts => 0", "max_attempts must be at least 1"),
+        (
+            "'k', payload_version => 0",
+            "payload_version must be at least 1",
+        ),
         ("'k', priority => 40000", "priority 40000 is outside"),
         (
             "'k', run_at => now(), delay => interval '1 second'",
@@ -454,7 +462,7 @@ async fn an_enqueue_only_role_can_enqueue_and_nothing_else() {
         format!(
             "GRANT USAGE ON SCHEMA \"{s}\" TO \"{e}\", \"{o}\";
              GRANT EXECUTE ON FUNCTION \"{s}\".enqueue(text, jsonb, text, integer, timestamptz,
-                 integer, text, text, interval, interval, interval) TO \"{e}\";",
+                 integer, text, text, interval, interval, interval, integer) TO \"{e}\";",
             e = enqueuer.name,
             o = stranger.name
         )
@@ -513,4 +521,123 @@ async fn an_enqueue_only_role_can_enqueue_and_nothing_else() {
     .expect("read the function's settings");
     assert!(definer, "the function runs with its owner's rights");
     assert_eq!(config, vec!["search_path=pg_catalog, pg_temp".to_string()]);
+}
+
+/// Migration 8 replaces the enqueue function with one taking a
+/// `payload_version` (a new parameter means a new function): a role granted
+/// EXECUTE on the old one keeps the right on the new one, nobody else gains
+/// it, and jobs enqueued before the upgrade read back as version 1. The
+/// schema is built at version 7 from the migration files as released.
+#[tokio::test]
+async fn upgrading_to_payload_versions_keeps_who_may_enqueue() {
+    use sqlx::Connection as _;
+    let schema = TestSchema::new().await;
+    let s = &schema.name;
+    let quoted = format!("\"{s}\"");
+    let mut admin = schema.raw().await;
+    let released = [
+        (1, "jobs", include_str!("../migrations/0001_jobs.sql")),
+        (2, "leaders", include_str!("../migrations/0002_leaders.sql")),
+        (
+            3,
+            "enqueue_function",
+            include_str!("../migrations/0003_enqueue_function.sql"),
+        ),
+        (
+            4,
+            "poison_times_and_enqueue_rights",
+            include_str!("../migrations/0004_poison_times_and_enqueue_rights.sql"),
+        ),
+        (
+            5,
+            "suspects_index",
+            include_str!("../migrations/0005_suspects_index.sql"),
+        ),
+        (
+            6,
+            "enqueue_announces_due_times",
+            include_str!("../migrations/0006_enqueue_announces_due_times.sql"),
+        ),
+        (
+            7,
+            "schedules",
+            include_str!("../migrations/0007_schedules.sql"),
+        ),
+    ];
+    sqlx::Executor::execute(
+        &mut admin,
+        format!(
+            "CREATE TABLE {quoted}.schema_migrations (version bigint PRIMARY KEY,
+                 name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        .as_str(),
+    )
+    .await
+    .expect("the version table");
+    for (version, name, sql) in released {
+        sqlx::Executor::execute(&mut admin, sql.replace("{schema}", &quoted).as_str())
+            .await
+            .unwrap_or_else(|e| panic!("migration {version}: {e}"));
+        sqlx::query(&format!(
+            "INSERT INTO {quoted}.schema_migrations (version, name) VALUES ($1, $2)"
+        ))
+        .bind(i64::from(version))
+        .bind(name)
+        .execute(&mut admin)
+        .await
+        .expect("record the migration");
+    }
+    let enqueuer = TestRole::create(&schema, "enq7").await;
+    let stranger = TestRole::create(&schema, "other7").await;
+    sqlx::Executor::execute(
+        &mut admin,
+        format!(
+            "GRANT USAGE ON SCHEMA {quoted} TO \"{e}\", \"{o}\";
+             GRANT EXECUTE ON FUNCTION {quoted}.enqueue(text, jsonb, text, integer, timestamptz,
+                 integer, text, text, interval, interval, interval) TO \"{e}\";
+             SELECT {quoted}.enqueue('queued_before');",
+            e = enqueuer.name,
+            o = stranger.name
+        )
+        .as_str(),
+    )
+    .await
+    .expect("grant, and enqueue before the upgrade");
+
+    let store = migrated(&schema).await;
+    let before: i64 = sqlx::query_scalar(&format!(
+        "SELECT id FROM {quoted}.jobs WHERE kind = 'queued_before'"
+    ))
+    .fetch_one(&mut admin)
+    .await
+    .expect("the old job");
+    assert_eq!(record(&store, JobId(before)).await.payload_version, 1);
+    let functions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = $1 AND p.proname = 'enqueue'",
+    )
+    .bind(s)
+    .fetch_one(&mut admin)
+    .await
+    .expect("count");
+    assert_eq!(functions, 1, "the old function is gone: no ambiguous calls");
+
+    let mut conn = sqlx::PgConnection::connect(&enqueuer.url())
+        .await
+        .expect("log in as the enqueue-only role");
+    let (id,): (i64,) = sqlx::query_as(&format!(
+        "SELECT {quoted}.enqueue('report', '{{}}', payload_version => 2)"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .expect("the granted role still enqueues after the upgrade");
+    assert_eq!(record(&store, JobId(id)).await.payload_version, 2);
+    let mut conn = sqlx::PgConnection::connect(&stranger.url())
+        .await
+        .expect("log in as a role without the grant");
+    let err = sqlx::query(&format!("SELECT {quoted}.enqueue('k')"))
+        .execute(&mut conn)
+        .await
+        .expect_err("the upgrade grants nobody new");
+    assert!(err.to_string().contains("permission denied"), "{err}");
 }

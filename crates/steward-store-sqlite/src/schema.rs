@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedules",
         sql: include_str!("../migrations/0006_schedules.sql"),
     },
+    Migration {
+        version: 7,
+        name: "payload version",
+        sql: include_str!("../migrations/0007_payload_version.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -54,7 +59,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

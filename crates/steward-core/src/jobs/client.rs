@@ -157,6 +157,8 @@ pub enum EnqueueError {
 /// # fn main() -> Result<(), steward_core::jobs::EnqueueError> {
 /// let row = new_job(&Ping, &EnqueueOptions::default())?;
 /// assert_eq!(row.kind, "ping");
+/// // The kind's payload version goes with it, for the worker that decodes it.
+/// assert_eq!(row.payload_version, 1);
 /// // A delay stays a delay: the store adds it to its own clock.
 /// let later = EnqueueOptions::default().after(std::time::Duration::from_secs(60));
 /// let row = new_job(&Ping, &later)?;
@@ -172,6 +174,7 @@ pub fn new_job<J: Job>(job: &J, options: &EnqueueOptions) -> Result<NewJob, Enqu
     Ok(NewJob {
         kind: J::KIND.to_string(),
         payload,
+        payload_version: J::VERSION,
         queue: options.queue.clone().unwrap_or(defaults.queue),
         priority: options.priority.unwrap_or(defaults.priority),
         max_attempts: options.max_attempts.unwrap_or(defaults.max_attempts),

@@ -36,6 +36,83 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     /// The stable name stored with each job; renaming it orphans queued jobs.
     const KIND: &'static str;
 
+    /// The version of this kind's payload, stored with each job enqueued
+    /// (default 1). Raise it when a change to the struct would stop jobs
+    /// already queued from deserializing (a renamed or removed field, a new
+    /// field without a default), and teach [`upgrade`](Self::upgrade) to
+    /// turn older payloads into this version's, so jobs enqueued by the
+    /// previous release still run after a deploy.
+    ///
+    /// A worker meeting a payload of a *newer* version (written by a newer
+    /// release during a rolling deploy) fails that attempt as an ordinary
+    /// retryable failure, so a worker of the newer release takes it later.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use steward_core::{BoxError, jobs::{Job, JobContext}};
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Ping;
+    /// impl Job for Ping {
+    ///     const KIND: &'static str = "ping";
+    ///     async fn run(self, _ctx: JobContext) -> Result<(), BoxError> { Ok(()) }
+    /// }
+    /// assert_eq!(Ping::VERSION, 1);
+    /// ```
+    const VERSION: u32 = 1;
+
+    /// Turns a payload stored at version `from` (older than
+    /// [`VERSION`](Self::VERSION)) into one of the current version, as JSON;
+    /// the worker then deserializes the result into `Self`. It is called
+    /// with the stored version, so a kind at version 3 handles payloads of
+    /// versions 1 and 2 itself (chaining its steps is the simple way). It
+    /// runs only for older payloads: one of the current version is
+    /// deserialized directly, at no extra cost.
+    ///
+    /// An error (the default, for a kind that never changed, is "no upgrade
+    /// from payload version {from} to {VERSION}") kills that job at once
+    /// with an [`ErrorKind::Payload`](crate::store::ErrorKind::Payload)
+    /// error naming the kind, the stored version and the reason: retrying
+    /// cannot make an old payload readable. The worker keeps running.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use serde_json::{Value, json};
+    /// use steward_core::BoxError;
+    /// use steward_core::jobs::{Job, JobContext};
+    ///
+    /// // Version 1 was `struct Report { name: String }`.
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Report { title: String, pages: u32 }
+    ///
+    /// impl Job for Report {
+    ///     const KIND: &'static str = "report";
+    ///     const VERSION: u32 = 2;
+    ///     fn upgrade(from: u32, payload: Value) -> Result<Value, BoxError> {
+    ///         match from {
+    ///             // `name` was renamed to `title`; `pages` is new.
+    ///             1 => Ok(json!({ "title": payload["name"], "pages": 1 })),
+    ///             _ => Err(format!("no upgrade from payload version {from}").into()),
+    ///         }
+    ///     }
+    ///     async fn run(self, _ctx: JobContext) -> Result<(), BoxError> { Ok(()) }
+    /// }
+    ///
+    /// # fn main() -> Result<(), BoxError> {
+    /// let old = json!({ "name": "Q3 review" });
+    /// let report: Report = serde_json::from_value(Report::upgrade(1, old)?)?;
+    /// assert_eq!((report.title.as_str(), report.pages), ("Q3 review", 1));
+    /// # Ok(()) }
+    /// ```
+    fn upgrade(from: u32, payload: serde_json::Value) -> Result<serde_json::Value, BoxError> {
+        // The payload is not needed to say there is no way to read it.
+        let _ = payload;
+        Err(format!(
+            "no upgrade from payload version {from} to {}",
+            Self::VERSION
+        )
+        .into())
+    }
+
     /// Defaults for jobs of this kind; enqueue options override them.
     fn options() -> JobOptions {
         JobOptions::default()

@@ -217,6 +217,11 @@ pub struct ScheduleDef {
     pub kind: String,
     /// The job's payload, JSON text (default `null`).
     pub payload: String,
+    /// The version of the payload's shape (the kind's
+    /// [`Job::VERSION`](crate::jobs::Job::VERSION), default 1): each tick's
+    /// job carries it, so a worker upgrades a payload saved by an older
+    /// release. A change of version alone is an update ([`Saved::Updated`]).
+    pub payload_version: u32,
     /// The job's queue (default `default`).
     pub queue: String,
     /// The job's priority (lower first, default 0).
@@ -243,6 +248,7 @@ impl ScheduleDef {
             zone: "UTC".to_string(),
             kind: kind.into(),
             payload: "null".to_string(),
+            payload_version: 1,
             queue: "default".to_string(),
             priority: 0,
             max_attempts: 25,
@@ -268,6 +274,19 @@ impl ScheduleDef {
     /// ```
     pub fn payload(mut self, payload: impl Into<String>) -> Self {
         self.payload = payload.into();
+        self
+    }
+
+    /// The version of [`payload`](Self::payload)'s shape.
+    ///
+    /// ```
+    /// let def = steward_core::store::ScheduleDef::new("t", "@daily", "report")
+    ///     .payload(r#"{"title":"daily"}"#)
+    ///     .payload_version(2);
+    /// assert_eq!(def.payload_version, 2);
+    /// ```
+    pub fn payload_version(mut self, version: u32) -> Self {
+        self.payload_version = version;
         self
     }
 
@@ -333,6 +352,13 @@ impl ScheduleDef {
         }
         if self.max_attempts == 0 {
             return Err(invalid("max_attempts must be at least 1".into()));
+        }
+        if self.payload_version == 0 || i32::try_from(self.payload_version).is_err() {
+            return Err(invalid(format!(
+                "payload_version {} is out of range (1 to {})",
+                self.payload_version,
+                i32::MAX
+            )));
         }
         if let Err(StoreError::Invalid { message }) =
             Misfire::from_stored(self.misfire.name(), i64::from(self.misfire.limit()))

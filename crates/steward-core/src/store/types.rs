@@ -192,6 +192,11 @@ impl UniqueScope {
     }
 }
 
+/// The payload version of a job serialized before payloads had versions.
+fn first_payload_version() -> u32 {
+    1
+}
+
 /// A job to insert.
 ///
 /// ```
@@ -205,6 +210,10 @@ pub struct NewJob {
     pub kind: String,
     /// The serialized job, as JSON text.
     pub payload: String,
+    /// The version of the payload's shape (the kind's
+    /// [`Job::VERSION`](crate::jobs::Job::VERSION); default 1; 0 is refused
+    /// with [`StoreError::Invalid`](super::StoreError::Invalid)).
+    pub payload_version: u32,
     /// The queue (default `default`).
     pub queue: String,
     /// Lower runs first (default 0).
@@ -228,12 +237,13 @@ impl NewJob {
     ///
     /// ```
     /// let job = steward_core::store::NewJob::new("noop", "null");
-    /// assert_eq!(job.max_attempts, 25);
+    /// assert_eq!((job.max_attempts, job.payload_version), (25, 1));
     /// ```
     pub fn new(kind: impl Into<String>, payload: impl Into<String>) -> Self {
         NewJob {
             kind: kind.into(),
             payload: payload.into(),
+            payload_version: 1,
             queue: "default".to_string(),
             priority: 0,
             max_attempts: 25,
@@ -242,6 +252,19 @@ impl NewJob {
             timeout: None,
             unique: None,
         }
+    }
+
+    /// Sets the version of the payload's shape (a typed client sets the
+    /// kind's [`Job::VERSION`](crate::jobs::Job::VERSION)); a worker upgrades
+    /// an older payload before decoding it.
+    ///
+    /// ```
+    /// let job = steward_core::store::NewJob::new("report", r#"{"title":"Q3"}"#).payload_version(2);
+    /// assert_eq!(job.payload_version, 2);
+    /// ```
+    pub fn payload_version(mut self, version: u32) -> Self {
+        self.payload_version = version;
+        self
     }
 
     /// Sets the queue.
@@ -411,6 +434,8 @@ pub struct ClaimedJob {
     pub queue: String,
     /// Its JSON payload.
     pub payload: String,
+    /// The version of the payload's shape, as enqueued.
+    pub payload_version: u32,
     /// This attempt's number (1 for the first).
     pub attempt: u32,
     /// Attempts allowed.
@@ -442,8 +467,10 @@ pub enum ErrorKind {
     Timeout,
     /// Its worker was lost (lease expired and rescued).
     WorkerLost,
-    /// The payload did not deserialize, the kind is unknown, or the stored
-    /// row could not be read.
+    /// The payload did not deserialize (after any
+    /// [`Job::upgrade`](crate::jobs::Job::upgrade)), its upgrade failed or
+    /// its version is newer than the worker's, the kind is unknown, or the
+    /// stored row could not be read.
     Payload,
     /// The attempt was cancelled; the message is the reason.
     Cancelled,
@@ -715,6 +742,9 @@ pub struct JobRecord {
     pub priority: i16,
     /// Its JSON payload.
     pub payload: String,
+    /// The version of the payload's shape, as enqueued.
+    #[serde(default = "first_payload_version")]
+    pub payload_version: u32,
     /// Attempts started (not counting interrupted or rescued ones).
     pub attempt: u32,
     /// Attempts allowed.

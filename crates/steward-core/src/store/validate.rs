@@ -49,6 +49,7 @@ pub const LATEST_TIME: DateTime<Utc> = match NaiveDate::from_ymd_opt(9999, 12, 3
 /// use steward_core::store::{NewJob, validate_new_jobs};
 /// assert!(validate_new_jobs(&[NewJob::new("email", "{}")]).is_ok());
 /// assert!(validate_new_jobs(&[NewJob::new("email", "not json")]).is_err());
+/// assert!(validate_new_jobs(&[NewJob::new("email", "{}").payload_version(0)]).is_err());
 /// ```
 pub fn validate_new_jobs(jobs: &[NewJob]) -> Result<(), StoreError> {
     for (i, job) in jobs.iter().enumerate() {
@@ -75,6 +76,19 @@ fn check(job: &NewJob) -> Result<(), String> {
     }
     if job.max_attempts == 0 {
         return Err("max_attempts is 0".into());
+    }
+    // Versions count from 1: a 0 is a payload version never set, which no
+    // worker could upgrade from.
+    if job.payload_version == 0 {
+        return Err("payload_version is 0 (versions start at 1)".into());
+    }
+    if i32::try_from(job.payload_version).is_err() {
+        // Stores keep it in a 4-byte signed integer.
+        return Err(format!(
+            "payload_version {} is above {}",
+            job.payload_version,
+            i32::MAX
+        ));
     }
     if i32::try_from(job.max_attempts).is_err() {
         return Err(format!(

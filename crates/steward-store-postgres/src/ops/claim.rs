@@ -89,7 +89,7 @@ pub(crate) const CLAIM: &str = concat!(
      WHERE j.id = picked.id
      RETURNING j.id, j.lease_token, j.kind, j.queue, j.payload::text AS payload, j.attempt,
          j.max_attempts, j.checkpoint::text AS checkpoint, j.timeout_ms, j.created_at,
-         j.priority, j.run_at, j.rescues"
+         j.priority, j.run_at, j.rescues, j.payload_version"
 );
 
 /// What one queue's claim took: the jobs to run, and the jobs whose rows
@@ -162,6 +162,7 @@ fn decode(row: &PgRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
         kind: row.try_get("kind")?,
         queue: row.try_get("queue")?,
         payload: row.try_get("payload")?,
+        payload_version: u32_col(row, "payload_version")?,
         attempt: u32_col(row, "attempt")?,
         max_attempts: u32_col(row, "max_attempts")?,
         checkpoint: row.try_get("checkpoint")?,

@@ -29,7 +29,7 @@ use steward_core::store::{Enqueued, JobId, NewJob};
 use super::Sql;
 use crate::clock::When;
 use crate::error::decode_error;
-use crate::ops::enqueue::{attempts, first_run, timeout_ms};
+use crate::ops::enqueue::{attempts, first_run, payload_version, timeout_ms};
 
 /// Plain runs of at least this many jobs go by `COPY`. Below it the two
 /// extra round trips cost more than `COPY` saves (the single `INSERT` is
@@ -49,7 +49,7 @@ pub(crate) const PREPARE: &str = "WITH s AS MATERIALIZED (
 /// The columns the batch writes; the rest take their defaults, as with the
 /// `INSERT`.
 pub(crate) const COPY: &str = "COPY {schema}.jobs (id, kind, queue, payload, priority, state,
-     max_attempts, run_at, timeout_ms) FROM STDIN (FORMAT binary)";
+     max_attempts, run_at, timeout_ms, payload_version) FROM STDIN (FORMAT binary)";
 
 /// Bytes collected before each send: big enough that the per-message cost
 /// vanishes, small enough that a huge batch is not held encoded whole.
@@ -131,7 +131,7 @@ pub(crate) async fn insert(
 /// as its length and its bytes in the type's binary form (-1: `NULL`).
 fn row(buf: &mut Vec<u8>, job: &NewJob, id: i64, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     let (run_at, state) = timing(job, now)?;
-    buf.extend_from_slice(&9_i16.to_be_bytes());
+    buf.extend_from_slice(&10_i16.to_be_bytes());
     field(buf, &[&id.to_be_bytes()])?;
     field(buf, &[job.kind.as_bytes()])?;
     field(buf, &[job.queue.as_bytes()])?;
@@ -145,6 +145,7 @@ fn row(buf: &mut Vec<u8>, job: &NewJob, id: i64, now: DateTime<Utc>) -> Result<(
         Some(ms) => field(buf, &[&ms.to_be_bytes()])?,
         None => buf.extend_from_slice(&(-1_i32).to_be_bytes()),
     }
+    field(buf, &[&payload_version(job)?.to_be_bytes()])?;
     Ok(())
 }
 

@@ -22,17 +22,17 @@ use crate::sql::after_delay;
 /// identity column number them in the batch's order.
 pub(crate) const PLAIN: &str = concat!(
     "INSERT INTO {schema}.jobs (kind, queue, payload, priority, state, max_attempts,
-         run_at, timeout_ms)
+         run_at, timeout_ms, payload_version)
      SELECT t.kind, t.queue, t.payload::jsonb, t.priority,
          CASE WHEN t.run_at > now() THEN 'scheduled' ELSE 'available' END,
-         t.max_attempts, t.run_at, t.timeout_ms
+         t.max_attempts, t.run_at, t.timeout_ms, t.payload_version
      FROM (SELECT u.*, coalesce(u.at, ",
     after_delay!("u.delay_us"),
     ") AS run_at
            FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
-                       $6::timestamptz[], $7::bigint[], $8::bigint[])
+                       $6::timestamptz[], $7::bigint[], $8::bigint[], $9::int[])
                 WITH ORDINALITY AS u(kind, queue, payload, priority, max_attempts, at,
-                                     delay_us, timeout_ms, ord)) AS t
+                                     delay_us, timeout_ms, payload_version, ord)) AS t
      ORDER BY t.ord
      RETURNING id"
 );
@@ -47,16 +47,16 @@ pub(crate) const PLAIN: &str = concat!(
 pub(crate) const ONE: &str = concat!(
     "WITH ins AS (
          INSERT INTO {schema}.jobs (kind, queue, payload, priority, state, max_attempts,
-             run_at, timeout_ms)
+             run_at, timeout_ms, payload_version)
          SELECT $1, $2, $3::jsonb, $4, CASE WHEN t.run_at > now() THEN 'scheduled'
                  ELSE 'available' END,
-             $5, t.run_at, $8
+             $5, t.run_at, $8, $9
          FROM (SELECT coalesce($6::timestamptz, ",
     after_delay!("$7::bigint"),
     ") AS run_at) AS t
          RETURNING id, state)
      SELECT ins.id FROM ins
-     LEFT JOIN LATERAL (SELECT pg_notify($9, $10) WHERE ins.state = 'available') AS n ON true"
+     LEFT JOIN LATERAL (SELECT pg_notify($10, $11) WHERE ins.state = 'available') AS n ON true"
 );
 
 /// One job with a unique key. The held key is computed in SQL so a
@@ -70,16 +70,16 @@ pub(crate) const UNIQUE: &str = concat!(
          SELECT coalesce($6::timestamptz, ",
     after_delay!("$7::bigint"),
     ") AS run_at,
-             CASE WHEN $10::text = 'window'
-                 THEN $9::text || chr(31) || 'window:' || $11::bigint || ':'
-                     || (floor(extract(epoch FROM now()) * 1000)::bigint / $11::bigint)
-                 ELSE $9::text END AS held),
+             CASE WHEN $11::text = 'window'
+                 THEN $10::text || chr(31) || 'window:' || $12::bigint || ':'
+                     || (floor(extract(epoch FROM now()) * 1000)::bigint / $12::bigint)
+                 ELSE $10::text END AS held),
      ins AS (
          INSERT INTO {schema}.jobs (kind, queue, payload, priority, state, max_attempts,
-             run_at, timeout_ms, unique_key, unique_scope, unique_held)
+             run_at, timeout_ms, payload_version, unique_key, unique_scope, unique_held)
          SELECT $1, $2, $3::jsonb, $4, CASE WHEN k.run_at > now() THEN 'scheduled'
                  ELSE 'available' END,
-             $5, k.run_at, $8, $9, $10, k.held
+             $5, k.run_at, $8, $9, $10, $11, k.held
          FROM k
          ON CONFLICT (unique_held) WHERE unique_held IS NOT NULL DO NOTHING
          RETURNING id)
@@ -227,6 +227,7 @@ async fn insert_plain(
     let mut ats = Vec::with_capacity(n);
     let mut delays = Vec::with_capacity(n);
     let mut timeouts = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
     for job in jobs {
         let when = first_run(job)?;
         kinds.push(job.kind.as_str());
@@ -237,6 +238,7 @@ async fn insert_plain(
         ats.push(when.at());
         delays.push(when.delay_us());
         timeouts.push(job.timeout.and_then(|t| timeout_ms(t).ok()));
+        versions.push(payload_version(job)?);
     }
     let mut ids: Vec<i64> = sqlx::query_scalar(&sql.enqueue_plain)
         .bind(kinds)
@@ -247,6 +249,7 @@ async fn insert_plain(
         .bind(ats)
         .bind(delays)
         .bind(timeouts)
+        .bind(versions)
         .fetch_all(&mut *conn)
         .await?;
     if ids.len() != n {
@@ -265,8 +268,9 @@ async fn insert_plain(
     Ok(())
 }
 
-/// Binds a job's columns as [`ONE`] and [`UNIQUE`] take them, `$1` to `$8`:
-/// kind, queue, payload, priority, max attempts, `run_at` or delay, timeout.
+/// Binds a job's columns as [`ONE`] and [`UNIQUE`] take them, `$1` to `$9`:
+/// kind, queue, payload, priority, max attempts, `run_at` or delay, timeout,
+/// payload version.
 fn bind_job<'q, O>(
     query: QueryAs<'q, Postgres, O, PgArguments>,
     job: &'q NewJob,
@@ -280,7 +284,8 @@ fn bind_job<'q, O>(
         .bind(attempts(job)?)
         .bind(when.at())
         .bind(when.delay_us())
-        .bind(job.timeout.and_then(|t| timeout_ms(t).ok())))
+        .bind(job.timeout.and_then(|t| timeout_ms(t).ok()))
+        .bind(payload_version(job)?))
 }
 
 /// Inserts one job with a unique key, or reports the key's holder.
@@ -332,6 +337,17 @@ pub(crate) fn first_run(job: &NewJob) -> Result<When, sqlx::Error> {
 pub(crate) fn attempts(job: &NewJob) -> Result<i32, sqlx::Error> {
     i32::try_from(job.max_attempts)
         .map_err(|_| decode_error(format!("max_attempts {} out of range", job.max_attempts)))
+}
+
+/// The payload version as the `integer` column keeps it (validated: 1 to
+/// `i32::MAX`).
+pub(crate) fn payload_version(job: &NewJob) -> Result<i32, sqlx::Error> {
+    i32::try_from(job.payload_version).map_err(|_| {
+        decode_error(format!(
+            "payload_version {} out of range",
+            job.payload_version
+        ))
+    })
 }
 
 pub(crate) fn timeout_ms(timeout: std::time::Duration) -> Result<i64, StoreError> {

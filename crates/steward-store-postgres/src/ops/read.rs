@@ -15,7 +15,8 @@ macro_rules! job_columns {
         "id, kind, queue, state, priority, payload::text AS payload,
         attempt, max_attempts, run_at, created_at, attempted_at, finished_at,
         errors::text AS errors, checkpoint::text AS checkpoint, worker, lease_expires_at,
-        rescues, interrupted, cancel_requested, timeout_ms, unique_key, unique_held"
+        rescues, interrupted, cancel_requested, timeout_ms, unique_key, unique_held,
+        payload_version"
     };
 }
 
@@ -94,6 +95,7 @@ fn decode(row: &PgRow) -> Result<JobRecord, sqlx::Error> {
         state: state.parse::<JobState>().map_err(decode_error)?,
         priority: row.try_get("priority")?,
         payload: row.try_get("payload")?,
+        payload_version: u32_col(row, "payload_version")?,
         attempt: u32_col(row, "attempt")?,
         max_attempts: u32_col(row, "max_attempts")?,
         run_at: time_col(row, "run_at")?,

@@ -27,28 +27,29 @@ use crate::ops::columns::{opt_time_col, time_col, u32_col};
 
 const COLUMNS: &str = "id, cron, zone, kind, payload::text AS payload, queue, priority,
     max_attempts, misfire, misfire_limit, origin, paused, next_at, last_tick, last_job,
-    created_at, updated_at";
+    created_at, updated_at, payload_version";
 
 /// Creates a schedule, or takes the new definition if it differs (the row
 /// `IS DISTINCT FROM` comparison; payloads compare as JSON values). A new
 /// expression or zone clears the tick owed; the pause is kept. No row back:
 /// unchanged. `xmax = 0` tells an inserted row from an updated one.
 pub(crate) const SAVE: &str = "INSERT INTO {schema}.schedules AS s (id, cron, zone, kind,
-        payload, queue, priority, max_attempts, misfire, misfire_limit, origin)
-     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
+        payload, queue, priority, max_attempts, misfire, misfire_limit, origin, payload_version)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (id) DO UPDATE SET
          cron = EXCLUDED.cron, zone = EXCLUDED.zone, kind = EXCLUDED.kind,
          payload = EXCLUDED.payload, queue = EXCLUDED.queue, priority = EXCLUDED.priority,
          max_attempts = EXCLUDED.max_attempts, misfire = EXCLUDED.misfire,
          misfire_limit = EXCLUDED.misfire_limit, origin = EXCLUDED.origin,
+         payload_version = EXCLUDED.payload_version,
          next_at = CASE WHEN (s.cron, s.zone) IS DISTINCT FROM (EXCLUDED.cron, EXCLUDED.zone)
              THEN NULL ELSE s.next_at END,
          updated_at = now()
      WHERE (s.cron, s.zone, s.kind, s.payload, s.queue, s.priority, s.max_attempts, s.misfire,
-            s.misfire_limit, s.origin)
+            s.misfire_limit, s.origin, s.payload_version)
          IS DISTINCT FROM (EXCLUDED.cron, EXCLUDED.zone, EXCLUDED.kind, EXCLUDED.payload,
             EXCLUDED.queue, EXCLUDED.priority, EXCLUDED.max_attempts, EXCLUDED.misfire,
-            EXCLUDED.misfire_limit, EXCLUDED.origin)
+            EXCLUDED.misfire_limit, EXCLUDED.origin, EXCLUDED.payload_version)
      RETURNING (s.xmax = 0) AS created";
 
 /// Code-declared schedules not in `$1` (their ticks go by the cascade).
@@ -121,6 +122,7 @@ pub(crate) struct DefRow<'a> {
     def: &'a ScheduleDef,
     max_attempts: i32,
     misfire_limit: i32,
+    payload_version: i32,
 }
 
 /// Checks definitions as every store does, then the ranges of the columns.
@@ -137,6 +139,7 @@ pub(crate) fn validate(defs: &[ScheduleDef]) -> Result<Vec<DefRow<'_>>, StoreErr
                 def,
                 max_attempts: range("max_attempts", def.max_attempts)?,
                 misfire_limit: range("misfire limit", def.misfire.limit())?,
+                payload_version: range("payload_version", def.payload_version)?,
             })
         })
         .collect()
@@ -171,6 +174,7 @@ pub(crate) async fn save(
             .bind(d.misfire.name())
             .bind(row.misfire_limit)
             .bind(d.origin.as_str())
+            .bind(row.payload_version)
             .fetch_optional(&mut *conn)
             .await?;
         saved[i] = match created {
@@ -400,6 +404,7 @@ fn decode(row: &PgRow) -> Result<ScheduleRecord, sqlx::Error> {
             zone: row.try_get("zone")?,
             kind: row.try_get("kind")?,
             payload: row.try_get("payload")?,
+            payload_version: u32_col(row, "payload_version")?,
             queue: row.try_get("queue")?,
             priority: row.try_get("priority")?,
             max_attempts: u32_col(row, "max_attempts")?,

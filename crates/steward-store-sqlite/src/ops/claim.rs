@@ -69,7 +69,7 @@ const CLAIM: &str = concat!(
 /// position (the `col` module below names each column's place): a read
 /// by name hashes the name, a dozen times per job on the hot path.
 const DETAILS: &str = "SELECT id, kind, queue, payload, attempt, max_attempts, checkpoint,
-        timeout_ms, created_at, priority, run_at, rescues
+        timeout_ms, created_at, priority, run_at, rescues, payload_version
     FROM steward_jobs WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// The place of each column in a [`DETAILS`] row.
@@ -86,6 +86,7 @@ mod col {
     pub(super) const PRIORITY: usize = 9;
     pub(super) const RUN_AT: usize = 10;
     pub(super) const RESCUES: usize = 11;
+    pub(super) const PAYLOAD_VERSION: usize = 12;
 }
 
 /// Marks due jobs of every queue of the request running; returns their
@@ -197,6 +198,7 @@ fn decode(row: &SqliteRow, lease: Lease) -> Result<ClaimedJob, sqlx::Error> {
         kind: row.try_get(col::KIND)?,
         queue: row.try_get(col::QUEUE)?,
         payload: row.try_get(col::PAYLOAD)?,
+        payload_version: u32_col(row, col::PAYLOAD_VERSION)?,
         attempt: u32_col(row, col::ATTEMPT)?,
         max_attempts: u32_col(row, col::MAX_ATTEMPTS)?,
         checkpoint: row.try_get(col::CHECKPOINT)?,

@@ -14,11 +14,10 @@ use crate::sql::{decode_error, duration_ms, later_ms};
 /// Rows per plain insert statement, as powers of two: a batch of any size is
 /// cut into chunks of these sizes, so at most this many distinct statements
 /// are ever prepared and cached, while a big batch still inserts 256 rows
-/// per statement (2,304 parameters, well inside SQLite's limit of 32,766).
+/// per statement (2,560 parameters, well inside SQLite's limit of 32,766).
 const CHUNK_SIZES: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
-const COLUMNS: &str =
-    "created_at, kind, queue, payload, priority, state, max_attempts, run_at, timeout_ms";
+const COLUMNS: &str = "created_at, kind, queue, payload, payload_version, priority, state, max_attempts, run_at, timeout_ms";
 
 /// Checks a whole batch before anything is written (the rules all stores
 /// share, in core), so an invalid job refuses the batch with
@@ -74,9 +73,9 @@ fn plain_sql(rows: usize) -> &'static str {
             .map(|&n| {
                 // Anonymous `?` parameters, not `?NNN`: the driver looks up
                 // every parameter's name, and SQLite finds a numbered name
-                // by a linear scan — quadratic in a 2,304-parameter
+                // by a linear scan — quadratic in a 2,560-parameter
                 // statement (it was 75% of the insert's time).
-                let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
                 format!(
                     "INSERT INTO steward_jobs ({COLUMNS}) VALUES {}",
                     vec![row; n].join(", ")
@@ -114,6 +113,7 @@ async fn insert_plain(
                 .bind(job.kind.as_str())
                 .bind(job.queue.as_str())
                 .bind(job.payload.as_str())
+                .bind(i64::from(job.payload_version))
                 .bind(i64::from(job.priority))
                 .bind(initial_state(run_at, now))
                 .bind(i64::from(job.max_attempts))
@@ -153,9 +153,9 @@ async fn insert_unique(
     let held = held_key(key, *scope, now);
     let run_at = run_at_ms(job, now);
     let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO steward_jobs (created_at, kind, queue, payload, priority, state,
-             max_attempts, run_at, timeout_ms, unique_key, unique_scope, unique_held)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO steward_jobs (created_at, kind, queue, payload, payload_version, priority,
+             state, max_attempts, run_at, timeout_ms, unique_key, unique_scope, unique_held)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (unique_held) WHERE unique_held IS NOT NULL DO NOTHING
          RETURNING id",
     )
@@ -163,6 +163,7 @@ async fn insert_unique(
     .bind(job.kind.as_str())
     .bind(job.queue.as_str())
     .bind(job.payload.as_str())
+    .bind(i64::from(job.payload_version))
     .bind(i64::from(job.priority))
     .bind(initial_state(run_at, now))
     .bind(i64::from(job.max_attempts))
@@ -237,6 +238,7 @@ mod tests {
             NewJob::new("", "null"),
             NewJob::new("k", "null").queue(""),
             NewJob::new("k", "null").max_attempts(0),
+            NewJob::new("k", "null").payload_version(0),
             NewJob::new("k", "{not json"),
             NewJob::new("k", "null").unique("u", UniqueScope::Window(Duration::ZERO)),
             NewJob::new("k", "null")
@@ -266,6 +268,11 @@ mod tests {
     fn plain_sql_has_the_requested_rows() {
         for n in CHUNK_SIZES {
             assert_eq!(plain_sql(n).matches("(?,").count(), n);
+            assert_eq!(
+                plain_sql(n).matches('?').count(),
+                n * 10,
+                "a row per column"
+            );
         }
     }
 }

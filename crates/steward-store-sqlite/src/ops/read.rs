@@ -14,7 +14,7 @@ macro_rules! job_columns {
         "id, kind, queue, state, priority, payload, attempt, max_attempts, run_at,
              created_at, attempted_at, finished_at, errors, checkpoint, worker,
              lease_expires_at, rescues, interrupted, cancel_requested, timeout_ms,
-             unique_key, unique_held"
+             unique_key, unique_held, payload_version"
     };
 }
 
@@ -93,6 +93,7 @@ fn decode(row: &SqliteRow) -> Result<JobRecord, sqlx::Error> {
         priority: i16::try_from(priority)
             .map_err(|_| decode_error(format!("priority {priority} is not an i16")))?,
         payload: row.try_get("payload")?,
+        payload_version: u32_col(row, "payload_version")?,
         attempt: u32_col(row, "attempt")?,
         max_attempts: u32_col(row, "max_attempts")?,
         run_at: time_col(row, "run_at")?,

@@ -15,7 +15,8 @@ use super::enqueue;
 use crate::sql::{decode_error, opt_time_col, time_col, u32_col};
 
 const COLUMNS: &str = "id, cron, zone, kind, payload, queue, priority, max_attempts, misfire,
-     misfire_limit, origin, paused, next_at, last_tick, last_job, created_at, updated_at";
+     misfire_limit, origin, paused, next_at, last_tick, last_job, created_at, updated_at,
+     payload_version";
 
 fn decode(row: &SqliteRow) -> Result<ScheduleRecord, sqlx::Error> {
     let bad = |e: steward_core::store::StoreError| decode_error(e.to_string());
@@ -29,6 +30,7 @@ fn decode(row: &SqliteRow) -> Result<ScheduleRecord, sqlx::Error> {
             zone: row.try_get("zone")?,
             kind: row.try_get("kind")?,
             payload: row.try_get("payload")?,
+            payload_version: u32_col(row, "payload_version")?,
             queue: row.try_get("queue")?,
             priority: i16::try_from(priority)
                 .map_err(|_| decode_error(format!("priority {priority} is not an i16")))?,
@@ -164,18 +166,18 @@ pub(crate) async fn save(
 }
 
 const INSERT: &str = "INSERT INTO steward_schedules (cron, zone, kind, payload, queue, priority,
-     max_attempts, misfire, misfire_limit, origin, id, created_at, updated_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)";
+     max_attempts, misfire, misfire_limit, origin, id, created_at, updated_at, payload_version)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)";
 
 const UPDATE: &str = "UPDATE steward_schedules SET cron = ?1, zone = ?2, kind = ?3, payload = ?4,
      queue = ?5, priority = ?6, max_attempts = ?7, misfire = ?8, misfire_limit = ?9,
-     origin = ?10, updated_at = ?12 WHERE id = ?11";
+     origin = ?10, updated_at = ?12, payload_version = ?13 WHERE id = ?11";
 
 /// An update that also re-arms: the expression or zone changed, so the
 /// tick owed under the old timing is not owed any more.
 const REARM: &str = "UPDATE steward_schedules SET cron = ?1, zone = ?2, kind = ?3, payload = ?4,
      queue = ?5, priority = ?6, max_attempts = ?7, misfire = ?8, misfire_limit = ?9,
-     origin = ?10, updated_at = ?12, next_at = NULL WHERE id = ?11";
+     origin = ?10, updated_at = ?12, payload_version = ?13, next_at = NULL WHERE id = ?11";
 
 async fn write(
     conn: &mut SqliteConnection,
@@ -196,6 +198,7 @@ async fn write(
         .bind(def.origin.as_str())
         .bind(&def.id)
         .bind(now)
+        .bind(i64::from(def.payload_version))
         .execute(conn)
         .await?;
     Ok(())

@@ -115,18 +115,22 @@ pub async fn a_kind_the_worker_does_not_run_is_left_for_another_worker<H: Harnes
     );
 }
 
-/// A payload that no longer deserializes into the job's type fails the job
-/// with `payload does not match job kind X: ...`.
+/// A payload that no longer deserializes into the job's type (at its own
+/// payload version, so no upgrade applies) kills the job at its first
+/// attempt, whatever attempts it has left: retrying cannot make it decode.
+/// The error names the kind, the version and serde's reason.
 pub async fn payload_that_no_longer_matches_fails_with_a_clear_error<H: Harness>(h: &H) {
     let b = Bench::new(h).await;
-    let row = NewJob::new("record", r#"{"label":"renamed field"}"#).max_attempts(1);
+    let row = NewJob::new("record", r#"{"label":"renamed field"}"#);
     let id = b.store.enqueue(vec![row]).await.expect("enqueue")[0].id;
     let w = b.start(b.config(&[("default", 2)]), STOP);
     let job = b.wait_state(id, JobState::Dead).await;
     assert!(w.stop().await.is_success());
+    assert_eq!(job.errors.len(), 1, "dead at once, not retried: {job:?}");
+    assert_eq!(job.errors[0].kind, ErrorKind::Payload);
     let message = &job.errors[0].message;
     assert!(
-        message.starts_with("payload does not match job kind record: "),
+        message.starts_with("the payload of job kind `record` (version 1) does not decode: "),
         "{message}"
     );
     assert!(message.contains("tag"), "serde's reason is kept: {message}");

@@ -200,6 +200,7 @@ impl<S: Store> Schedules<S> {
             queue: def.queue,
             priority: def.priority,
             max_attempts: def.max_attempts,
+            payload_version: def.payload_version,
             ..NewJob::new(def.kind, def.payload)
         };
         let enqueued = self.store.enqueue(vec![job]).await?;

@@ -186,8 +186,8 @@ impl<S: Store> Scheduler<S> {
         self
     }
 
-    /// Declares a schedule whose ticks run `job`: its kind and payload come
-    /// from `job`, and so do its queue, priority and attempts where `def`
+    /// Declares a schedule whose ticks run `job`: its kind, payload and
+    /// payload version ([`Job::VERSION`]) come from `job`, and so do its queue, priority and attempts where `def`
     /// leaves them at their defaults.
     ///
     /// ```
@@ -224,6 +224,9 @@ impl<S: Store> Scheduler<S> {
         let def = ScheduleDef {
             kind: made.kind,
             payload: made.payload,
+            // The typed job's shape decides, never the definition: a payload
+            // of `J` is `J::VERSION` whatever `def` said.
+            payload_version: made.payload_version,
             queue: if def.queue == defaults.queue {
                 made.queue
             } else {
@@ -387,6 +390,7 @@ impl<S: Store> Scheduler<S> {
                 priority: def.priority,
                 max_attempts: def.max_attempts,
                 run_at: Some(tick),
+                payload_version: def.payload_version,
                 ..NewJob::new(def.kind.clone(), def.payload.clone())
             })
             .collect();

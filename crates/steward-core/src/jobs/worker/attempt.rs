@@ -7,7 +7,10 @@
 //! returned JobControl::Snooze(d) .............. Snoozed { delay: d }
 //! returned JobControl::Cancel(reason) ......... Cancelled { reason }
 //! returned JobControl::RetryAfter{after, e} ... Failed, retry_in: after (dead if out of attempts)
-//! returned Err / panicked / bad payload ....... Failed, retry by the kind's policy (dead if out of attempts)
+//! returned Err / panicked / unknown kind ...... Failed, retry by the kind's policy (dead if out of attempts)
+//! payload of a newer version .................. the same: a worker of the newer release takes it
+//! payload unreadable (upgrade refused it,
+//!   or it does not decode) .................... Failed, dead at once: no retry can read it
 //! stopped by its timeout ...................... Failed (timeout), same retry rule
 //! stopped by an operator's cancel ............. Cancelled { "cancelled by an operator" }
 //! stopped by shutdown ......................... released: available again, attempt not counted
@@ -28,7 +31,7 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::super::context::{Attempt, CheckpointSink, Extensions, MissingState};
-use super::super::registry::Registry;
+use super::super::registry::{Registry, Undecodable};
 use super::super::{JobContext, JobControl, RetryPolicy};
 use crate::BoxError;
 use crate::error::{error_chain, panic_message};
@@ -165,11 +168,26 @@ async fn run_attempt(job: ClaimedJob, stopper: Stopper, deps: Arc<AttemptDeps>) 
         let message = format!("unknown job kind `{}`: no worker registered it", job.kind);
         return failed(&job, &retry, ErrorKind::Payload, message, None);
     };
-    let future = match entry.start(&job.payload, ctx.clone()) {
+    let future = match entry.start(&job.payload, job.payload_version, ctx.clone()) {
         Ok(future) => future,
-        Err(err) => {
-            let message = format!("payload does not match job kind {}: {err}", job.kind);
+        // A newer release wrote it (a rolling deploy): an ordinary failed
+        // attempt, so that a worker of that release takes it on a retry.
+        Err(Undecodable::Newer { stored, current }) => {
+            let message = format!(
+                "payload version {stored} is newer than this worker's ({current}): written by \
+                 a newer release; retried until a worker of that release takes it"
+            );
             return failed(&job, &retry, ErrorKind::Payload, message, None);
+        }
+        // Every attempt would fail the same way: dead now, not after all of
+        // its retries; the worker goes on with other jobs.
+        Err(Undecodable::Unreadable(problem)) => {
+            let message = format!(
+                "{problem}; the job is dead rather than retried, as every attempt would fail \
+                 the same way"
+            );
+            tracing::error!(parent: &span, error = %message, "job failed for good: its payload cannot be read");
+            return dead(&job, ErrorKind::Payload, message);
         }
     };
 
@@ -294,18 +312,7 @@ fn from_error(job: &ClaimedJob, retry: &RetryPolicy, err: BoxError) -> AttemptEn
         Err(err) if err.is::<MissingState>() => {
             let message = error_chain(err.as_ref());
             tracing::error!(error = %message, "job failed for good: it needs state its worker does not have");
-            finish(
-                job.lease,
-                FinishOutcome::Failed {
-                    error: AttemptError {
-                        attempt: job.attempt,
-                        at: Utc::now(),
-                        kind: ErrorKind::Error,
-                        message: storable(message),
-                    },
-                    retry_in: None,
-                },
-            )
+            dead(job, ErrorKind::Error, message)
         }
         Err(err) => failed(
             job,
@@ -315,6 +322,23 @@ fn from_error(job: &ClaimedJob, retry: &RetryPolicy, err: BoxError) -> AttemptEn
             None,
         ),
     }
+}
+
+/// A failed attempt that is not retried, whatever attempts are left: for
+/// failures no retry can fix. The caller logs why.
+fn dead(job: &ClaimedJob, kind: ErrorKind, message: String) -> AttemptEnd {
+    finish(
+        job.lease,
+        FinishOutcome::Failed {
+            error: AttemptError {
+                attempt: job.attempt,
+                at: Utc::now(),
+                kind,
+                message: storable(message),
+            },
+            retry_in: None,
+        },
+    )
 }
 
 /// A failed attempt: retried after the policy's (or the job's) delay, or dead
