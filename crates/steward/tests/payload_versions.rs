@@ -164,9 +164,7 @@ fn payload_error(job: &JobRecord) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_enqueued_by_the_old_release_run_upgraded_after_the_deploy() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     let client = Client::new(store.clone());
     // The old release enqueues, then is replaced before its jobs run.
     let old = client
@@ -215,9 +213,7 @@ async fn jobs_enqueued_by_the_old_release_run_upgraded_after_the_deploy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_from_a_newer_release_is_retried_for_a_worker_of_that_release() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     // A rolling deploy: the new release enqueues while old workers still run.
     let newer = Client::new(store.clone())
         .enqueue(v3::Report {
@@ -243,9 +239,7 @@ async fn a_job_from_a_newer_release_is_retried_for_a_worker_of_that_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_not_of_the_current_shape_is_dead_with_a_clear_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     let mut garbled = NewJob::new("report", r#"{"title": 7}"#);
     garbled.payload_version = 2;
     let garbled = store.enqueue(vec![garbled]).await.expect("enqueue")[0].id;
@@ -281,9 +275,7 @@ async fn a_schedule_takes_the_payload_version_of_its_declared_job() {
     use steward::jobs::{Scheduler, Schedules};
     use steward::store::ScheduleDef;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     // Every second, so that a step finds a tick due at once.
     let def = || ScheduleDef::at("report", "* * * * * *");
     let old = Scheduler::new(store.clone()).job(

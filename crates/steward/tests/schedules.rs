@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Ping, builder, store_in};
+use common::{Ping, builder};
 use steward::jobs::{ScheduleError, Scheduler, Schedules};
 use steward::store::{Misfire, ScheduleDef, ScheduleOrigin, Store, StoreError};
 use steward::{ConfigError, ExitStatus};
@@ -31,9 +31,7 @@ async fn ticks<S: Store>(store: &S) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_stepping_at_once_enqueue_each_tick_exactly_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     let mut a = Scheduler::new(store.clone()).schedule(every_second("s"));
     a.declare().await.expect("declare");
     let mut b = Scheduler::new(store.clone());
@@ -56,7 +54,7 @@ async fn two_schedulers_stepping_at_once_enqueue_each_tick_exactly_once() {
             n
         }
     );
-    let seconds = ticks(&*store).await;
+    let seconds = ticks(&**store).await;
     assert!(seconds.len() >= 2, "ticks fired: {seconds:?}");
     assert_eq!(fa + fb, seconds.len() as u64, "fired counts match the jobs");
     for pair in seconds.windows(2) {
@@ -66,9 +64,7 @@ async fn two_schedulers_stepping_at_once_enqueue_each_tick_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_declares_its_schedules_and_its_scheduler_fires_them() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     let scheduler = Scheduler::new(store.clone()).job(
         ScheduleDef::at("ping-every-second", "* * * * * *").misfire(Misfire::Skip),
         &Ping,
@@ -98,9 +94,8 @@ async fn a_host_declares_its_schedules_and_its_scheduler_fires_them() {
 
 #[tokio::test]
 async fn mistakes_in_declared_schedules_fail_the_build_naming_each() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store_in(&dir).await;
-    let scheduler = Scheduler::new(store)
+    let store = steward::testing::sqlite().await;
+    let scheduler = Scheduler::new(store.store())
         .known_kinds(["ping"])
         .schedule(ScheduleDef::new("a", "61 * * * *", "ping"))
         .schedule(ScheduleDef::new("b", "@daily", "ping").zone("Europe/Berlni"))
@@ -129,9 +124,7 @@ async fn mistakes_in_declared_schedules_fail_the_build_naming_each() {
 
 #[tokio::test]
 async fn a_restart_removes_schedules_no_longer_declared_but_never_an_operators() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     Scheduler::new(store.clone())
         .schedule(every_second("kept"))
         .schedule(every_second("dropped"))
@@ -164,9 +157,7 @@ async fn a_restart_removes_schedules_no_longer_declared_but_never_an_operators()
 
 #[tokio::test]
 async fn run_time_management_refuses_bad_input_with_typed_errors_and_writes_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     let schedules = Schedules::new(store.clone()).known_kinds(["ping"]);
     let bad_cron = schedules.add(ScheduleDef::new("x", "* * *", "ping")).await;
     assert!(
@@ -205,9 +196,7 @@ async fn run_time_management_refuses_bad_input_with_typed_errors_and_writes_noth
 
 #[tokio::test]
 async fn pause_resume_trigger_and_upcoming() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store_in(&dir).await;
-    store.migrate().await.expect("migrate");
+    let store = steward::testing::sqlite().await;
     let schedules = Schedules::new(store.clone());
     schedules
         .add(ScheduleDef::new("nightly", "30 2 * * *", "ping").zone("Europe/Berlin"))
