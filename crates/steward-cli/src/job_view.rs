@@ -206,6 +206,67 @@ fn indented(text: &str) -> String {
     text.replace('\n', "\n    ")
 }
 
+/// Jobs as a table for people: a header, then one line per job, the last
+/// error cut to one short line.
+pub fn table(jobs: &[JobRecord]) -> String {
+    let rows: Vec<[String; 7]> = jobs
+        .iter()
+        .map(|j| {
+            let error = j.errors.last().map_or(String::new(), |e| {
+                let line = e.message.lines().next().unwrap_or_default();
+                let mut cut: String = line.chars().take(60).collect();
+                if cut.len() < line.len() {
+                    cut.push('…');
+                }
+                cut
+            });
+            [
+                j.id.to_string(),
+                j.state.as_str().to_string(),
+                j.queue.clone(),
+                j.kind.clone(),
+                format!("{}/{}", j.attempt, j.max_attempts),
+                format_time(j.run_at),
+                error,
+            ]
+        })
+        .collect();
+    let header = [
+        "id",
+        "state",
+        "queue",
+        "kind",
+        "attempt",
+        "run_at",
+        "last error",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[&str]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, &header);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&mut out, &cells);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use steward::store::{JobId, JobState, Store};
+use steward::store::{JobId, JobQuery, JobState, MAX_PAGE, Store};
 
 use crate::job_view::JobView;
 use crate::store_url::{self, DEFAULT_STORE, NotFound};
@@ -14,6 +14,12 @@ use crate::store_url::{self, DEFAULT_STORE, NotFound};
 pub enum JobsCommand {
     /// The number of jobs in each state.
     Counts(CountsArgs),
+    /// Jobs by state, queue and kind, oldest first, a page at a time.
+    #[command(
+        after_help = "Example:\n  steward jobs list --state dead --queue mail --limit 20\n  \
+                            steward jobs list --state dead --cursor 1200 --json"
+    )]
+    List(ListArgs),
     /// One job with its attempts.
     Show(ShowArgs),
     /// Run a dead, cancelled or completed job again, with a fresh attempt budget.
@@ -43,6 +49,36 @@ pub struct CountsArgs {
     store: String,
 }
 
+/// Options of `steward jobs list`.
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only jobs in this state (repeat for several): scheduled, available,
+    /// running, retryable, completed, dead or cancelled.
+    #[arg(long = "state", value_parser = parse_state)]
+    states: Vec<JobState>,
+    /// Only jobs of this queue.
+    #[arg(long)]
+    queue: Option<String>,
+    /// Only jobs of this kind.
+    #[arg(long)]
+    kind: Option<String>,
+    /// At most this many jobs (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE)))]
+    limit: u32,
+    /// Only jobs after this id: the last id of the previous page.
+    #[arg(long)]
+    cursor: Option<i64>,
+    #[command(flatten)]
+    common: CountsArgs,
+}
+
+fn parse_state(text: &str) -> Result<JobState, String> {
+    text.parse::<JobState>().map_err(|_| {
+        let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("expected one of {}", all.join(", "))
+    })
+}
+
 /// Options of `steward jobs show`.
 #[derive(Args)]
 pub struct ShowArgs {
@@ -59,6 +95,7 @@ pub struct ShowArgs {
 pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
     let url = match &cmd {
         JobsCommand::Counts(a) => &a.store,
+        JobsCommand::List(a) => &a.common.store,
         JobsCommand::Show(a) => &a.store,
         JobsCommand::Retry(a) | JobsCommand::Cancel(a) => &a.store,
     };
@@ -82,6 +119,7 @@ async fn run_with<S: Store>(store: Arc<S>, cmd: JobsCommand) -> anyhow::Result<E
                 }
             }
         }
+        JobsCommand::List(args) => list(&*store, args).await?,
         JobsCommand::Show(args) => {
             let job = store.job(JobId(args.id)).await?;
             let Some(job) = job else {
@@ -124,4 +162,26 @@ async fn run_with<S: Store>(store: Arc<S>, cmd: JobsCommand) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `steward jobs list`: a JSON array, or a table and where the next page
+/// starts.
+async fn list<S: Store>(store: &S, args: ListArgs) -> anyhow::Result<()> {
+    let mut query = JobQuery::default().states(args.states).limit(args.limit);
+    query.queue = args.queue;
+    query.kind = args.kind;
+    query.after = args.cursor.map(JobId);
+    let jobs = store.jobs(query).await?;
+    let full = jobs.len() == args.limit as usize;
+    let last = jobs.last().map(|j| j.id);
+    if args.common.json {
+        let views: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
+        println!("{}", serde_json::to_string(&views)?);
+        return Ok(());
+    }
+    print!("{}", crate::job_view::table(&jobs));
+    if let (true, Some(last)) = (full, last) {
+        println!("more: --cursor {last}");
+    }
+    Ok(())
 }

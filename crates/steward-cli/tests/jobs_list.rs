@@ -1,0 +1,146 @@
+//! `steward jobs list` (issue 14, item 6, first part): filter by state,
+//! queue and kind, page with a cursor, a table for people and a JSON array
+//! for scripts; bad input gets one line and the documented exit code.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{run_ok, steward};
+use serde_json::Value;
+
+/// A store with 5 `noop` jobs in `default`, 3 `sleep` jobs in `slow` and
+/// 2 delayed `noop` jobs (scheduled).
+fn store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    run_ok(&["enqueue", "noop", "--count", "5", "--store", &store]);
+    let sleep = [
+        "enqueue",
+        "sleep",
+        "--payload",
+        r#"{"ms":1}"#,
+        "--queue",
+        "slow",
+    ];
+    run_ok(&[&sleep[..], &["--count", "3", "--store", &store]].concat());
+    run_ok(&[
+        "enqueue", "noop", "--delay", "1h", "--count", "2", "--store", &store,
+    ]);
+    (dir, store)
+}
+
+fn list(store: &str, args: &[&str]) -> Vec<Value> {
+    let out = run_ok(&[&["jobs", "list", "--json", "--store", store][..], args].concat());
+    serde_json::from_str::<Vec<Value>>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn ids(jobs: &[Value]) -> Vec<i64> {
+    jobs.iter()
+        .map(|j| j["id"].as_i64().expect("an id"))
+        .collect()
+}
+
+#[test]
+fn filters_by_state_queue_and_kind_oldest_first() {
+    let (_dir, store) = store();
+    let all = list(&store, &[]);
+    assert_eq!(all.len(), 10);
+    assert!(ids(&all).windows(2).all(|w| w[0] < w[1]), "oldest first");
+    assert_eq!(list(&store, &["--queue", "slow"]).len(), 3);
+    assert_eq!(list(&store, &["--kind", "noop"]).len(), 7);
+    let scheduled = list(&store, &["--state", "scheduled"]);
+    assert_eq!(scheduled.len(), 2);
+    assert!(scheduled.iter().all(|j| j["state"] == "scheduled"));
+    let both = list(
+        &store,
+        &[
+            "--state",
+            "scheduled",
+            "--state",
+            "available",
+            "--kind",
+            "noop",
+        ],
+    );
+    assert_eq!(both.len(), 7);
+    assert!(list(&store, &["--queue", "'; DROP TABLE steward_jobs; --"]).is_empty());
+    assert_eq!(list(&store, &[]).len(), 10, "nothing harmed");
+    assert_eq!(
+        all[0]["payload"],
+        serde_json::json!({}),
+        "the payload as JSON"
+    );
+}
+
+#[test]
+fn a_cursor_pages_through_every_job_exactly_once() {
+    let (_dir, store) = store();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["--limit", "3"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let page = list(&store, &args);
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        seen.extend(ids(&page));
+        cursor = seen.last().map(|id| id.to_string());
+    }
+    assert_eq!(seen.len(), 10);
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 10, "each once");
+}
+
+#[test]
+fn the_table_shows_one_line_per_job_and_says_how_to_go_on() {
+    let (_dir, store) = store();
+    let out = run_ok(&["jobs", "list", "--limit", "4", "--store", &store]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("id"), "a header: {out}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("noop")).count(),
+        4,
+        "{out}"
+    );
+    assert!(
+        out.contains("--cursor 4"),
+        "how to see the next page: {out}"
+    );
+    let last = run_ok(&["jobs", "list", "--cursor", "8", "--store", &store]);
+    assert!(
+        !last.contains("--cursor"),
+        "no next page after the last: {last}"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_64_and_a_missing_store_exit_3() {
+    let (dir, store) = store();
+    for args in [
+        vec!["--limit", "0"],
+        vec!["--limit", "1001"],
+        vec!["--limit", "-5"],
+        vec!["--state", "sleeping"],
+        vec!["--cursor", "abc"],
+    ] {
+        let out = steward()
+            .args([&["jobs", "list", "--store", &store][..], &args].concat())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!err.trim().is_empty(), "{args:?}: says why");
+    }
+    let missing = format!("sqlite://{}", dir.path().join("nope.db").display());
+    let out = steward()
+        .args(["jobs", "list", "--store", &missing])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!dir.path().join("nope.db").exists(), "nothing made");
+}
