@@ -63,60 +63,39 @@ fn text_field(text: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no `{name}:` line in\n{text}"))
 }
 
+/// `schedules add` of a schedule with every option set.
+const ADD_NIGHTLY: [&str; 17] = [
+    "schedules",
+    "add",
+    "nightly",
+    "0 3 * * *",
+    "noop",
+    "--tz",
+    "Europe/Berlin",
+    "--payload",
+    r#"{"full":true}"#,
+    "--misfire",
+    "all:5",
+    "--queue",
+    "reports",
+    "--priority",
+    "-2",
+    "--max-attempts",
+    "7",
+];
+
 #[test]
 fn a_schedule_goes_through_add_list_show_pause_resume_trigger_and_delete() {
     let (_dir, store) = sqlite_store();
 
     // add: created, with the next three fire times.
-    let out = ok(
-        &store,
-        &[
-            "schedules",
-            "add",
-            "nightly",
-            "0 3 * * *",
-            "noop",
-            "--tz",
-            "Europe/Berlin",
-            "--payload",
-            r#"{"full":true}"#,
-            "--misfire",
-            "all:5",
-            "--queue",
-            "reports",
-            "--priority",
-            "-2",
-            "--max-attempts",
-            "7",
-        ],
-    );
+    let out = ok(&store, &ADD_NIGHTLY);
     assert!(out.contains("created"), "{out}");
     assert!(out.contains("nightly"), "{out}");
     assert_eq!(time_lines(&out), 3, "three next fire times: {out}");
 
     // The same definition again changes nothing.
-    let out = ok(
-        &store,
-        &[
-            "schedules",
-            "add",
-            "nightly",
-            "0 3 * * *",
-            "noop",
-            "--tz",
-            "Europe/Berlin",
-            "--payload",
-            r#"{"full":true}"#,
-            "--misfire",
-            "all:5",
-            "--queue",
-            "reports",
-            "--priority",
-            "-2",
-            "--max-attempts",
-            "7",
-        ],
-    );
+    let out = ok(&store, &ADD_NIGHTLY);
     assert!(out.contains("unchanged"), "{out}");
 
     // A second schedule with the defaults, as JSON.

@@ -327,18 +327,7 @@ fn from_error(job: &ClaimedJob, retry: &RetryPolicy, err: BoxError) -> AttemptEn
 /// A failed attempt that is not retried, whatever attempts are left: for
 /// failures no retry can fix. The caller logs why.
 fn dead(job: &ClaimedJob, kind: ErrorKind, message: String) -> AttemptEnd {
-    finish(
-        job.lease,
-        FinishOutcome::Failed {
-            error: AttemptError {
-                attempt: job.attempt,
-                at: Utc::now(),
-                kind,
-                message: storable(message),
-            },
-            retry_in: None,
-        },
-    )
+    failure(job, kind, message, None)
 }
 
 /// A failed attempt: retried after the policy's (or the job's) delay, or dead
@@ -358,6 +347,16 @@ fn failed(
         tracing::warn!(error = %message, retry_in = ?delay, "job attempt failed; it will be retried");
         Some(delay)
     };
+    failure(job, kind, message, retry_in)
+}
+
+/// The outcome of a failed attempt, run again after `retry_in` if any.
+fn failure(
+    job: &ClaimedJob,
+    kind: ErrorKind,
+    message: String,
+    retry_in: Option<Duration>,
+) -> AttemptEnd {
     finish(
         job.lease,
         FinishOutcome::Failed {
