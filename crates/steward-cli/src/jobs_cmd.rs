@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use steward::store::{JobId, JobQuery, JobState, MAX_PAGE, Store};
+use steward::store::{JobId, JobState, MAX_PAGE, Store};
 
+use crate::job_filter::JobFilterArgs;
 use crate::job_view::JobView;
 use crate::store_url::{self, DEFAULT_STORE, NotFound};
 
@@ -52,16 +53,8 @@ pub struct CountsArgs {
 /// Options of `steward jobs list`.
 #[derive(Args)]
 pub struct ListArgs {
-    /// Only jobs in this state (repeat for several): scheduled, available,
-    /// running, retryable, completed, dead or cancelled.
-    #[arg(long = "state", value_parser = parse_state)]
-    states: Vec<JobState>,
-    /// Only jobs of this queue.
-    #[arg(long)]
-    queue: Option<String>,
-    /// Only jobs of this kind.
-    #[arg(long)]
-    kind: Option<String>,
+    #[command(flatten)]
+    filter: JobFilterArgs,
     /// At most this many jobs (1 to 1000).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE)))]
     limit: u32,
@@ -70,13 +63,6 @@ pub struct ListArgs {
     cursor: Option<i64>,
     #[command(flatten)]
     common: CountsArgs,
-}
-
-fn parse_state(text: &str) -> Result<JobState, String> {
-    text.parse::<JobState>().map_err(|_| {
-        let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-        format!("expected one of {}", all.join(", "))
-    })
 }
 
 /// Options of `steward jobs show`.
@@ -167,9 +153,7 @@ async fn run_with<S: Store>(store: Arc<S>, cmd: JobsCommand) -> anyhow::Result<E
 /// `steward jobs list`: a JSON array, or a table and where the next page
 /// starts.
 async fn list<S: Store>(store: &S, args: ListArgs) -> anyhow::Result<()> {
-    let mut query = JobQuery::default().states(args.states).limit(args.limit);
-    query.queue = args.queue;
-    query.kind = args.kind;
+    let mut query = args.filter.query().limit(args.limit);
     query.after = args.cursor.map(JobId);
     let jobs = store.jobs(query).await?;
     let full = jobs.len() == args.limit as usize;

@@ -8,6 +8,7 @@ mod alloc;
 mod bench;
 mod demo;
 mod enqueue;
+mod job_filter;
 mod job_view;
 mod jobs_cmd;
 mod kinds;
