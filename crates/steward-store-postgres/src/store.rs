@@ -9,8 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
+    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError, WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -18,7 +19,7 @@ use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{admin, claim, enqueue, leader, lease, read, schedules};
+use crate::ops::{admin, claim, enqueue, history, leader, lease, read, schedules};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -721,6 +722,28 @@ impl Store for PostgresStore {
             self.notify_enqueued();
         }
         Ok(travelled.moved)
+    }
+
+    async fn record_history(&self, deltas: Vec<HistoryDelta>) -> Result<(), StoreError> {
+        steward_core::store::validate_history(&deltas)?;
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        self.tx(async |c, sql| history::record(c, sql, deltas).await)
+            .await
+    }
+
+    async fn history(&self, query: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        query.validate()?;
+        let since_us = age_micros(query.since);
+        self.one(async |c, sql| history::read(c, sql, since_us, &query).await)
+            .await
+    }
+
+    async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
+        let age_us = age_micros(older_than);
+        self.one(async |c, sql| history::prune(c, sql, age_us).await)
+            .await
     }
 
     /// Waits for a wake-up, the earliest due time noted, or `max_wait`.

@@ -8,15 +8,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
+    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, leader, read, schedules};
+use crate::ops::{admin, claim, enqueue, history, leader, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -612,6 +613,25 @@ impl Store for SqliteStore {
             self.inner.signal.due_in(delay);
         }
         Ok(travelled.moved)
+    }
+
+    async fn record_history(&self, deltas: Vec<HistoryDelta>) -> Result<(), StoreError> {
+        steward_core::store::validate_history(&deltas)?;
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        self.call(|reply| Op::RecordHistory(deltas, reply)).await
+    }
+
+    async fn history(&self, query: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        query.validate()?;
+        // The process clock is the store's clock here (see `sql::now_ms`).
+        self.read(async |conn| history::read(conn, now_ms(), &query).await)
+            .await
+    }
+
+    async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
+        self.call(|reply| Op::PruneHistory(older_than, reply)).await
     }
 
     /// Waits for a wake-up, the earliest due time this store noted, or

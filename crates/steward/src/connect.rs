@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
+    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -200,6 +201,15 @@ impl Store for AnyStore {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         each!(self, s => s.time_travel(by).await)
+    }
+    async fn record_history(&self, deltas: Vec<HistoryDelta>) -> Result<(), StoreError> {
+        each!(self, s => s.record_history(deltas).await)
+    }
+    async fn history(&self, query: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        each!(self, s => s.history(query).await)
+    }
+    async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
+        each!(self, s => s.prune_history(older_than).await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

@@ -36,8 +36,10 @@
 
 pub mod batch;
 mod error;
+mod history;
 pub mod migration;
 mod query;
+mod run_times;
 mod schedule;
 mod types;
 mod unreadable;
@@ -48,7 +50,13 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::StoreError;
+pub use history::{
+    DEFAULT_HISTORY_RETENTION, HistoryCounts, HistoryDelta, HistoryKey, HistoryQuery, HistoryRow,
+    MAX_HISTORY_BATCH, MAX_HISTORY_COUNT, MAX_HISTORY_SPAN, group_history, minute_start_ms,
+    rescue_tallies, validate_history,
+};
 pub use query::{JobQuery, MAX_PAGE};
+pub use run_times::RunTimes;
 pub use schedule::{
     DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_MISFIRE_LIMIT, MAX_SCHEDULE_ID,
     Misfire, SaveReport, Saved, ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord,
@@ -385,6 +393,55 @@ pub trait Store: Send + Sync + 'static {
     /// }
     /// ```
     fn time_travel(&self, by: Duration) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Adds what nodes counted to the per-minute history, in one
+    /// transaction: each delta is added to the row of its queue, kind and
+    /// minute (the minute holding the store's now minus `ago`), counts
+    /// summed and run times merged, so nodes writing the same minute add
+    /// up. A batch with an invalid delta ([`validate_history`]) is refused
+    /// with [`StoreError::Invalid`] and nothing is written.
+    ///
+    /// ```
+    /// use steward_core::store::{HistoryDelta, Store, StoreError};
+    /// async fn flush<S: Store>(store: &S, seen: Vec<HistoryDelta>) -> Result<(), StoreError> {
+    ///     store.record_history(seen).await
+    /// }
+    /// ```
+    fn record_history(
+        &self,
+        deltas: Vec<HistoryDelta>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The history rows `query` asks for, by minute, then queue, then kind.
+    /// [`Store::rescue_expired`] adds its rescues (and the jobs it makes
+    /// dead, as failed) to the history itself, in its transaction.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steward_core::store::{HistoryQuery, Store, StoreError};
+    /// async fn last_hour<S: Store>(store: &S) -> Result<u64, StoreError> {
+    ///     let rows = store.history(HistoryQuery::last(Duration::from_secs(3600))).await?;
+    ///     Ok(rows.iter().map(|r| r.counts.succeeded).sum())
+    /// }
+    /// ```
+    fn history(
+        &self,
+        query: HistoryQuery,
+    ) -> impl Future<Output = Result<Vec<HistoryRow>, StoreError>> + Send;
+
+    /// Deletes history of minutes that began more than `older_than` before
+    /// the store's now. Returns how many rows.
+    ///
+    /// ```
+    /// use steward_core::store::{DEFAULT_HISTORY_RETENTION, Store, StoreError};
+    /// async fn tidy<S: Store>(store: &S) -> Result<u64, StoreError> {
+    ///     store.prune_history(DEFAULT_HISTORY_RETENTION).await
+    /// }
+    /// ```
+    fn prune_history(
+        &self,
+        older_than: Duration,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

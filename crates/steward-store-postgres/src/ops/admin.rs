@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use steward_core::store::{CancelResult, JobId, RescueReport, WORKER_LOST, WORKER_LOST_TIMES};
+use steward_core::store::{
+    CancelResult, JobId, RescueReport, WORKER_LOST, WORKER_LOST_TIMES, rescue_tallies,
+};
 
 use super::Sql;
-use crate::ops::lease;
+use crate::ops::{history, lease};
 use crate::sql::now_text;
 
 /// Cancels a job in one statement: queued → cancelled now (its
@@ -84,7 +86,7 @@ pub(crate) const RESCUE: &str = concat!(
             THEN NULL ELSE unique_held END,
         lease_token = NULL, lease_expires_at = NULL, worker = NULL
     WHERE state = 'running' AND lease_expires_at < now()
-    RETURNING id, state, queue"
+    RETURNING id, state, queue, kind"
 );
 
 /// The two retention cutoffs (`now() - age`, ages in microseconds, capped
@@ -254,18 +256,18 @@ pub(crate) async fn rescue(
     sql: &Sql,
     max_rescues: u32,
 ) -> Result<(RescueReport, BTreeSet<String>), sqlx::Error> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(&sql.rescue)
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&sql.rescue)
         .bind(i64::from(max_rescues))
         .bind(WORKER_LOST_TIMES.0)
         .bind(WORKER_LOST_TIMES.1)
         .bind(WORKER_LOST)
         .fetch_all(&mut *conn)
         .await?;
-    let dead = rows.iter().filter(|(_, s, _)| s == "dead").count() as u64;
+    let dead = rows.iter().filter(|(_, s, ..)| s == "dead").count() as u64;
     let requeued: Vec<i64> = rows
         .iter()
-        .filter(|(_, s, _)| s != "dead")
-        .map(|(id, _, _)| *id)
+        .filter(|(_, s, ..)| s != "dead")
+        .map(|(id, ..)| *id)
         .collect();
     let cancelled = lease::settle_cancels(conn, sql, requeued.clone()).await?;
     let report = RescueReport {
@@ -273,10 +275,12 @@ pub(crate) async fn rescue(
         dead,
         cancelled,
     };
+    let tallies = rescue_tallies(rows.iter().map(|(_, s, q, k)| (q, k, s == "dead")));
+    history::add_rescues(conn, sql, tallies).await?;
     let queues = rows
         .into_iter()
-        .filter(|(_, s, _)| s != "dead")
-        .map(|(_, _, queue)| queue)
+        .filter(|(_, s, ..)| s != "dead")
+        .map(|(_, _, queue, _)| queue)
         .collect();
     Ok((report, queues))
 }

@@ -15,6 +15,7 @@
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
+//! - `history.rs`: per-minute history for charts;
 //! - `columns.rs`: decoding columns without panics;
 //! - [`Sql`] (here): every statement above, rendered for one schema.
 
@@ -23,6 +24,7 @@ pub(crate) mod claim;
 pub(crate) mod columns;
 pub(crate) mod copy;
 pub(crate) mod enqueue;
+pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod read;
@@ -79,6 +81,11 @@ pub(crate) struct Sql {
     pub(crate) schedule_tick_jobs: String,
     pub(crate) schedule_trim_ticks: String,
     pub(crate) schedule_fires: String,
+    pub(crate) history_ensure: String,
+    pub(crate) history_lock: String,
+    pub(crate) history_add: String,
+    pub(crate) history_read: String,
+    pub(crate) history_prune: String,
 }
 
 impl Sql {
@@ -132,6 +139,11 @@ impl Sql {
             schedule_tick_jobs: r(schedules::TICK_JOBS),
             schedule_trim_ticks: r(schedules::TRIM_TICKS),
             schedule_fires: r(schedules::FIRES),
+            history_ensure: r(history::ENSURE),
+            history_lock: r(history::LOCK),
+            history_add: r(history::ADD),
+            history_read: r(history::READ),
+            history_prune: r(history::PRUNE),
         }
     }
 }

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use sqlx::SqliteConnection;
 use steward_core::store::{
-    CancelResult, JobId, JobState, RescueReport, WORKER_LOST, WORKER_LOST_TIMES,
+    CancelResult, JobId, JobState, RescueReport, WORKER_LOST, WORKER_LOST_TIMES, minute_start_ms,
+    rescue_tallies,
 };
 
+use crate::ops::history;
 use crate::ops::lease::settle_cancels;
 use crate::sql::{decode_error, earliest_ms, rfc3339_ms};
 
@@ -102,7 +104,7 @@ const RESCUE: &str = "UPDATE steward_jobs SET
             THEN NULL ELSE unique_held END,
         lease_token = NULL, lease_expires_at = NULL, worker = NULL
     WHERE state = 'running' AND lease_expires_at < ?1
-    RETURNING id, state";
+    RETURNING id, state, queue, kind";
 
 /// Rescues expired leases; see [`RESCUE`].
 pub(crate) async fn rescue(
@@ -110,7 +112,7 @@ pub(crate) async fn rescue(
     now: i64,
     max_rescues: u32,
 ) -> Result<RescueReport, sqlx::Error> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(RESCUE)
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(RESCUE)
         .bind(now)
         .bind(i64::from(max_rescues))
         .bind(rfc3339_ms(now))
@@ -119,12 +121,16 @@ pub(crate) async fn rescue(
         .bind(WORKER_LOST)
         .fetch_all(&mut *conn)
         .await?;
-    let dead = rows.iter().filter(|(_, s)| s == "dead").count() as u64;
+    let dead = rows.iter().filter(|(_, s, ..)| s == "dead").count() as u64;
     let requeued: Vec<i64> = rows
         .iter()
-        .filter(|(_, s)| s != "dead")
-        .map(|(id, _)| *id)
+        .filter(|(_, s, ..)| s != "dead")
+        .map(|(id, ..)| *id)
         .collect();
+    let tallies = rescue_tallies(rows.iter().map(|(_, s, q, k)| (q, k, s == "dead")));
+    for ((queue, kind), counts) in tallies {
+        history::add(conn, minute_start_ms(now), &queue, &kind, &counts, None).await?;
+    }
     let cancelled = settle_cancels(conn, now, &requeued).await?;
     Ok(RescueReport {
         rescued: requeued.len() as u64 - cancelled,

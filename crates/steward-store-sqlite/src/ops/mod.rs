@@ -12,11 +12,13 @@
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
-//! - `schedules.rs`: recurring schedules and their fired ticks.
+//! - `schedules.rs`: recurring schedules and their fired ticks;
+//! - `history.rs`: per-minute history for charts.
 
 pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod enqueue;
+pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod read;

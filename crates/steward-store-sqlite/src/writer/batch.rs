@@ -6,7 +6,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
 use super::op::Op;
 use crate::error::map_sqlx;
-use crate::ops::{admin, claim, enqueue, leader, lease, schedules};
+use crate::ops::{admin, claim, enqueue, history, leader, lease, schedules};
 use crate::sql::{self, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
@@ -213,6 +213,13 @@ async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<
                 let fired = schedules::fire(conn, now, fire).await?;
                 wake |= fired.as_ref().is_some_and(|f| !f.is_empty());
                 reply.hold(Ok(fired));
+            }
+            Op::RecordHistory(deltas, reply) => {
+                history::record(conn, now, deltas.clone()).await?;
+                reply.hold(Ok(()));
+            }
+            Op::PruneHistory(older_than, reply) => {
+                reply.hold(Ok(history::prune(conn, now, *older_than).await?));
             }
             Op::TimeTravel { by_ms, reply } => {
                 let travelled = admin::time_travel(conn, now, *by_ms).await?;

@@ -1,13 +1,15 @@
 //! One write operation as the writer receives it: its inputs (already
 //! validated) and its caller's reply, typed by what the operation answers.
 
+use std::time::Duration;
+
 use tokio::sync::oneshot;
 
 use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
 use steward_core::store::{
-    CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, JobId, Lease, NewJob,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
+    CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, HistoryDelta, JobId,
+    Lease, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
 };
 
 /// A caller's reply channel, and the answer held for it until its batch
@@ -99,6 +101,8 @@ pub(crate) enum Op {
         by_ms: i64,
         reply: Reply<Travelled>,
     },
+    RecordHistory(Vec<HistoryDelta>, Reply<()>),
+    PruneHistory(Duration, Reply<u64>),
 }
 
 /// Runs `$body` with `$r` bound to the op's reply, whatever its type.
@@ -123,6 +127,8 @@ macro_rules! on_reply {
             Op::DeleteSchedule { reply: $r, .. } => $body,
             Op::FireSchedule(_, $r) => $body,
             Op::TimeTravel { reply: $r, .. } => $body,
+            Op::RecordHistory(_, $r) => $body,
+            Op::PruneHistory(_, $r) => $body,
         }
     };
 }
@@ -159,7 +165,8 @@ impl Op {
             | Op::Retry(..)
             | Op::Prune { .. }
             | Op::Lead { .. }
-            | Op::Resign { .. } => true,
+            | Op::Resign { .. }
+            | Op::PruneHistory(..) => true,
             // Cancel reads the state, then writes; release and rescue put
             // jobs back in line, then cancel those whose cancel was
             // requested: they need the transaction.
@@ -169,7 +176,8 @@ impl Op {
             | Op::PauseSchedule { .. }
             | Op::DeleteSchedule { .. }
             | Op::FireSchedule(..)
-            | Op::TimeTravel { .. } => false,
+            | Op::TimeTravel { .. }
+            | Op::RecordHistory(..) => false,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod enqueue;
 pub mod fencing;
 pub mod finish;
 pub mod heartbeat;
+pub mod history;
 pub mod inspect;
 pub mod large_batch;
 pub mod leadership;

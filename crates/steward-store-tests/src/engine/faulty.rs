@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
+    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -177,6 +178,15 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         self.inner.time_travel(by).await
+    }
+    async fn record_history(&self, deltas: Vec<HistoryDelta>) -> Result<(), StoreError> {
+        self.inner.record_history(deltas).await
+    }
+    async fn history(&self, query: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        self.inner.history(query).await
+    }
+    async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
+        self.inner.prune_history(older_than).await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

@@ -29,16 +29,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use steward_core::store::{
     AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, EARLIEST_TIME, Enqueued,
-    ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult, JobId, JobQuery, JobRecord,
-    JobState, Lease, LeaseToken, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
-    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal, validate_schedule_defs,
-    validate_schedule_fire,
+    ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery,
+    HistoryRow, JobId, JobQuery, JobRecord, JobState, Lease, LeaseToken, NewJob, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    WorkSignal, validate_schedule_defs, validate_schedule_fire,
 };
 
+use history::History;
 use leaders::Leaders;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
 use schedules::Schedules;
 
+mod history;
 mod leaders;
 mod row;
 mod schedules;
@@ -63,6 +65,7 @@ struct Shared {
     leaders: Mutex<Leaders>,
     /// Locked before `jobs` when both are (a fire enqueues its ticks' jobs).
     schedules: Mutex<Schedules>,
+    history: Mutex<History>,
     /// Wakes `wait_for_work` callers (every idle worker looks, not just
     /// one), now or when delayed work comes due.
     work: WorkSignal,
@@ -110,6 +113,13 @@ impl MemoryStore {
     fn schedules(&self) -> MutexGuard<'_, Schedules> {
         self.shared
             .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn minutes(&self) -> MutexGuard<'_, History> {
+        self.shared
+            .history
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -500,6 +510,7 @@ impl Store for MemoryStore {
         self.open()?;
         let now = Utc::now();
         let mut report = RescueReport::default();
+        let mut seen = Vec::new();
         {
             let mut guard = self.jobs();
             for row in guard.rows.values_mut() {
@@ -522,6 +533,7 @@ impl Store for MemoryStore {
                         steward_core::store::WORKER_LOST.to_string()
                     },
                 });
+                seen.push((row.record.queue.clone(), row.record.kind.clone(), dead));
                 if dead {
                     row.finalize(JobState::Dead, now);
                     report.dead += 1;
@@ -539,6 +551,11 @@ impl Store for MemoryStore {
                 }
             }
         }
+        let mut history = self.minutes();
+        for ((queue, kind), tally) in steward_core::store::rescue_tallies(seen) {
+            history.count(&queue, &kind, tally, now);
+        }
+        drop(history);
         if report.rescued > 0 {
             self.wake();
         }
@@ -726,6 +743,24 @@ impl Store for MemoryStore {
                 .due_in((at - now).to_std().unwrap_or(Duration::ZERO));
         }
         Ok(moved)
+    }
+
+    async fn record_history(&self, deltas: Vec<HistoryDelta>) -> Result<(), StoreError> {
+        self.open()?;
+        steward_core::store::validate_history(&deltas)?;
+        self.minutes().record(deltas, Utc::now());
+        Ok(())
+    }
+
+    async fn history(&self, query: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        self.open()?;
+        query.validate()?;
+        Ok(self.minutes().read(&query, Utc::now()))
+    }
+
+    async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
+        self.open()?;
+        Ok(self.minutes().prune(older_than, Utc::now()))
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {
