@@ -13,6 +13,10 @@ pub use super::faults::{
     a_job_reclaimed_by_the_same_worker_keeps_its_new_attempt_apart_from_the_stale_one,
     a_worker_whose_loop_panics_gives_back_its_jobs_and_restarts_with_its_kinds,
 };
+pub use super::history::{
+    a_stopping_worker_writes_its_last_history, maintenance_prunes_history_past_its_retention,
+    the_worker_writes_what_its_attempts_did_to_the_history,
+};
 pub use super::hostile::{
     a_job_missing_its_state_fails_at_once_naming_the_type,
     a_panicking_error_display_fails_the_attempt_and_frees_its_slot,

@@ -8,6 +8,7 @@
 pub mod cases;
 mod faults;
 mod faulty;
+mod history;
 mod hostile;
 mod kit;
 mod leadership;
@@ -29,6 +30,9 @@ macro_rules! engine {
     ($harness:expr $(,)?) => {
         $crate::__engine_cases!(($harness) [
             typed_job_runs_once_and_completes,
+            the_worker_writes_what_its_attempts_did_to_the_history,
+            a_stopping_worker_writes_its_last_history,
+            maintenance_prunes_history_past_its_retention,
             client_bulk_and_unique_enqueue_return_ids,
             a_kind_the_worker_does_not_run_is_left_for_another_worker,
             payload_that_no_longer_matches_fails_with_a_clear_error,

@@ -11,7 +11,7 @@ use std::time::Duration;
 mod settings;
 
 use super::leadership::{Campaign, Leadership, default_holder, validate_campaign};
-use crate::store::{RescueReport, Store, StoreError};
+use crate::store::{DEFAULT_HISTORY_RETENTION, RescueReport, Store, StoreError};
 use crate::{BoxError, ConfigError, Context, Service};
 
 /// The role maintenance nodes campaign for.
@@ -36,6 +36,9 @@ pub struct MaintenanceConfig {
     pub completed_retention: Duration,
     /// Dead and cancelled jobs are kept this long (default 14 days).
     pub dead_retention: Duration,
+    /// The per-minute history (`Store::history`) is kept this long
+    /// (default 7 days).
+    pub history_retention: Duration,
     /// How long a leader's lease lasts without renewal, on the store's clock
     /// (default 10 s). A dead leader is replaced within `leader_ttl +
     /// leader_every` (13 s by default) plus one store round trip.
@@ -56,6 +59,7 @@ impl Default for MaintenanceConfig {
             prune_every: Duration::from_secs(60),
             completed_retention: Duration::from_secs(24 * 3600),
             dead_retention: Duration::from_secs(14 * 24 * 3600),
+            history_retention: DEFAULT_HISTORY_RETENTION,
             leader_ttl: Duration::from_secs(10),
             leader_every: Duration::from_secs(3),
             holder: default_holder(),
@@ -76,6 +80,14 @@ impl MaintenanceConfig {
                     what: what.to_string(),
                 });
             }
+        }
+        if self.history_retention.is_zero() {
+            return Err(ConfigError::Invalid {
+                what: "maintenance",
+                reason: "history_retention is 0: the history would be deleted as soon as it is \
+                    written; keep it at least a minute"
+                    .to_string(),
+            });
         }
         if self.max_rescues == 0 {
             return Err(ConfigError::Invalid {
@@ -107,6 +119,8 @@ pub struct Pass {
     pub rescue: RescueReport,
     /// Jobs deleted by retention.
     pub pruned: u64,
+    /// History rows (minutes of a queue and kind) deleted by retention.
+    pub history_pruned: u64,
 }
 
 /// Rescues expired leases and prunes old jobs, as a host service. Run one
@@ -233,6 +247,24 @@ impl<S: Store> Maintenance<S> {
         Ok(pruned)
     }
 
+    /// Prunes the per-minute history past its retention now.
+    ///
+    /// ```
+    /// # async fn demo<S: steward_core::store::Store>(m: steward_core::jobs::Maintenance<S>) {
+    /// let deleted = m.prune_history_once().await;
+    /// # }
+    /// ```
+    pub async fn prune_history_once(&self) -> Result<u64, StoreError> {
+        let pruned = self
+            .store
+            .prune_history(self.config.history_retention)
+            .await?;
+        if pruned > 0 {
+            tracing::info!(rows = pruned, "pruned job history past its retention");
+        }
+        Ok(pruned)
+    }
+
     /// One full pass: rescue, then prune, whether or not this node leads
     /// (an explicit call is the caller's decision; both are safe to run
     /// on several nodes at once, leadership only avoids doing it twice).
@@ -246,6 +278,7 @@ impl<S: Store> Maintenance<S> {
         Ok(Pass {
             rescue: self.rescue_once().await?,
             pruned: self.prune_once().await?,
+            history_pruned: self.prune_history_once().await?,
         })
     }
 }
@@ -292,6 +325,9 @@ impl<S: Store> Service for Maintenance<S> {
                         self.campaign.view().count_pass();
                         if let Err(err) = self.prune_once().await {
                             tracing::error!(error = %err, "prune pass failed");
+                        }
+                        if let Err(err) = self.prune_history_once().await {
+                            tracing::error!(error = %err, "history prune pass failed");
                         }
                     }
                 }

@@ -24,6 +24,8 @@ struct MaintenanceKeys {
     #[serde(default, with = "humantime_serde")]
     dead_retention: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
+    history_retention: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
     leader_ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     leader_every: Option<Duration>,
@@ -43,6 +45,7 @@ impl<S: Store> Maintenance<S> {
             prune_every,
             completed_retention,
             dead_retention,
+            history_retention,
             leader_ttl,
             leader_every,
             holder,
@@ -52,6 +55,7 @@ impl<S: Store> Maintenance<S> {
         config.prune_every = prune_every.unwrap_or(config.prune_every);
         config.completed_retention = completed_retention.unwrap_or(config.completed_retention);
         config.dead_retention = dead_retention.unwrap_or(config.dead_retention);
+        config.history_retention = history_retention.unwrap_or(config.history_retention);
         config.leader_ttl = leader_ttl.unwrap_or(config.leader_ttl);
         config.leader_every = leader_every.unwrap_or(config.leader_every);
         if let Some(holder) = holder {

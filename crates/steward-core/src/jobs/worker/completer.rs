@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::heartbeat::{Running, lock};
+use super::heartbeat::{Held, Running, lock};
+use super::history::Tally;
 use super::ready::Readiness;
 use crate::store::{Finish, Store, StoreError};
 
@@ -32,6 +33,8 @@ pub(crate) struct Completer<S> {
     /// Cancelled when the worker's time to stop runs out: the outcomes not
     /// written by then are given up (their jobs are rescued later).
     pub(crate) give_up: CancellationToken,
+    /// Where applied outcomes are counted for the history.
+    pub(crate) tally: Tally,
 }
 
 impl<S: Store> Completer<S> {
@@ -120,15 +123,21 @@ impl<S: Store> Completer<S> {
     }
 
     fn written(&self, part: &[Finish], applied: &[bool]) {
+        let mut ended = Vec::with_capacity(part.len());
+        let mut running = lock(&self.running);
         for (item, ok) in part.iter().zip(applied) {
+            let held = running.remove(&item.lease);
             if !ok {
                 tracing::warn!(
                     job = %item.lease.id,
                     "outcome refused: the job's lease was lost (it was rescued and belongs to a newer attempt)"
                 );
+            } else if let Some(Held::Outcome(tag)) = held {
+                ended.push((&item.outcome, tag));
             }
         }
-        self.forget(part);
+        drop(running);
+        self.tally.count(ended);
         self.ready.outcomes(true);
     }
 

@@ -56,6 +56,10 @@ pub struct WorkerConfig {
     pub stop_grace: Duration,
     /// This worker's name in job records (default `host/pid`).
     pub id: String,
+    /// How often the outcomes counted for the history (per minute, queue
+    /// and kind: `Store::record_history`) are written: one small write per
+    /// period, never one per job (default 10 s, at most 10 minutes).
+    pub history_every: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -73,6 +77,7 @@ impl Default for WorkerConfig {
             drain_timeout: None,
             stop_grace: Duration::from_secs(1),
             id: default_worker_id(),
+            history_every: Duration::from_secs(10),
         }
     }
 }
@@ -86,6 +91,9 @@ fn default_worker_id() -> String {
 /// heartbeats; a longer one only hides a dead worker's jobs for longer (and
 /// far beyond it, overflows the stores' time arithmetic).
 const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest `history_every`.
+const MAX_HISTORY_EVERY: Duration = Duration::from_secs(600);
 
 impl WorkerConfig {
     /// Checks the rules: at least one queue, every concurrency and the
@@ -138,6 +146,21 @@ impl WorkerConfig {
         if config.poll_interval.is_zero() {
             return Err(ConfigError::ZeroPeriod {
                 what: "the worker's poll interval".to_string(),
+            });
+        }
+        if config.history_every.is_zero() {
+            return Err(ConfigError::ZeroPeriod {
+                what: "the worker's history_every".to_string(),
+            });
+        }
+        if config.history_every > MAX_HISTORY_EVERY {
+            return Err(ConfigError::Invalid {
+                what: "worker",
+                reason: format!(
+                    "history_every ({:?}) is longer than {MAX_HISTORY_EVERY:?}: the history's \
+                     charts would lag, and a crash would lose that much of it",
+                    config.history_every
+                ),
             });
         }
         Ok(())

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::attempt::{self, AttemptDeps, AttemptEnd, StopReason, Stopper};
 use super::heartbeat::{Held, Running, lock};
+use super::history::Tag;
 use super::pace::Pace;
 use super::{QueueConfig, StopBudget, WorkerConfig};
 use crate::store::{ClaimedJob, Finish, Lease, QueueClaim, SUSPECT_RESCUES, Store};
@@ -21,6 +22,7 @@ use crate::store::{ClaimedJob, Finish, Lease, QueueClaim, SUSPECT_RESCUES, Store
 /// A claimed job's slot: which queue it counts against.
 pub(super) struct Slot {
     queue: usize,
+    kind: String,
     lease: Lease,
     started: tokio::time::Instant,
     suspect: bool,
@@ -28,6 +30,8 @@ pub(super) struct Slot {
 
 pub(super) struct Dispatcher {
     queues: Vec<QueueConfig>,
+    /// The queues' names, shared by every attempt's history tag.
+    names: Vec<Arc<str>>,
     free: Vec<usize>,
     buffers: Vec<VecDeque<(ClaimedJob, Stopper)>>,
     jobs: JoinSet<(Slot, AttemptEnd)>,
@@ -49,6 +53,11 @@ impl Dispatcher {
     ) -> Self {
         Dispatcher {
             queues: config.queues.clone(),
+            names: config
+                .queues
+                .iter()
+                .map(|q| Arc::from(q.name.as_str()))
+                .collect(),
             free: config.queues.iter().map(|q| q.concurrency).collect(),
             buffers: config.queues.iter().map(|_| VecDeque::new()).collect(),
             jobs: JoinSet::new(),
@@ -134,6 +143,7 @@ impl Dispatcher {
                 };
                 self.free[queue] -= 1;
                 let (lease, suspect) = (job.lease, job.rescues >= SUSPECT_RESCUES);
+                let kind = job.kind.clone();
                 let deps = self.deps.clone();
                 let span = deps.span.clone();
                 let started = tokio::time::Instant::now();
@@ -147,6 +157,7 @@ impl Dispatcher {
                     (
                         Slot {
                             queue,
+                            kind,
                             lease,
                             started,
                             suspect,
@@ -190,12 +201,18 @@ impl Dispatcher {
         };
         self.free[slot.queue] += 1;
         self.suspects = self.suspects.saturating_sub(usize::from(slot.suspect));
-        self.pace.ran(slot.queue, slot.started.elapsed());
+        let took = slot.started.elapsed();
+        self.pace.ran(slot.queue, took);
         match end {
             AttemptEnd::Finish(finish) => {
                 // Still held (and heartbeated) until the outcome writer has
                 // written it: see `Held::Outcome`.
-                lock(&self.running).insert(slot.lease, Held::Outcome);
+                let tag = Tag {
+                    queue: self.names[slot.queue].clone(),
+                    kind: slot.kind,
+                    took,
+                };
+                lock(&self.running).insert(slot.lease, Held::Outcome(tag));
                 if self.finish_tx.send(finish).await.is_err() {
                     lock(&self.running).remove(&slot.lease);
                     tracing::error!(job = %slot.lease.id, "outcome writer is gone; the job will be rescued");

@@ -14,6 +14,8 @@ use crate::sync::LockExt;
 /// lease expiry the same worker may claim the same job again while the
 /// stale attempt still runs, and the two must never be confused (the stale
 /// one is told it lost its lease, the new one is heartbeated).
+use super::history::Tag;
+
 pub(crate) type Running = Arc<Mutex<HashMap<Lease, Held>>>;
 
 /// Why the worker holds a job; either way its lease is renewed.
@@ -21,8 +23,9 @@ pub(crate) enum Held {
     /// Buffered or running: the attempt's stop handle.
     Attempt(Stopper),
     /// Ended, its outcome not yet written: the lease must outlive the
-    /// write, or the job would be rescued and run again meanwhile.
-    Outcome,
+    /// write, or the job would be rescued and run again meanwhile. The tag
+    /// goes to the history once the store has applied the outcome.
+    Outcome(Tag),
 }
 
 pub(crate) async fn run<S: Store>(

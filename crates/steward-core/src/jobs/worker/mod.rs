@@ -17,6 +17,7 @@ mod config;
 mod dispatch;
 mod drain;
 mod heartbeat;
+mod history;
 mod pace;
 mod ready;
 mod serve;
@@ -297,6 +298,7 @@ async fn run_worker<S: Store>(
     // written are work to redo if the process dies.
     let (finish_tx, finish_rx) = mpsc::channel(completer::MAX_BATCH.max(total * 2));
     let give_up = CancellationToken::new();
+    let tally = history::Tally::default();
     let mut helpers = JoinSet::new();
     helpers.spawn(
         Completer {
@@ -304,6 +306,7 @@ async fn run_worker<S: Store>(
             running: running.clone(),
             ready: ready.clone(),
             give_up: give_up.clone(),
+            tally: tally.clone(),
         }
         .run(finish_rx)
         .instrument(span.clone()),
@@ -316,6 +319,21 @@ async fn run_worker<S: Store>(
             config.heartbeat_every,
             config.lease,
             beat_stop.clone(),
+        )
+        .instrument(span.clone()),
+    );
+
+    // Stopped after the outcome writer, so the history gets its last
+    // outcomes too.
+    let history_stop = CancellationToken::new();
+    let mut history_writer = JoinSet::new();
+    history_writer.spawn(
+        history::run(
+            store.clone(),
+            tally,
+            config.history_every,
+            history_stop.clone(),
+            give_up.clone().cancelled_owned(),
         )
         .instrument(span),
     );
@@ -361,6 +379,14 @@ async fn run_worker<S: Store>(
     {
         give_up.cancel();
         while helpers.join_next().await.is_some() {}
+    }
+    history_stop.cancel();
+    if tokio::time::timeout_at(budget.flush_until, history_writer.join_next())
+        .await
+        .is_err()
+    {
+        give_up.cancel();
+        while history_writer.join_next().await.is_some() {}
     }
     match served {
         Ok(()) => Ok(()),

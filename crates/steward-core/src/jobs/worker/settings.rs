@@ -31,6 +31,8 @@ struct WorkerKeys {
     drain_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     stop_grace: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    history_every: Option<Duration>,
     id: Option<String>,
 }
 
@@ -61,6 +63,7 @@ impl<S: Store> Worker<S> {
         set(&mut config.heartbeat_every, keys.heartbeat_every);
         set(&mut config.poll_interval, keys.poll_interval);
         set(&mut config.stop_grace, keys.stop_grace);
+        set(&mut config.history_every, keys.history_every);
         set(&mut config.id, keys.id);
         if keys.drain_timeout.is_some() {
             config.drain_timeout = keys.drain_timeout;
