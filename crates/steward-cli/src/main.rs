@@ -8,6 +8,7 @@ mod alloc;
 mod bench;
 mod demo;
 mod enqueue;
+mod history_cmd;
 mod job_filter;
 mod job_view;
 mod jobs_cmd;
@@ -81,6 +82,9 @@ enum Command {
     /// Manage cron schedules: add, list, show, pause, resume, delete, trigger.
     #[command(subcommand)]
     Schedules(schedules_cmd::SchedulesCommand),
+    /// What the workers did, minute by minute: jobs succeeded, failed,
+    /// retried, cancelled and rescued, and run-time percentiles.
+    History(history_cmd::HistoryArgs),
     /// Create or upgrade a store's schema.
     Migrate(MigrateArgs),
 }
@@ -135,6 +139,10 @@ fn main() -> ExitCode {
             Command::Jobs(cmd) => {
                 init_logging("warn", format);
                 jobs_cmd::run(cmd).await
+            }
+            Command::History(args) => {
+                init_logging("warn", format);
+                history_cmd::run(args).await
             }
             Command::Schedules(cmd) => {
                 init_logging("warn", format);
