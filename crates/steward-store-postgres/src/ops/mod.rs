@@ -12,12 +12,14 @@
 //! - `claim.rs`: due jobs → running, with a fresh lease (`SKIP LOCKED`);
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced, batched);
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
+//! - `act.rs`: an operator's bulk retry/cancel/delete and reschedule;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
 //! - `columns.rs`: decoding columns without panics;
 //! - [`Sql`] (here): every statement above, rendered for one schema.
 
+pub(crate) mod act;
 pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod columns;
@@ -79,6 +81,10 @@ pub(crate) struct Sql {
     pub(crate) schedule_tick_jobs: String,
     pub(crate) schedule_trim_ticks: String,
     pub(crate) schedule_fires: String,
+    pub(crate) act_lock: String,
+    pub(crate) act_delete: String,
+    pub(crate) reschedule_lock: String,
+    pub(crate) reschedule: String,
 }
 
 impl Sql {
@@ -132,6 +138,10 @@ impl Sql {
             schedule_tick_jobs: r(schedules::TICK_JOBS),
             schedule_trim_ticks: r(schedules::TRIM_TICKS),
             schedule_fires: r(schedules::FIRES),
+            act_lock: r(act::LOCK),
+            act_delete: r(act::DELETE),
+            reschedule_lock: r(act::LOCK_ONE),
+            reschedule: r(act::RESCHEDULE),
         }
     }
 }

@@ -3,11 +3,12 @@
 
 use tokio::sync::oneshot;
 
+use crate::ops::act::Moved;
 use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
 use steward_core::store::{
-    CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, JobId, Lease, NewJob,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
+    ActOn, Acted, CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, JobId,
+    Lease, NewJob, Reschedule, RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
 };
 
 /// A caller's reply channel, and the answer held for it until its batch
@@ -99,6 +100,10 @@ pub(crate) enum Op {
         by_ms: i64,
         reply: Reply<Travelled>,
     },
+    /// An operator's action on a chunk of jobs.
+    Act(ActOn, Reply<Vec<Acted>>),
+    /// An operator's change to a waiting job.
+    Reschedule(JobId, Reschedule, Reply<Moved>),
 }
 
 /// Runs `$body` with `$r` bound to the op's reply, whatever its type.
@@ -123,6 +128,8 @@ macro_rules! on_reply {
             Op::DeleteSchedule { reply: $r, .. } => $body,
             Op::FireSchedule(_, $r) => $body,
             Op::TimeTravel { reply: $r, .. } => $body,
+            Op::Act(_, $r) => $body,
+            Op::Reschedule(_, _, $r) => $body,
         }
     };
 }
@@ -169,7 +176,9 @@ impl Op {
             | Op::PauseSchedule { .. }
             | Op::DeleteSchedule { .. }
             | Op::FireSchedule(..)
-            | Op::TimeTravel { .. } => false,
+            | Op::TimeTravel { .. }
+            | Op::Act(..)
+            | Op::Reschedule(..) => false,
         }
     }
 
@@ -186,6 +195,7 @@ impl Op {
                 .sum::<usize>()
                 .max(1),
             Op::Prune { ids, .. } => ids.len().max(1),
+            Op::Act(chunk, _) => chunk.ids.len().max(1),
             _ => 1,
         }
     }

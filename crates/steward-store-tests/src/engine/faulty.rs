@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
+    FiredTick, HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, Reschedule, Rescheduled,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -177,6 +178,12 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         self.inner.time_travel(by).await
+    }
+    async fn act_on_jobs(&self, chunk: ActOn) -> Result<Vec<Acted>, StoreError> {
+        self.inner.act_on_jobs(chunk).await
+    }
+    async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
+        self.inner.reschedule(id, change).await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await
