@@ -139,7 +139,7 @@ impl ActOn {
             ));
         }
         if let Some(id) = self.ids.iter().find(|id| id.0 < 1) {
-            return invalid(format!("job id {} is not a job id (ids start at 1)", id.0));
+            return validate_job_id(*id);
         }
         let mut sorted: Vec<i64> = self.ids.iter().map(|id| id.0).collect();
         sorted.sort_unstable();
@@ -148,6 +148,23 @@ impl ActOn {
         }
         Ok(())
     }
+}
+
+/// Refuses an id below 1: stores hand out ids from 1, so such an id is a
+/// typing mistake, not a job that might exist.
+///
+/// ```
+/// use steward_core::store::{JobId, validate_job_id};
+/// assert!(validate_job_id(JobId(1)).is_ok());
+/// assert!(validate_job_id(JobId(0)).is_err());
+/// ```
+pub fn validate_job_id(id: JobId) -> Result<(), StoreError> {
+    if id.0 < 1 {
+        return Err(StoreError::Invalid {
+            message: format!("{} is not a job id (ids start at 1)", id.0),
+        });
+    }
+    Ok(())
 }
 
 /// What [`Store::act_on_jobs`](super::Store::act_on_jobs) did to one job.

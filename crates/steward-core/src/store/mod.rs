@@ -49,7 +49,8 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use act::{
-    ActOn, Acted, JobAction, MAX_ACT_CHUNK, Reschedule, Rescheduled, RunAt, waiting_state,
+    ActOn, Acted, JobAction, MAX_ACT_CHUNK, Reschedule, Rescheduled, RunAt, validate_job_id,
+    waiting_state,
 };
 pub use error::StoreError;
 pub use query::{JobQuery, MAX_PAGE};
