@@ -1,79 +1,16 @@
 //! Acting on jobs from the CLI (issue 14, part 2): `steward jobs delete ID`,
-//! `retry|cancel|delete --matching FILTERS` in chunks (dry run, resume),
-//! `steward jobs run ID` and `steward jobs update ID`; bad input gets one
-//! line and the documented exit code, and writes nothing. SQLite and
-//! PostgreSQL.
+//! `retry|cancel|delete --matching FILTERS` in chunks (dry run), `steward
+//! jobs run ID` and `steward jobs update ID`; bad input gets one line and
+//! the documented exit code, and writes nothing. SQLite and PostgreSQL.
+//! (Interrupted bulk actions: `jobs_act_interrupt.rs`.)
 
 mod common;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use common::act::{count, enqueue, json, list, postgres, run, sqlite, states};
+use common::run_ok;
 
-use common::{PgSchema, run_ok, steward};
-use serde_json::Value;
-
-/// Runs `steward ARGS`; returns the exit code, stdout and stderr.
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = steward().args(args).output().expect("run steward");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(out: &str) -> Value {
-    assert!(
-        out.ends_with('\n') && out.trim_end().lines().count() == 1,
-        "one JSON line: {out:?}"
-    );
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-fn sqlite() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    run_ok(&["migrate", "--store", &store]);
-    (dir, store)
-}
-
-fn postgres() -> PgSchema {
-    let schema = PgSchema::fresh();
-    run_ok(&["migrate", "--store", &schema.store]);
-    schema
-}
-
-fn enqueue(store: &str, args: &[&str]) {
-    run_ok(&[&["enqueue"][..], args, &["--store", store]].concat());
-}
-
-fn list(store: &str, args: &[&str]) -> Vec<Value> {
-    let out = run_ok(
-        &[
-            &[
-                "jobs", "list", "--json", "--limit", "1000", "--store", store,
-            ][..],
-            args,
-        ]
-        .concat(),
-    );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-fn states(store: &str) -> Vec<String> {
-    list(store, &[])
-        .iter()
-        .map(|j| j["state"].as_str().expect("a state").to_string())
-        .collect()
-}
-
-fn count(store: &str, state: &str) -> usize {
-    let out = run_ok(&["jobs", "counts", "--json", "--store", store]);
-    json(&out)[state].as_u64().expect("a count") as usize
-}
-
-/// Delete one job; unknown, bad or running ids are refused with the
-/// documented exit codes and write nothing.
+/// Delete one job; unknown or bad ids are refused with the documented
+/// exit codes and write nothing.
 fn delete_one_job(store: &str) {
     enqueue(store, &["noop", "--count", "2"]);
     let ids: Vec<i64> = list(store, &[])
@@ -102,6 +39,44 @@ fn delete_one_job(store: &str) {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
     assert_eq!(list(store, &[]).len(), 1, "nothing else deleted");
+}
+
+/// A running job cannot be deleted (its worker holds it): exit 64 and a
+/// line saying to cancel it first; once cancelled and stopped, it can.
+fn delete_refuses_a_running_job(store: &str) {
+    enqueue(store, &["sleep", "--payload", r#"{"ms":60000}"#]);
+    let id = list(store, &[])[0]["id"].as_i64().expect("id").to_string();
+    let mut worker = common::steward()
+        .args(["worker", "--store", store])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn a worker");
+    let started = std::time::Instant::now();
+    while count(store, "running") == 0 && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, _, err) = run(&["jobs", "delete", &id, "--store", store]);
+    worker.kill().expect("stop the worker");
+    worker.wait().expect("reap the worker");
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("running") && err.contains("cancel it first"),
+        "{err}"
+    );
+    assert_eq!(list(store, &[]).len(), 1, "nothing deleted");
+}
+
+#[test]
+fn delete_refuses_a_running_job_sqlite() {
+    let (_dir, store) = sqlite();
+    delete_refuses_a_running_job(&store);
+}
+
+#[test]
+fn delete_refuses_a_running_job_postgres() {
+    let schema = postgres();
+    delete_refuses_a_running_job(&schema.store);
 }
 
 #[test]
@@ -278,74 +253,6 @@ fn bulk_bad_input_postgres() {
     bulk_bad_input(&schema.store);
 }
 
-/// Killed between chunks, a bulk cancel leaves whole chunks done (never a
-/// partial one); the same command run again finishes the rest, and every
-/// job ends cancelled exactly once.
-fn killed_bulk_resumes(store: &str) {
-    let total = 20_000;
-    enqueue(store, &["noop", "--count", &total.to_string()]);
-    let mut child = steward()
-        .args([
-            "jobs",
-            "cancel",
-            "--matching",
-            "--state",
-            "available",
-            "--chunk",
-            "10",
-            "--store",
-            store,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn steward");
-    let started = Instant::now();
-    loop {
-        let done = count(store, "cancelled");
-        if done >= 100 || started.elapsed() > Duration::from_secs(30) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().expect("kill steward");
-    child.wait().expect("reap steward");
-    let done = count(store, "cancelled");
-    assert!(
-        done > 0 && done < total,
-        "killed half-way, {done} cancelled"
-    );
-    assert_eq!(done % 10, 0, "whole chunks only: {done} cancelled");
-    let out = run_ok(&[
-        "jobs",
-        "cancel",
-        "--matching",
-        "--state",
-        "available",
-        "--json",
-        "--store",
-        store,
-    ]);
-    assert_eq!(
-        json(&out)["touched"].as_u64(),
-        Some((total - done) as u64),
-        "the rest, once"
-    );
-    assert_eq!(count(store, "cancelled"), total);
-}
-
-#[test]
-fn killed_bulk_resumes_sqlite() {
-    let (_dir, store) = sqlite();
-    killed_bulk_resumes(&store);
-}
-
-#[test]
-fn killed_bulk_resumes_postgres() {
-    let schema = postgres();
-    killed_bulk_resumes(&schema.store);
-}
-
 /// `run ID` makes a delayed job due now; `update ID` changes priority and
 /// run time; running or finished jobs and bad values are refused.
 fn run_and_update(store: &str) {
@@ -422,86 +329,4 @@ fn run_and_update_sqlite() {
 fn run_and_update_postgres() {
     let schema = postgres();
     run_and_update(&schema.store);
-}
-
-/// Ctrl-C (SIGINT) stops a bulk action between chunks: exit 130, a line
-/// saying how far it got and how to resume; resuming with the `--cursor`
-/// it printed finishes the rest.
-fn interrupted_bulk_says_how_to_resume(store: &str) {
-    let total = 20_000;
-    enqueue(store, &["noop", "--count", &total.to_string()]);
-    let child = steward()
-        .args([
-            "jobs",
-            "delete",
-            "--matching",
-            "--kind",
-            "noop",
-            "--chunk",
-            "10",
-            "--store",
-            store,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn steward");
-    let started = Instant::now();
-    while count(store, "available") > total - 100 && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(sent.success());
-    let out = child.wait_with_output().expect("wait for steward");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.starts_with("interrupted: ") && stdout.lines().count() == 1,
-        "{stdout}"
-    );
-    let left = count(store, "available");
-    assert!(left > 0 && left % 10 == 0, "whole chunks only: {left} left");
-    let cursor = stdout
-        .split("--cursor ")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .unwrap_or_else(|| panic!("a --cursor to resume from: {stdout}"));
-    let out = run_ok(&[
-        "jobs",
-        "delete",
-        "--matching",
-        "--kind",
-        "noop",
-        "--cursor",
-        cursor,
-        "--json",
-        "--store",
-        store,
-    ]);
-    assert_eq!(
-        json(&out)["touched"].as_u64(),
-        Some(left as u64),
-        "the rest, once"
-    );
-    assert_eq!(count(store, "available"), 0);
-}
-
-#[test]
-fn interrupted_bulk_says_how_to_resume_sqlite() {
-    let (_dir, store) = sqlite();
-    interrupted_bulk_says_how_to_resume(&store);
-}
-
-#[test]
-fn interrupted_bulk_says_how_to_resume_postgres() {
-    let schema = postgres();
-    interrupted_bulk_says_how_to_resume(&schema.store);
 }
