@@ -4,10 +4,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use steward::store::{JobId, JobState, MAX_PAGE, Store};
+use steward::store::{JobAction, JobId, JobState, MAX_PAGE, Store};
 
 use crate::job_filter::JobFilterArgs;
 use crate::job_view::JobView;
+use crate::jobs_act::{self, ActArgs, RunArgs, UpdateArgs};
 use crate::store_url::{self, DEFAULT_STORE, NotFound};
 
 /// `steward jobs` subcommands.
@@ -23,21 +24,34 @@ pub enum JobsCommand {
     List(ListArgs),
     /// One job with its attempts.
     Show(ShowArgs),
-    /// Run a dead, cancelled or completed job again, with a fresh attempt budget.
-    Retry(IdArgs),
-    /// Cancel a job: at once if queued, through its worker if running.
-    Cancel(IdArgs),
+    /// Run a dead, cancelled or completed job again, with a fresh attempt budget
+    /// (one job, or every job --matching filters).
+    #[command(after_help = ACT_EXAMPLES)]
+    Retry(ActArgs),
+    /// Cancel a job: at once if queued, through its worker if running
+    /// (one job, or every job --matching filters).
+    #[command(after_help = ACT_EXAMPLES)]
+    Cancel(ActArgs),
+    /// Delete a job with its errors and checkpoint (one job, or every job
+    /// --matching filters); a running job is refused: cancel it first.
+    #[command(after_help = ACT_EXAMPLES)]
+    Delete(ActArgs),
+    /// Run a scheduled, available or retryable job now.
+    #[command(after_help = "Example:\n  steward jobs run 1234")]
+    Run(RunArgs),
+    /// Change a waiting job's priority and/or run time.
+    #[command(after_help = "Example:\n  steward jobs update 1234 --priority -5\n  \
+                            steward jobs update 1234 --delay 10m\n  \
+                            steward jobs update 1234 --run-at 2030-01-02T03:04:05Z --json")]
+    Update(UpdateArgs),
 }
 
-/// Options of `steward jobs retry` and `steward jobs cancel`.
-#[derive(Args)]
-pub struct IdArgs {
-    /// The job's id.
-    id: i64,
-    /// The store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB[?schema=NAME]`.
-    #[arg(long, default_value = DEFAULT_STORE, env = "STEWARD_STORE")]
-    store: String,
-}
+const ACT_EXAMPLES: &str = "Examples:\n  steward jobs retry 1234\n  \
+    steward jobs retry --matching --state dead --queue mail --dry-run\n  \
+    steward jobs cancel --matching --state scheduled --kind report --chunk 200\n  \
+    steward jobs delete --matching --state cancelled --json\n\
+    An interrupted --matching run stops between chunks (each chunk is all or nothing);\n\
+    run the same command again, or add --cursor LAST_ID, to finish.";
 
 /// Options of `steward jobs counts`.
 #[derive(Args)]
@@ -83,8 +97,19 @@ pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
         JobsCommand::Counts(a) => &a.store,
         JobsCommand::List(a) => &a.common.store,
         JobsCommand::Show(a) => &a.store,
-        JobsCommand::Retry(a) | JobsCommand::Cancel(a) => &a.store,
+        JobsCommand::Retry(a) | JobsCommand::Cancel(a) | JobsCommand::Delete(a) => &a.store,
+        JobsCommand::Run(a) => &a.store,
+        JobsCommand::Update(a) => &a.store,
     };
+    // Bad input is refused before the store is opened: it writes nothing.
+    match &cmd {
+        JobsCommand::Retry(a) => jobs_act::check(JobAction::Retry, a)?,
+        JobsCommand::Cancel(a) => jobs_act::check(JobAction::Cancel, a)?,
+        JobsCommand::Delete(a) => jobs_act::check(JobAction::Delete, a)?,
+        JobsCommand::Run(a) => jobs_act::check_change(a.id, None)?,
+        JobsCommand::Update(a) => jobs_act::check_change(a.id, Some(jobs_act::change_of(a)))?,
+        _ => {}
+    }
     // None of these commands makes a database: on a mistyped path they say
     // there is none instead of leaving an empty one behind.
     let store = store_url::open_existing(url).await?;
@@ -118,34 +143,11 @@ async fn run_with<S: Store>(store: Arc<S>, cmd: JobsCommand) -> anyhow::Result<E
                 print!("{}", view.text());
             }
         }
-        JobsCommand::Retry(args) => {
-            let id = JobId(args.id);
-            let found = store.job(id).await?;
-            let retried = store.retry(id).await?;
-            match (found, retried) {
-                (None, _) => anyhow::bail!(NotFound(format!("no job with id {}", args.id))),
-                (Some(_), true) => println!("job {id} will run again"),
-                (Some(job), false) => anyhow::bail!(store_url::UsageError(format!(
-                    "job {id} is {}: only dead, cancelled or completed jobs can be retried",
-                    job.state
-                ))),
-            }
-        }
-        JobsCommand::Cancel(args) => {
-            use steward::store::CancelResult;
-            let id = JobId(args.id);
-            let result = store.cancel(id).await?;
-            match result {
-                CancelResult::Cancelled => println!("job {id} cancelled"),
-                CancelResult::Requested => {
-                    println!("job {id} is running: its worker was asked to cancel it")
-                }
-                CancelResult::AlreadyFinished => println!("job {id} had already finished"),
-                CancelResult::NotFound => {
-                    anyhow::bail!(NotFound(format!("no job with id {}", args.id)))
-                }
-            }
-        }
+        JobsCommand::Retry(args) => return jobs_act::act(&*store, JobAction::Retry, &args).await,
+        JobsCommand::Cancel(args) => return jobs_act::act(&*store, JobAction::Cancel, &args).await,
+        JobsCommand::Delete(args) => return jobs_act::act(&*store, JobAction::Delete, &args).await,
+        JobsCommand::Run(args) => return jobs_act::run_now(&*store, &args).await,
+        JobsCommand::Update(args) => return jobs_act::update(&*store, &args).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ mod enqueue;
 mod history_cmd;
 mod job_filter;
 mod job_view;
+mod jobs_act;
 mod jobs_cmd;
 mod kinds;
 mod schedule_view;
@@ -36,6 +37,8 @@ const EXIT_STORE: u8 = 65;
 /// Exit code when the job (or other thing) asked for does not exist,
 /// including the database a `jobs` command was pointed at.
 const EXIT_NOT_FOUND: u8 = 3;
+/// Exit code of a bulk action stopped by Ctrl-C between chunks (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;

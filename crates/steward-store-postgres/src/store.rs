@@ -7,11 +7,13 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
+use std::collections::BTreeSet;
+
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
-    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
-    Store, StoreError, WorkSignal,
+    ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
+    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
+    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
+    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -19,7 +21,7 @@ use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{admin, claim, enqueue, history, leader, lease, read, schedules};
+use crate::ops::{act, admin, claim, enqueue, history, leader, lease, read, schedules};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -753,6 +755,52 @@ impl Store for PostgresStore {
     /// listener, which may have missed some. Due times come from this
     /// store's own delayed enqueues, retries and snoozes, and from other
     /// stores' due-time notifications (`notify.rs`).
+    async fn act_on_jobs(&self, chunk: ActOn) -> Result<Vec<Acted>, StoreError> {
+        chunk.validate()?;
+        if chunk.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let channel = self.channel();
+        let done = self
+            .tx(async |c, sql| {
+                let done = act::act(c, sql, &chunk).await?;
+                // Announced as a single retry is, inside the transaction.
+                notify::send(c, channel, &done.retried).await?;
+                Ok(done)
+            })
+            .await?;
+        if !done.retried.is_empty() {
+            self.notify_enqueued();
+        }
+        Ok(done.acted)
+    }
+
+    async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
+        change.validate()?;
+        let channel = self.channel();
+        let (done, moved) = self
+            .tx(async |c, sql| {
+                let moved = act::reschedule(c, sql, id, &change).await?;
+                // Announced as an enqueue is: due now to the workers, a
+                // time ahead to the other processes' waits.
+                match &moved.1 {
+                    Some((queue, None)) => {
+                        notify::send(c, channel, &BTreeSet::from([queue.clone()])).await?
+                    }
+                    Some((_, Some(delay))) => notify::send_due(c, channel, *delay).await?,
+                    None => {}
+                }
+                Ok(moved)
+            })
+            .await?;
+        match moved {
+            Some((_, None)) => self.notify_enqueued(),
+            Some((_, Some(delay))) => self.inner.signal.due_in(delay),
+            None => {}
+        }
+        Ok(done)
+    }
+
     async fn wait_for_work(&self, max_wait: Duration) {
         self.ensure_listener();
         self.inner.signal.wait(max_wait).await;

@@ -7,10 +7,10 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
-    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
-    Store, StoreError, WorkSignal,
+    ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
+    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
+    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
+    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -640,6 +640,25 @@ impl Store for SqliteStore {
     /// process's commit to this database (see `watch.rs`). Due times are
     /// those of this store's own delayed enqueues, retries and snoozes;
     /// another process's are found by the poll.
+    async fn act_on_jobs(&self, chunk: ActOn) -> Result<Vec<Acted>, StoreError> {
+        chunk.validate()?;
+        if chunk.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(|reply| Op::Act(chunk, reply)).await
+    }
+
+    async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
+        change.validate()?;
+        let (done, run_at) = self.call(|reply| Op::Reschedule(id, change, reply)).await?;
+        // The writer woke the workers if it is due now; a run time ahead is
+        // noted, as a delayed enqueue's is.
+        if let Some(delay) = run_at.and_then(|at| u64::try_from(at - now_ms()).ok()) {
+            self.inner.signal.due_in(Duration::from_millis(delay));
+        }
+        Ok(done)
+    }
+
     async fn wait_for_work(&self, max_wait: Duration) {
         self.ensure_watch();
         self.inner.signal.wait(max_wait).await;

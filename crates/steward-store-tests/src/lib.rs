@@ -223,6 +223,20 @@ macro_rules! __contract_cases {
             wait::wait_for_work_returns_early_after_retry_release_snooze_and_rescue,
             wait::wait_for_work_wakes_every_waiting_worker,
             wait::wait_for_work_returns_when_delayed_work_comes_due,
+            act::act_on_jobs_applies_each_action_only_to_the_states_it_accepts,
+            act::act_on_jobs_skips_jobs_outside_the_filter_states_and_reports_unknown_ids,
+            act::act_on_jobs_refuses_an_invalid_chunk_and_writes_nothing,
+            act::act_on_jobs_keeps_the_unique_key_rules,
+            act::deleted_jobs_are_gone_and_other_jobs_untouched,
+            act::reschedule_now_makes_a_waiting_job_due_at_once,
+            act::reschedule_changes_priority_and_run_time,
+            act::reschedule_refuses_running_finished_unknown_and_invalid,
+            act::reschedule_now_wakes_a_waiting_worker,
+            bulk::bulk_action_pages_through_every_match_in_chunks,
+            bulk::bulk_action_stopped_half_way_resumes_from_its_last_id,
+            bulk::bulk_dry_run_counts_without_writing,
+            bulk::bulk_refuses_bad_chunks_and_a_filter_matching_nothing_is_zero,
+            bulk::bulk_cancel_and_retry_race_a_worker_on_the_same_jobs,
         ] }
     };
     (@tests ($harness:expr) [$($module:ident :: $case:ident),* $(,)?]) => {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
-    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
-    Store, StoreError,
+    ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
+    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
+    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
+    ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -210,6 +210,13 @@ impl Store for AnyStore {
     }
     async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
         each!(self, s => s.prune_history(older_than).await)
+    }
+
+    async fn act_on_jobs(&self, chunk: ActOn) -> Result<Vec<Acted>, StoreError> {
+        each!(self, s => s.act_on_jobs(chunk).await)
+    }
+    async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
+        each!(self, s => s.reschedule(id, change).await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+pub mod act;
+
 /// The binary with no `STEWARD_*` variable or `RUST_LOG` from whoever runs
 /// the tests (each test sees only what it sets), and no colours.
 pub fn steward() -> Command {

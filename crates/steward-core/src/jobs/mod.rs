@@ -8,6 +8,7 @@
 //! result becomes an outcome); the store applies the outcome atomically
 //! (`store/mod.rs` has the state diagram).
 
+mod bulk;
 mod client;
 pub(crate) mod context;
 mod cron;
@@ -19,6 +20,7 @@ mod retry;
 mod schedules;
 mod worker;
 
+pub use bulk::{Bulk, BulkProgress, DEFAULT_CHUNK, Flow, act_on_matching};
 pub use client::{Client, EnqueueError, EnqueueOptions, new_job};
 pub use context::{Extensions, JobContext, MissingState};
 pub use cron::{Cron, CronError};

@@ -34,6 +34,7 @@
 //! lease token no longer matches (the job was rescued and claimed again) is
 //! refused with [`StoreError::LeaseLost`] or reported per item, never applied.
 
+mod act;
 pub mod batch;
 mod error;
 mod history;
@@ -49,6 +50,10 @@ mod wake;
 use std::future::Future;
 use std::time::Duration;
 
+pub use act::{
+    ActOn, Acted, JobAction, MAX_ACT_CHUNK, Reschedule, Rescheduled, RunAt, validate_job_id,
+    waiting_state,
+};
 pub use error::StoreError;
 pub use history::{
     DEFAULT_HISTORY_RETENTION, HistoryCounts, HistoryDelta, HistoryKey, HistoryQuery, HistoryRow,
@@ -442,6 +447,48 @@ pub trait Store: Send + Sync + 'static {
         &self,
         older_than: Duration,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Applies an operator's action to a chunk of jobs in ONE transaction
+    /// (all or nothing), re-checking each job's state under it: a job is
+    /// acted on only if [`ActOn::wants`] its current state, so one that
+    /// changed since it was chosen is skipped, never clobbered. Retry and
+    /// cancel follow [`Store::retry`] and [`Store::cancel`] (unique keys,
+    /// a running job's cancel requested through its worker); delete removes
+    /// the job with its errors and checkpoint and refuses a running job.
+    /// One [`Acted`] per id, in order. An invalid chunk
+    /// ([`ActOn::validate`]) is refused with [`StoreError::Invalid`].
+    ///
+    /// ```
+    /// use steward_core::store::{ActOn, JobAction, JobId, Store, StoreError};
+    /// async fn delete_two<S: Store>(store: &S) -> Result<usize, StoreError> {
+    ///     let acted = store.act_on_jobs(ActOn::new(JobAction::Delete, [JobId(1), JobId(2)])).await?;
+    ///     Ok(acted.iter().filter(|a| a.touched()).count())
+    /// }
+    /// ```
+    fn act_on_jobs(
+        &self,
+        chunk: ActOn,
+    ) -> impl Future<Output = Result<Vec<Acted>, StoreError>> + Send;
+
+    /// Changes a waiting job's priority and/or run time (scheduled,
+    /// available or retryable; running and finished jobs are refused with
+    /// [`Rescheduled::NotWaiting`]). A run time of [`RunAt::Now`] or
+    /// [`RunAt::In`] is on the store's clock; the job becomes available if
+    /// due, scheduled if not (a retryable job stays retryable), and workers
+    /// are woken when it is due now. An invalid change
+    /// ([`Reschedule::validate`]) is refused with [`StoreError::Invalid`].
+    ///
+    /// ```
+    /// use steward_core::store::{JobId, Reschedule, Rescheduled, RunAt, Store, StoreError};
+    /// async fn run_now<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     let done = store.reschedule(JobId(7), Reschedule::default().run_at(RunAt::Now)).await?;
+    ///     Ok(matches!(done, Rescheduled::Updated(_)))
+    /// }
+    /// ```
+    fn reschedule(
+        &self,
+        id: JobId,
+        change: Reschedule,
+    ) -> impl Future<Output = Result<Rescheduled, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

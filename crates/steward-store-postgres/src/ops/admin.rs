@@ -14,10 +14,11 @@ use super::Sql;
 use crate::ops::{history, lease};
 use crate::sql::now_text;
 
-/// Cancels a job in one statement: queued → cancelled now (its
+/// Cancels jobs (`$1`, an array: one for `cancel`, a chunk's for
+/// `act_on_jobs`) in one statement: queued → cancelled now (its
 /// queued/active key released); running → flagged for its worker's next
 /// heartbeat. The row lock taken by the UPDATE makes the state it reads the
-/// state it changes. Returns the new state, or no row for a finished or
+/// state it changes. Returns the new states, or no row for a finished or
 /// unknown job.
 pub(crate) const CANCEL: &str = "UPDATE {schema}.jobs SET
         state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
@@ -25,7 +26,7 @@ pub(crate) const CANCEL: &str = "UPDATE {schema}.jobs SET
         cancel_requested = cancel_requested OR state = 'running',
         unique_held = CASE WHEN state <> 'running' AND unique_scope IS DISTINCT FROM 'window'
             THEN NULL ELSE unique_held END
-    WHERE id = $1 AND state IN ('scheduled', 'available', 'retryable', 'running')
+    WHERE id = ANY($1) AND state IN ('scheduled', 'available', 'retryable', 'running')
     RETURNING state";
 
 pub(crate) const EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM {schema}.jobs WHERE id = $1)";
@@ -204,7 +205,7 @@ pub(crate) async fn cancel(
     id: JobId,
 ) -> Result<CancelResult, sqlx::Error> {
     let state: Option<String> = sqlx::query_scalar(&sql.cancel)
-        .bind(id.0)
+        .bind([id.0])
         .fetch_optional(&mut *conn)
         .await?;
     Ok(match state.as_deref() {
@@ -232,14 +233,8 @@ pub(crate) async fn retry(
     sql: &Sql,
     id: JobId,
 ) -> Result<Option<String>, sqlx::Error> {
-    let taking_the_key = sqlx::query_scalar(&sql.retry)
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await;
-    match taking_the_key {
-        Err(sqlx::Error::Database(db))
-            if db.is_unique_violation() && db.constraint() == Some("jobs_unique") =>
-        {
+    match retry_once(conn, sql, id).await {
+        Err(e) if is_key_taken(&e) => {
             sqlx::query_scalar(&sql.retry_without_key)
                 .bind(id.0)
                 .fetch_optional(&mut *conn)
@@ -247,6 +242,25 @@ pub(crate) async fn retry(
         }
         other => other,
     }
+}
+
+/// [`RETRY`] alone: fails if another job took the key meanwhile (see
+/// [`is_key_taken`]).
+pub(crate) async fn retry_once(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    id: JobId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&sql.retry)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Whether a retry failed because another job holds its unique key.
+pub(crate) fn is_key_taken(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.is_unique_violation() && db.constraint() == Some("jobs_unique"))
 }
 
 /// Rescues expired leases; returns the counts and the queues of the jobs

@@ -12,6 +12,7 @@
 //! - `claim.rs`: due jobs → running, with a fresh lease (`SKIP LOCKED`);
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced, batched);
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
+//! - `act.rs`: an operator's bulk retry/cancel/delete and reschedule;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
@@ -19,6 +20,7 @@
 //! - `columns.rs`: decoding columns without panics;
 //! - [`Sql`] (here): every statement above, rendered for one schema.
 
+pub(crate) mod act;
 pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod columns;
@@ -86,6 +88,10 @@ pub(crate) struct Sql {
     pub(crate) history_add: String,
     pub(crate) history_read: String,
     pub(crate) history_prune: String,
+    pub(crate) act_lock: String,
+    pub(crate) act_delete: String,
+    pub(crate) reschedule_lock: String,
+    pub(crate) reschedule: String,
 }
 
 impl Sql {
@@ -144,6 +150,10 @@ impl Sql {
             history_add: r(history::ADD),
             history_read: r(history::READ),
             history_prune: r(history::PRUNE),
+            act_lock: r(act::LOCK),
+            act_delete: r(act::DELETE),
+            reschedule_lock: r(act::LOCK_ONE),
+            reschedule: r(act::RESCHEDULE),
         }
     }
 }

@@ -10,11 +10,13 @@
 //! - `claim.rs`: due jobs → running, with a fresh lease;
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced);
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
+//! - `act.rs`: an operator's bulk retry/cancel/delete and reschedule;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and their fired ticks;
 //! - `history.rs`: per-minute history for charts.
 
+pub(crate) mod act;
 pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod enqueue;

@@ -6,7 +6,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
 use super::op::Op;
 use crate::error::map_sqlx;
-use crate::ops::{admin, claim, enqueue, history, leader, lease, schedules};
+use crate::ops::{act, admin, claim, enqueue, history, leader, lease, schedules};
 use crate::sql::{self, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
@@ -226,6 +226,16 @@ async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<
                 // Jobs made due now wake the workers, as an enqueue's do.
                 wake |= travelled.due_now;
                 reply.hold(Ok(travelled));
+            }
+            Op::Act(chunk, reply) => {
+                let (acted, retried) = act::act(conn, now, chunk).await?;
+                wake |= retried;
+                reply.hold(Ok(acted));
+            }
+            Op::Reschedule(id, change, reply) => {
+                let moved = act::reschedule(conn, now, *id, change).await?;
+                wake |= moved.1.is_some_and(|at| at <= now);
+                reply.hold(Ok(moved));
             }
             Op::Migrate(_)
             | Op::Enqueue(..)

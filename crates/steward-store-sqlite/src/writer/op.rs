@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::ops::act::Moved;
 use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
 use steward_core::store::{
-    CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, HistoryDelta, JobId,
-    Lease, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
+    ActOn, Acted, CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult,
+    HistoryDelta, JobId, Lease, NewJob, Reschedule, RescueReport, SaveReport, ScheduleDef,
+    ScheduleFire, StoreError,
 };
 
 /// A caller's reply channel, and the answer held for it until its batch
@@ -103,6 +105,10 @@ pub(crate) enum Op {
     },
     RecordHistory(Vec<HistoryDelta>, Reply<()>),
     PruneHistory(Duration, Reply<u64>),
+    /// An operator's action on a chunk of jobs.
+    Act(ActOn, Reply<Vec<Acted>>),
+    /// An operator's change to a waiting job.
+    Reschedule(JobId, Reschedule, Reply<Moved>),
 }
 
 /// Runs `$body` with `$r` bound to the op's reply, whatever its type.
@@ -129,6 +135,8 @@ macro_rules! on_reply {
             Op::TimeTravel { reply: $r, .. } => $body,
             Op::RecordHistory(_, $r) => $body,
             Op::PruneHistory(_, $r) => $body,
+            Op::Act(_, $r) => $body,
+            Op::Reschedule(_, _, $r) => $body,
         }
     };
 }
@@ -177,7 +185,9 @@ impl Op {
             | Op::DeleteSchedule { .. }
             | Op::FireSchedule(..)
             | Op::TimeTravel { .. }
-            | Op::RecordHistory(..) => false,
+            | Op::RecordHistory(..)
+            | Op::Act(..)
+            | Op::Reschedule(..) => false,
         }
     }
 
@@ -194,6 +204,7 @@ impl Op {
                 .sum::<usize>()
                 .max(1),
             Op::Prune { ids, .. } => ids.len().max(1),
+            Op::Act(chunk, _) => chunk.ids.len().max(1),
             _ => 1,
         }
     }

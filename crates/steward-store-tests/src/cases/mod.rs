@@ -5,7 +5,9 @@
 //! Run them all through [`contract!`](crate::contract); a store's own tests
 //! may also call one directly while debugging it.
 
+pub mod act;
 pub mod basics;
+pub mod bulk;
 pub mod cancel;
 pub mod checkpoint;
 pub mod claim;

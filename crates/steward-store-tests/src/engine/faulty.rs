@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use steward_core::store::{
-    CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, Lease,
-    NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
-    Store, StoreError,
+    ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
+    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
+    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
+    ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -187,6 +187,13 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
         self.inner.prune_history(older_than).await
+    }
+
+    async fn act_on_jobs(&self, chunk: ActOn) -> Result<Vec<Acted>, StoreError> {
+        self.inner.act_on_jobs(chunk).await
+    }
+    async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
+        self.inner.reschedule(id, change).await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

@@ -28,11 +28,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use steward_core::store::{
-    AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, EARLIEST_TIME, Enqueued,
-    ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery,
-    HistoryRow, JobId, JobQuery, JobRecord, JobState, Lease, LeaseToken, NewJob, RescueReport,
-    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
-    WorkSignal, validate_schedule_defs, validate_schedule_fire,
+    ActOn, Acted, AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules,
+    EARLIEST_TIME, Enqueued, ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult,
+    HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, JobState, Lease,
+    LeaseToken, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef,
+    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    validate_schedule_defs, validate_schedule_fire,
 };
 
 use history::History;
@@ -40,6 +41,7 @@ use leaders::Leaders;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
 use schedules::Schedules;
 
+mod act;
 mod history;
 mod leaders;
 mod row;
@@ -446,60 +448,13 @@ impl Store for MemoryStore {
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
         self.open()?;
         let now = Utc::now();
-        let mut guard = self.jobs();
-        let Some(row) = guard.rows.get_mut(&id) else {
-            return Ok(CancelResult::NotFound);
-        };
-        Ok(match row.record.state {
-            JobState::Scheduled | JobState::Available | JobState::Retryable => {
-                row.finalize(JobState::Cancelled, now);
-                CancelResult::Cancelled
-            }
-            JobState::Running => {
-                row.record.cancel_requested = true;
-                CancelResult::Requested
-            }
-            JobState::Completed | JobState::Dead | JobState::Cancelled => {
-                CancelResult::AlreadyFinished
-            }
-        })
+        Ok(self.jobs().cancel(id, now))
     }
 
     async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
         self.open()?;
         let now = Utc::now();
-        let retried = {
-            let mut guard = self.jobs();
-            // The job is queued again, so it takes back a key it let go of,
-            // unless another job took the key meanwhile: then it runs
-            // without one rather than the retry being refused.
-            let take_back = guard.rows.get(&id).and_then(|row| match &row.hold {
-                None => row
-                    .given
-                    .clone()
-                    .filter(|given| guard.holder(given).is_none()),
-                Some(_) => None,
-            });
-            match guard.rows.get_mut(&id) {
-                Some(row) if row.record.state.is_final() => {
-                    if take_back.is_some() {
-                        row.set_hold(take_back);
-                    }
-                    let r = &mut row.record;
-                    if r.state == JobState::Completed {
-                        r.checkpoint = None;
-                    }
-                    r.state = JobState::Available;
-                    r.run_at = now;
-                    r.attempt = 0;
-                    r.finished_at = None;
-                    r.cancel_requested = false;
-                    r.rescues = 0;
-                    true
-                }
-                _ => false,
-            }
-        };
+        let retried = self.jobs().retry(id, now);
         if retried {
             self.wake();
         }
@@ -761,6 +716,16 @@ impl Store for MemoryStore {
     async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
         self.open()?;
         Ok(self.minutes().prune(older_than, Utc::now()))
+    }
+
+    async fn act_on_jobs(&self, chunk: ActOn) -> Result<Vec<Acted>, StoreError> {
+        self.open()?;
+        self.act(chunk)
+    }
+
+    async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
+        self.open()?;
+        self.change(id, change)
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {
