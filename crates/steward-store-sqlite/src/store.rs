@@ -8,15 +8,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, QueueChange, QueueInfo,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, leader, read, schedules};
+use crate::ops::{admin, claim, enqueue, leader, queues, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -612,6 +613,36 @@ impl Store for SqliteStore {
             self.inner.signal.due_in(delay);
         }
         Ok(travelled.moved)
+    }
+
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        steward_core::store::validate_queue_name(queue)?;
+        let queue = queue.to_string();
+        self.call(|reply| Op::SetQueuePaused {
+            queue,
+            paused: true,
+            reply,
+        })
+        .await
+    }
+
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        steward_core::store::validate_queue_name(queue)?;
+        let queue = queue.to_string();
+        self.call(|reply| Op::SetQueuePaused {
+            queue,
+            paused: false,
+            reply,
+        })
+        .await
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        self.read(async |conn| queues::paused(conn).await).await
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        self.read(async |conn| queues::list(conn).await).await
     }
 
     /// Waits for a wake-up, the earliest due time this store noted, or

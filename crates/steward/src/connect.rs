@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, QueueChange, QueueInfo,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -200,6 +201,18 @@ impl Store for AnyStore {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         each!(self, s => s.time_travel(by).await)
+    }
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        each!(self, s => s.pause_queue(queue).await)
+    }
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        each!(self, s => s.resume_queue(queue).await)
+    }
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.paused_queues().await)
+    }
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        each!(self, s => s.queues().await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

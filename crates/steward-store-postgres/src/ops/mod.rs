@@ -14,6 +14,7 @@
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
+//! - `queues.rs`: queue settings (pauses) and the list of queues;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
 //! - `columns.rs`: decoding columns without panics;
 //! - [`Sql`] (here): every statement above, rendered for one schema.
@@ -25,6 +26,7 @@ pub(crate) mod copy;
 pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod schedules;
 
@@ -79,6 +81,7 @@ pub(crate) struct Sql {
     pub(crate) schedule_tick_jobs: String,
     pub(crate) schedule_trim_ticks: String,
     pub(crate) schedule_fires: String,
+    pub(crate) queues: queues::Statements,
 }
 
 impl Sql {
@@ -132,6 +135,7 @@ impl Sql {
             schedule_tick_jobs: r(schedules::TICK_JOBS),
             schedule_trim_ticks: r(schedules::TRIM_TICKS),
             schedule_fires: r(schedules::FIRES),
+            queues: queues::Statements::new(quoted_schema),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
+//! - `queues.rs`: queue settings (pauses) and the list of queues;
 //! - `schedules.rs`: recurring schedules and their fired ticks.
 
 pub(crate) mod admin;
@@ -19,5 +20,6 @@ pub(crate) mod claim;
 pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod schedules;

@@ -7,7 +7,7 @@ use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
 use steward_core::store::{
     CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, JobId, Lease, NewJob,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
+    QueueChange, RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
 };
 
 /// A caller's reply channel, and the answer held for it until its batch
@@ -94,6 +94,12 @@ pub(crate) enum Op {
         reply: Reply<bool>,
     },
     FireSchedule(ScheduleFire, Reply<Option<Vec<FiredTick>>>),
+    /// Pauses (`paused`) or resumes a queue.
+    SetQueuePaused {
+        queue: String,
+        paused: bool,
+        reply: Reply<QueueChange>,
+    },
     /// For tests: waiting work moves this many milliseconds earlier.
     TimeTravel {
         by_ms: i64,
@@ -123,6 +129,7 @@ macro_rules! on_reply {
             Op::DeleteSchedule { reply: $r, .. } => $body,
             Op::FireSchedule(_, $r) => $body,
             Op::TimeTravel { reply: $r, .. } => $body,
+            Op::SetQueuePaused { reply: $r, .. } => $body,
         }
     };
 }
@@ -169,7 +176,8 @@ impl Op {
             | Op::PauseSchedule { .. }
             | Op::DeleteSchedule { .. }
             | Op::FireSchedule(..)
-            | Op::TimeTravel { .. } => false,
+            | Op::TimeTravel { .. }
+            | Op::SetQueuePaused { .. } => false,
         }
     }
 

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, QueueChange, QueueInfo,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -177,6 +178,18 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         self.inner.time_travel(by).await
+    }
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        self.inner.pause_queue(queue).await
+    }
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        self.inner.resume_queue(queue).await
+    }
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.paused_queues().await
+    }
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        self.inner.queues().await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await
