@@ -8,6 +8,7 @@
 //! - [`attempt`]: one attempt and how its outcome is decided.
 //! - [`completer`]: batched outcome writes.
 //! - [`heartbeat`]: lease renewal and operator cancels.
+//! - [`pauses`]: queues paused in the store, read once per poll interval.
 //! - [`stop`]: how the time to stop is spent.
 //! - [`drain`]: running a queue's due jobs inline, for tests.
 
@@ -18,6 +19,7 @@ mod dispatch;
 mod drain;
 mod heartbeat;
 mod pace;
+mod pauses;
 mod ready;
 mod serve;
 mod settings;
@@ -28,7 +30,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -317,6 +319,18 @@ async fn run_worker<S: Store>(
             config.lease,
             beat_stop.clone(),
         )
+        .instrument(span.clone()),
+    );
+    // Stops with the heartbeat: once the loop has ended, pauses no longer
+    // matter.
+    let (paused_tx, paused) = watch::channel(pauses::first_read(&*store).await);
+    helpers.spawn(
+        pauses::watch(
+            store.clone(),
+            config.poll_interval,
+            paused_tx,
+            beat_stop.clone(),
+        )
         .instrument(span),
     );
 
@@ -325,7 +339,7 @@ async fn run_worker<S: Store>(
     // from what the worker holds: it is caught here, everything is given
     // back at once, and the panic goes on to the supervisor, which restarts
     // this worker with its configuration intact.
-    let served = AssertUnwindSafe(serve(worker, ctx, &ready, &mut dispatcher))
+    let served = AssertUnwindSafe(serve(worker, ctx, &ready, &mut dispatcher, paused))
         .catch_unwind()
         .await;
     // Running jobs hear at once that the worker is stopping; they are
