@@ -193,6 +193,7 @@ macro_rules! __contract_cases {
             queues::a_bad_queue_name_is_refused_as_invalid,
             queues::queues_lists_each_queue_with_its_counts_per_state,
             queues::a_pause_is_a_setting_for_workers_not_a_claim_filter,
+            queues::enqueue_refuses_a_bad_queue_name_and_writes_nothing,
             leadership::first_taker_leads_and_others_are_refused_while_its_lease_lives,
             leadership::renewal_extends_the_lease,
             leadership::expired_lease_is_taken_over_by_another_holder,

@@ -1,8 +1,6 @@
 //! Queues: pause and resume (a setting every worker reads), the paused set
 //! the workers poll, and the list of queues with their depth per state.
 
-use std::time::Duration;
-
 use steward_core::store::{
     FinishOutcome, JobState, MAX_QUEUE_NAME, QueueChange, QueueInfo, StateCounts, Store, StoreError,
 };
@@ -173,7 +171,6 @@ pub async fn queues_lists_each_queue_with_its_counts_per_state<H: Harness>(h: &H
     assert_eq!(listed[2].counts.total(), 1, "sms's counts");
 
     // Prunes old's job (and mail's finished ones, and sms's cancelled one).
-    tokio::time::sleep(Duration::from_millis(10)).await;
     prune_all_finished(s).await;
     let listed = queues(s).await;
     let names: Vec<&str> = listed.iter().map(|q| q.name.as_str()).collect();
@@ -197,4 +194,23 @@ pub async fn a_pause_is_a_setting_for_workers_not_a_claim_filter<H: Harness>(h: 
     assert_eq!(pause(s, "mail").await, QueueChange::Changed);
     let claimed = claim_from(s, &[("mail", 1)], LONG_LEASE).await;
     assert_eq!(claimed.len(), 1, "claim does not read pauses");
+}
+
+/// A new job's queue follows the same rule as a paused one: a name too
+/// long or holding a control character refuses the batch, writing nothing.
+pub async fn enqueue_refuses_a_bad_queue_name_and_writes_nothing<H: Harness>(h: &H) {
+    let f = Fixture::new(h).await;
+    let s = &*f.store;
+    let long = "q".repeat(MAX_QUEUE_NAME + 1);
+    for bad in [long.as_str(), "mail\n", "a\u{0}b"] {
+        let result = s.enqueue(vec![job_in("fine"), job_in(bad)]).await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid { .. })),
+            "a job in queue {bad:?} should be refused as invalid, got {result:?}"
+        );
+    }
+    let ok = "q".repeat(MAX_QUEUE_NAME);
+    enqueue_one(s, job_in(&ok)).await;
+    let names: Vec<String> = queues(s).await.into_iter().map(|q| q.name).collect();
+    assert_eq!(names, vec![ok], "the refused batches wrote nothing");
 }

@@ -23,6 +23,7 @@ pub struct Faulty<S> {
     panics: AtomicU32,
     cut: AtomicBool,
     refuse_outcomes: AtomicBool,
+    fail_pause_reads: AtomicBool,
 }
 
 impl<S: Store> Faulty<S> {
@@ -33,6 +34,7 @@ impl<S: Store> Faulty<S> {
             panics: AtomicU32::new(0),
             cut: AtomicBool::new(false),
             refuse_outcomes: AtomicBool::new(false),
+            fail_pause_reads: AtomicBool::new(false),
         }
     }
 
@@ -51,6 +53,11 @@ impl<S: Store> Faulty<S> {
     /// heartbeats still work.
     pub fn refuse_outcomes(&self, refuse: bool) {
         self.refuse_outcomes.store(refuse, Ordering::SeqCst);
+    }
+
+    /// While set, only reads of the paused queues fail (as `Unavailable`).
+    pub fn fail_pause_reads(&self, fail: bool) {
+        self.fail_pause_reads.store(fail, Ordering::SeqCst);
     }
 
     fn reachable(&self) -> Result<(), StoreError> {
@@ -186,6 +193,11 @@ impl<S: Store> Store for Faulty<S> {
         self.inner.resume_queue(queue).await
     }
     async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        if self.fail_pause_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "injected: the paused queues cannot be read".into(),
+            });
+        }
         self.inner.paused_queues().await
     }
     async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
