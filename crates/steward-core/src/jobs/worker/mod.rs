@@ -323,7 +323,12 @@ async fn run_worker<S: Store>(
     );
     // Stops with the heartbeat: once the loop has ended, pauses no longer
     // matter.
-    let (paused_tx, paused) = watch::channel(pauses::first_read(&*store).await);
+    // A store that does not answer must not hold up a stop.
+    let first = tokio::select! {
+        read = pauses::first_read(&*store) => read,
+        _ = ctx.cancelled() => Vec::new(),
+    };
+    let (paused_tx, paused) = watch::channel(first);
     helpers.spawn(
         pauses::watch(
             store.clone(),
