@@ -1,5 +1,5 @@
 //! The `steward` command: the demo, the benchmarks, a worker and the store
-//! operations (enqueue, jobs, schedules, migrate) on SQLite or PostgreSQL.
+//! operations (enqueue, jobs, queues, schedules, migrate) on SQLite or PostgreSQL.
 //!
 //! Thin by design: argument parsing, wiring and printing. Everything it runs
 //! is a library call.
@@ -14,6 +14,7 @@ mod job_view;
 mod jobs_act;
 mod jobs_cmd;
 mod kinds;
+mod queues_cmd;
 mod schedule_view;
 mod schedules_cmd;
 mod store_url;
@@ -82,6 +83,10 @@ enum Command {
     /// Look at jobs.
     #[command(subcommand)]
     Jobs(jobs_cmd::JobsCommand),
+    /// Queues: list them with their depth per state; pause and resume one
+    /// for every worker.
+    #[command(subcommand)]
+    Queues(queues_cmd::QueuesCommand),
     /// Manage cron schedules: add, list, show, pause, resume, delete, trigger.
     #[command(subcommand)]
     Schedules(schedules_cmd::SchedulesCommand),
@@ -146,6 +151,10 @@ fn main() -> ExitCode {
             Command::History(args) => {
                 init_logging("warn", format);
                 history_cmd::run(args).await
+            }
+            Command::Queues(cmd) => {
+                init_logging("warn", format);
+                queues_cmd::run(cmd).await
             }
             Command::Schedules(cmd) => {
                 init_logging("warn", format);

@@ -63,6 +63,17 @@ const MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("../migrations/0009_history.sql"),
     },
+    // Reserved for the job-query indexes (merged next).
+    Migration {
+        version: 10,
+        name: "reserved",
+        sql: "SELECT 1",
+    },
+    Migration {
+        version: 11,
+        name: "queue_settings",
+        sql: include_str!("../migrations/0011_queue_settings.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -72,7 +83,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
-    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -21,7 +21,7 @@ use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{act, admin, claim, enqueue, history, leader, lease, read, schedules};
+use crate::ops::{act, admin, claim, enqueue, history, leader, lease, queues, read, schedules};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -746,6 +746,26 @@ impl Store for PostgresStore {
         let age_us = age_micros(older_than);
         self.one(async |c, sql| history::prune(c, sql, age_us).await)
             .await
+    }
+
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        steward_core::store::validate_queue_name(queue)?;
+        self.one(async |c, sql| queues::set_paused(c, sql, queue, true).await)
+            .await
+    }
+
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        steward_core::store::validate_queue_name(queue)?;
+        self.one(async |c, sql| queues::set_paused(c, sql, queue, false).await)
+            .await
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        self.one(async |c, sql| queues::paused(c, sql).await).await
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        self.one(async |c, sql| queues::list(c, sql).await).await
     }
 
     /// Waits for a wake-up, the earliest due time noted, or `max_wait`.

@@ -55,6 +55,17 @@ const MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("../migrations/0008_history.sql"),
     },
+    // Reserved for the job-query indexes (merged next).
+    Migration {
+        version: 9,
+        name: "reserved",
+        sql: "SELECT 1",
+    },
+    Migration {
+        version: 10,
+        name: "queue settings",
+        sql: include_str!("../migrations/0010_queue_settings.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -64,7 +75,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

@@ -9,15 +9,15 @@ use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
-    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, history, leader, read, schedules};
+use crate::ops::{admin, claim, enqueue, history, leader, queues, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -632,6 +632,36 @@ impl Store for SqliteStore {
 
     async fn prune_history(&self, older_than: Duration) -> Result<u64, StoreError> {
         self.call(|reply| Op::PruneHistory(older_than, reply)).await
+    }
+
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        steward_core::store::validate_queue_name(queue)?;
+        let queue = queue.to_string();
+        self.call(|reply| Op::SetQueuePaused {
+            queue,
+            paused: true,
+            reply,
+        })
+        .await
+    }
+
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        steward_core::store::validate_queue_name(queue)?;
+        let queue = queue.to_string();
+        self.call(|reply| Op::SetQueuePaused {
+            queue,
+            paused: false,
+            reply,
+        })
+        .await
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        self.read(async |conn| queues::paused(conn).await).await
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        self.read(async |conn| queues::list(conn).await).await
     }
 
     /// Waits for a wake-up, the earliest due time this store noted, or

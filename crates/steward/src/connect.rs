@@ -6,8 +6,8 @@ use std::time::Duration;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
-    ScheduleRecord, StateCounts, Store, StoreError,
+    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -217,6 +217,19 @@ impl Store for AnyStore {
     }
     async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
         each!(self, s => s.reschedule(id, change).await)
+    }
+
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        each!(self, s => s.pause_queue(queue).await)
+    }
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        each!(self, s => s.resume_queue(queue).await)
+    }
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.paused_queues().await)
+    }
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        each!(self, s => s.queues().await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

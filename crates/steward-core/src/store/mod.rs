@@ -40,6 +40,7 @@ mod error;
 mod history;
 pub mod migration;
 mod query;
+mod queues;
 mod run_times;
 mod schedule;
 mod types;
@@ -61,6 +62,7 @@ pub use history::{
     rescue_tallies, validate_history,
 };
 pub use query::{JobQuery, MAX_PAGE};
+pub use queues::{MAX_QUEUE_NAME, QueueChange, QueueInfo, validate_queue_name};
 pub use run_times::RunTimes;
 pub use schedule::{
     DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_MISFIRE_LIMIT, MAX_SCHEDULE_ID,
@@ -489,6 +491,64 @@ pub trait Store: Send + Sync + 'static {
         id: JobId,
         change: Reschedule,
     ) -> impl Future<Output = Result<Rescheduled, StoreError>> + Send;
+    /// Pauses `queue` for every worker: each stops claiming its jobs within
+    /// one poll interval (see [`paused_queues`](Self::paused_queues)); jobs
+    /// already running finish. `Unchanged` if it was paused already,
+    /// `Unknown` (nothing written) if no job and no setting names it. A bad
+    /// name ([`validate_queue_name`]) is refused with [`StoreError::Invalid`].
+    /// The pause time comes from the store's clock.
+    ///
+    /// ```
+    /// use steward_core::store::{QueueChange, Store, StoreError};
+    /// async fn hold<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     Ok(store.pause_queue("mail").await? == QueueChange::Changed)
+    /// }
+    /// ```
+    fn pause_queue(
+        &self,
+        queue: &str,
+    ) -> impl Future<Output = Result<QueueChange, StoreError>> + Send;
+
+    /// Resumes a paused `queue`: workers claim its jobs again within one
+    /// poll interval. `Unchanged` if it was not paused, `Unknown` if no job
+    /// and no setting names it; a bad name is refused as by
+    /// [`pause_queue`](Self::pause_queue). Its setting row stays (a queue
+    /// once paused stays listed).
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn go<S: Store>(store: &S) -> Result<(), StoreError> {
+    ///     store.resume_queue("mail").await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    fn resume_queue(
+        &self,
+        queue: &str,
+    ) -> impl Future<Output = Result<QueueChange, StoreError>> + Send;
+
+    /// The paused queues' names, sorted. What every worker reads once per
+    /// poll interval: a read of the small settings table only, never of
+    /// the jobs.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn is_paused<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     Ok(store.paused_queues().await?.iter().any(|q| q == "mail"))
+    /// }
+    /// ```
+    fn paused_queues(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Every queue that has jobs or a setting, by name (bytewise), with how
+    /// many of its jobs are in each state and whether it is paused.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn depth<S: Store>(store: &S) -> Result<u64, StoreError> {
+    ///     Ok(store.queues().await?.iter().map(|q| q.counts.available).sum())
+    /// }
+    /// ```
+    fn queues(&self) -> impl Future<Output = Result<Vec<QueueInfo>, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

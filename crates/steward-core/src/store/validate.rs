@@ -71,8 +71,8 @@ fn check(job: &NewJob) -> Result<(), String> {
     if job.kind.is_empty() {
         return Err("empty kind".into());
     }
-    if job.queue.is_empty() {
-        return Err("empty queue".into());
+    if let Some(reason) = super::queues::queue_name_problem(&job.queue) {
+        return Err(reason);
     }
     if job.max_attempts == 0 {
         return Err("max_attempts is 0".into());

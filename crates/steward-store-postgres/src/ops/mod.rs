@@ -15,6 +15,7 @@
 //! - `act.rs`: an operator's bulk retry/cancel/delete and reschedule;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `read.rs`: `job`, `jobs` and `counts`;
+//! - `queues.rs`: queue settings (pauses) and the list of queues;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
 //! - `history.rs`: per-minute history for charts;
 //! - `columns.rs`: decoding columns without panics;
@@ -29,6 +30,7 @@ pub(crate) mod enqueue;
 pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod schedules;
 
@@ -92,6 +94,7 @@ pub(crate) struct Sql {
     pub(crate) act_delete: String,
     pub(crate) reschedule_lock: String,
     pub(crate) reschedule: String,
+    pub(crate) queues: queues::Statements,
 }
 
 impl Sql {
@@ -154,6 +157,7 @@ impl Sql {
             act_delete: r(act::DELETE),
             reschedule_lock: r(act::LOCK_ONE),
             reschedule: r(act::RESCHEDULE),
+            queues: queues::Statements::new(quoted_schema),
         }
     }
 }

@@ -15,6 +15,8 @@
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and their fired ticks;
 //! - `history.rs`: per-minute history for charts.
+//! - `queues.rs`: queue settings (pauses) and the list of queues;
+//! - `schedules.rs`: recurring schedules and their fired ticks.
 
 pub(crate) mod act;
 pub(crate) mod admin;
@@ -23,5 +25,6 @@ pub(crate) mod enqueue;
 pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod schedules;

@@ -6,7 +6,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
 use super::op::Op;
 use crate::error::map_sqlx;
-use crate::ops::{act, admin, claim, enqueue, history, leader, lease, schedules};
+use crate::ops::{act, admin, claim, enqueue, history, leader, lease, queues, schedules};
 use crate::sql::{self, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
@@ -237,6 +237,11 @@ async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<
                 wake |= moved.1.is_some_and(|at| at <= now);
                 reply.hold(Ok(moved));
             }
+            Op::SetQueuePaused {
+                queue,
+                paused,
+                reply,
+            } => reply.hold(Ok(queues::set_paused(conn, now, queue, *paused).await?)),
             Op::Migrate(_)
             | Op::Enqueue(..)
             | Op::Claim(..)

@@ -10,8 +10,8 @@ use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult,
-    HistoryDelta, JobId, Lease, NewJob, Reschedule, RescueReport, SaveReport, ScheduleDef,
-    ScheduleFire, StoreError,
+    HistoryDelta, JobId, Lease, NewJob, QueueChange, Reschedule, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, StoreError,
 };
 
 /// A caller's reply channel, and the answer held for it until its batch
@@ -98,6 +98,12 @@ pub(crate) enum Op {
         reply: Reply<bool>,
     },
     FireSchedule(ScheduleFire, Reply<Option<Vec<FiredTick>>>),
+    /// Pauses (`paused`) or resumes a queue.
+    SetQueuePaused {
+        queue: String,
+        paused: bool,
+        reply: Reply<QueueChange>,
+    },
     /// For tests: waiting work moves this many milliseconds earlier.
     TimeTravel {
         by_ms: i64,
@@ -137,6 +143,7 @@ macro_rules! on_reply {
             Op::PruneHistory(_, $r) => $body,
             Op::Act(_, $r) => $body,
             Op::Reschedule(_, _, $r) => $body,
+            Op::SetQueuePaused { reply: $r, .. } => $body,
         }
     };
 }
@@ -187,7 +194,8 @@ impl Op {
             | Op::TimeTravel { .. }
             | Op::RecordHistory(..)
             | Op::Act(..)
-            | Op::Reschedule(..) => false,
+            | Op::Reschedule(..)
+            | Op::SetQueuePaused { .. } => false,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod leadership;
 pub mod payload_version;
 pub mod prune;
 pub mod query;
+pub mod queues;
 pub mod race;
 pub mod release;
 pub mod rescue;

@@ -30,6 +30,7 @@ pub use super::outcomes::{
     an_outcome_the_database_refuses_for_good_holds_back_no_other,
     the_worker_is_not_ready_while_outcomes_cannot_be_written,
 };
+pub use super::pauses::a_failed_read_of_the_paused_queues_keeps_the_last_known_set;
 pub use super::shutdown::{
     running_jobs_hear_the_worker_is_stopping_before_they_are_cancelled,
     shutdown_lets_running_jobs_finish_within_the_drain_timeout,

@@ -12,8 +12,8 @@ use std::time::Duration;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
-    ScheduleRecord, StateCounts, Store, StoreError,
+    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -23,6 +23,7 @@ pub struct Faulty<S> {
     panics: AtomicU32,
     cut: AtomicBool,
     refuse_outcomes: AtomicBool,
+    fail_pause_reads: AtomicBool,
 }
 
 impl<S: Store> Faulty<S> {
@@ -33,6 +34,7 @@ impl<S: Store> Faulty<S> {
             panics: AtomicU32::new(0),
             cut: AtomicBool::new(false),
             refuse_outcomes: AtomicBool::new(false),
+            fail_pause_reads: AtomicBool::new(false),
         }
     }
 
@@ -51,6 +53,11 @@ impl<S: Store> Faulty<S> {
     /// heartbeats still work.
     pub fn refuse_outcomes(&self, refuse: bool) {
         self.refuse_outcomes.store(refuse, Ordering::SeqCst);
+    }
+
+    /// While set, only reads of the paused queues fail (as `Unavailable`).
+    pub fn fail_pause_reads(&self, fail: bool) {
+        self.fail_pause_reads.store(fail, Ordering::SeqCst);
     }
 
     fn reachable(&self) -> Result<(), StoreError> {
@@ -194,6 +201,24 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
         self.inner.reschedule(id, change).await
+    }
+
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        self.inner.pause_queue(queue).await
+    }
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        self.inner.resume_queue(queue).await
+    }
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        if self.fail_pause_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "injected: the paused queues cannot be read".into(),
+            });
+        }
+        self.inner.paused_queues().await
+    }
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        self.inner.queues().await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

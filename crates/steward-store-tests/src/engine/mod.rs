@@ -13,6 +13,7 @@ mod hostile;
 mod kit;
 mod leadership;
 mod outcomes;
+mod pauses;
 mod shutdown;
 
 #[doc(hidden)]
@@ -65,6 +66,7 @@ macro_rules! engine {
             a_panicking_error_display_fails_the_attempt_and_frees_its_slot,
             a_panicking_payload_decoder_fails_the_attempt_and_frees_its_slot,
             a_job_missing_its_state_fails_at_once_naming_the_type,
+            a_failed_read_of_the_paused_queues_keeps_the_last_known_set,
         ]);
     };
 }

@@ -31,19 +31,21 @@ use steward_core::store::{
     ActOn, Acted, AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules,
     EARLIEST_TIME, Enqueued, ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult,
     HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, JobState, Lease,
-    LeaseToken, NewJob, Reschedule, Rescheduled, RescueReport, SaveReport, ScheduleDef,
-    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
-    validate_schedule_defs, validate_schedule_fire,
+    LeaseToken, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    validate_queue_name, validate_schedule_defs, validate_schedule_fire,
 };
 
 use history::History;
 use leaders::Leaders;
+use queues::QueueSettings;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
 use schedules::Schedules;
 
 mod act;
 mod history;
 mod leaders;
+mod queues;
 mod row;
 mod schedules;
 
@@ -68,6 +70,8 @@ struct Shared {
     /// Locked before `jobs` when both are (a fire enqueues its ticks' jobs).
     schedules: Mutex<Schedules>,
     history: Mutex<History>,
+    /// Locked before `jobs` when both are.
+    queues: Mutex<QueueSettings>,
     /// Wakes `wait_for_work` callers (every idle worker looks, not just
     /// one), now or when delayed work comes due.
     work: WorkSignal,
@@ -124,6 +128,26 @@ impl MemoryStore {
             .history
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn queue_settings(&self) -> MutexGuard<'_, QueueSettings> {
+        self.shared
+            .queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `pause_queue` (`Some(now)`) and `resume_queue` (`None`).
+    fn set_pause(
+        &self,
+        queue: &str,
+        paused: Option<DateTime<Utc>>,
+    ) -> Result<QueueChange, StoreError> {
+        self.open()?;
+        validate_queue_name(queue)?;
+        let mut settings = self.queue_settings();
+        let has_jobs = self.jobs().rows.values().any(|r| r.record.queue == queue);
+        Ok(settings.set(queue, paused, has_jobs))
     }
 
     fn wake(&self) {
@@ -726,6 +750,30 @@ impl Store for MemoryStore {
     async fn reschedule(&self, id: JobId, change: Reschedule) -> Result<Rescheduled, StoreError> {
         self.open()?;
         self.change(id, change)
+    }
+
+    async fn pause_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        self.set_pause(queue, Some(Utc::now()))
+    }
+
+    async fn resume_queue(&self, queue: &str) -> Result<QueueChange, StoreError> {
+        self.set_pause(queue, None)
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StoreError> {
+        self.open()?;
+        Ok(self.queue_settings().paused())
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        self.open()?;
+        let settings = self.queue_settings();
+        let mut counts: BTreeMap<String, StateCounts> = BTreeMap::new();
+        for row in self.jobs().rows.values() {
+            let c = counts.entry(row.record.queue.clone()).or_default();
+            c.set(row.record.state, c.get(row.record.state) + 1);
+        }
+        Ok(settings.list(counts))
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {

@@ -33,6 +33,9 @@ pub(super) struct Dispatcher {
     /// The queues' names, shared by every attempt's history tag.
     names: Vec<Arc<str>>,
     free: Vec<usize>,
+    /// Whether each queue is paused (see `pauses.rs`): not claimed from,
+    /// its buffered jobs not started.
+    paused: Vec<bool>,
     buffers: Vec<VecDeque<(ClaimedJob, Stopper)>>,
     jobs: JoinSet<(Slot, AttemptEnd)>,
     running: Running,
@@ -59,6 +62,7 @@ impl Dispatcher {
                 .map(|q| Arc::from(q.name.as_str()))
                 .collect(),
             free: config.queues.iter().map(|q| q.concurrency).collect(),
+            paused: vec![false; config.queues.len()],
             buffers: config.queues.iter().map(|_| VecDeque::new()).collect(),
             jobs: JoinSet::new(),
             running,
@@ -86,7 +90,7 @@ impl Dispatcher {
             .iter()
             .enumerate()
             .filter_map(|(i, q)| {
-                if !wants_more(self.free[i], self.buffers[i].len(), prefetch[i]) {
+                if self.paused[i] || !wants_more(self.free[i], self.buffers[i].len(), prefetch[i]) {
                     return None;
                 }
                 let room = (self.free[i] + prefetch[i]).saturating_sub(self.buffers[i].len());
@@ -101,8 +105,9 @@ impl Dispatcher {
 
     /// Whether any queue has room for more work.
     pub(super) fn has_room(&self, prefetch: &[usize]) -> bool {
-        (0..self.buffers.len())
-            .any(|i| wants_more(self.free[i], self.buffers[i].len(), prefetch[i]))
+        (0..self.buffers.len()).any(|i| {
+            !self.paused[i] && wants_more(self.free[i], self.buffers[i].len(), prefetch[i])
+        })
     }
 
     /// How many suspects (rescued jobs) the next claim may return: one
@@ -137,7 +142,7 @@ impl Dispatcher {
     /// Starts buffered jobs into free slots.
     pub(super) fn start_buffered(&mut self) {
         for (queue, buffer) in self.buffers.iter_mut().enumerate() {
-            while self.free[queue] > 0 {
+            while self.free[queue] > 0 && !self.paused[queue] {
                 let Some((job, stopper)) = buffer.pop_front() else {
                     break;
                 };
@@ -226,6 +231,33 @@ impl Dispatcher {
                 lock(&self.running).remove(&slot.lease);
             }
         }
+    }
+
+    /// Marks the queues named in `paused` as paused, the others as not.
+    pub(super) fn set_paused(&mut self, paused: &[String]) {
+        for (flag, queue) in self.paused.iter_mut().zip(&self.queues) {
+            *flag = paused.contains(&queue.name);
+        }
+    }
+
+    /// Takes the jobs buffered for paused queues out of the buffers (and
+    /// out of the heartbeat), for the caller to release.
+    pub(super) fn take_paused_buffers(&mut self) -> Vec<Lease> {
+        let mut taken = Vec::new();
+        let mut running = lock(&self.running);
+        for (queue, buffer) in self.buffers.iter_mut().enumerate() {
+            if !self.paused[queue] {
+                continue;
+            }
+            for (job, _) in buffer.drain(..) {
+                running.remove(&job.lease);
+                self.suspects = self
+                    .suspects
+                    .saturating_sub(usize::from(job.rescues >= SUSPECT_RESCUES));
+                taken.push(job.lease);
+            }
+        }
+        taken
     }
 
     /// Gives back the jobs waiting in the prefetch buffers: they never

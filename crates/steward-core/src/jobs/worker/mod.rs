@@ -8,6 +8,7 @@
 //! - [`attempt`]: one attempt and how its outcome is decided.
 //! - [`completer`]: batched outcome writes.
 //! - [`heartbeat`]: lease renewal and operator cancels.
+//! - [`pauses`]: queues paused in the store, read once per poll interval.
 //! - [`stop`]: how the time to stop is spent.
 //! - [`drain`]: running a queue's due jobs inline, for tests.
 
@@ -19,6 +20,7 @@ mod drain;
 mod heartbeat;
 mod history;
 mod pace;
+mod pauses;
 mod ready;
 mod serve;
 mod settings;
@@ -29,7 +31,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -335,6 +337,23 @@ async fn run_worker<S: Store>(
             history_stop.clone(),
             give_up.clone().cancelled_owned(),
         )
+        .instrument(span.clone()),
+    );
+    // Stops with the heartbeat: once the loop has ended, pauses no longer
+    // matter.
+    // A store that does not answer must not hold up a stop.
+    let first = tokio::select! {
+        read = pauses::first_read(&*store) => read,
+        _ = ctx.cancelled() => Vec::new(),
+    };
+    let (paused_tx, paused) = watch::channel(first);
+    helpers.spawn(
+        pauses::watch(
+            store.clone(),
+            config.poll_interval,
+            paused_tx,
+            beat_stop.clone(),
+        )
         .instrument(span),
     );
 
@@ -343,7 +362,7 @@ async fn run_worker<S: Store>(
     // from what the worker holds: it is caught here, everything is given
     // back at once, and the panic goes on to the supervisor, which restarts
     // this worker with its configuration intact.
-    let served = AssertUnwindSafe(serve(worker, ctx, &ready, &mut dispatcher))
+    let served = AssertUnwindSafe(serve(worker, ctx, &ready, &mut dispatcher, paused))
         .catch_unwind()
         .await;
     // Running jobs hear at once that the worker is stopping; they are

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Worker;
 use super::dispatch::Dispatcher;
+use super::pauses::{self, Paused};
 use super::ready::Readiness;
 use crate::Context;
 use crate::store::{ClaimRequest, ClaimedJob, Store, StoreError};
@@ -17,9 +18,11 @@ pub(super) async fn serve<S: Store>(
     ctx: &Context,
     ready: &Readiness,
     d: &mut Dispatcher,
+    mut paused: Paused,
 ) {
     let config = &worker.config;
     let store = &worker.store;
+    d.set_paused(&paused.borrow_and_update());
     let mut backoff = Duration::from_millis(100);
     // At most one claim in flight, polled alongside the running jobs: slots
     // keep turning over (outcomes queued, buffered jobs started) while the
@@ -69,6 +72,8 @@ pub(super) async fn serve<S: Store>(
                         ready.claims(true);
                         may_claim = claimed.len() as u64 >= asked;
                         d.buffer_claimed(claimed);
+                        // A claim sent before a pause was heard of.
+                        pauses::give_back(&**store, d).await;
                         // Started at once, not at the next turn: a stop
                         // arriving now would otherwise release them unrun.
                         d.start_buffered();
@@ -85,6 +90,12 @@ pub(super) async fn serve<S: Store>(
             Some(joined) = d.next_ended(), if d.is_busy() => {
                 may_claim = true;
                 d.ended(joined).await;
+            }
+            Ok(()) = paused.changed() => {
+                d.set_paused(&paused.borrow_and_update());
+                pauses::give_back(&**store, d).await;
+                // A resumed queue claims at once.
+                may_claim = true;
             }
             _ = tokio::time::sleep_until(claim_after), if backing_off && claiming.is_none() => {}
             _ = store.wait_for_work(config.poll_interval), if room => may_claim = true,
