@@ -9,8 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -18,7 +19,7 @@ use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{admin, claim, enqueue, leader, lease, read, schedules};
+use crate::ops::{admin, claim, enqueue, leader, lease, nodes, read, schedules};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -730,6 +731,25 @@ impl Store for PostgresStore {
     /// listener, which may have missed some. Due times come from this
     /// store's own delayed enqueues, retries and snoozes, and from other
     /// stores' due-time notifications (`notify.rs`).
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        let report = nodes::validate(info, ttl)?;
+        self.one(async |c, sql| nodes::register(c, sql, &report).await)
+            .await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.one(async |c, sql| nodes::list(c, sql).await).await
+    }
+
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.one(async |c, sql| nodes::get(c, sql, id).await).await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        self.one(async |c, sql| nodes::remove(c, sql, id).await)
+            .await
+    }
+
     async fn wait_for_work(&self, max_wait: Duration) {
         self.ensure_listener();
         self.inner.signal.wait(max_wait).await;

@@ -50,6 +50,13 @@ const MIGRATIONS: &[Migration] = &[
         name: "payload version",
         sql: include_str!("../migrations/0007_payload_version.sql"),
     },
+    // Numbered 0010 for the merge with the branches taking 0008 and 0009;
+    // its version follows the list (the lead renumbers at merge).
+    Migration {
+        version: 8,
+        name: "nodes",
+        sql: include_str!("../migrations/0010_nodes.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -59,7 +66,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

@@ -8,15 +8,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, leader, read, schedules};
+use crate::ops::{admin, claim, enqueue, leader, nodes, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -620,6 +621,26 @@ impl Store for SqliteStore {
     /// process's commit to this database (see `watch.rs`). Due times are
     /// those of this store's own delayed enqueues, retries and snoozes;
     /// another process's are found by the poll.
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        let report = Box::new(nodes::validate(info, ttl)?);
+        self.call(|reply| Op::RegisterNode(report, reply)).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.read(async |conn| nodes::list(conn, now_ms()).await)
+            .await
+    }
+
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.read(async |conn| nodes::get(conn, now_ms(), id).await)
+            .await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(|reply| Op::RemoveNode { id, reply }).await
+    }
+
     async fn wait_for_work(&self, max_wait: Duration) {
         self.ensure_watch();
         self.inner.signal.wait(max_wait).await;

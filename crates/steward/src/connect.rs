@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -200,6 +200,18 @@ impl Store for AnyStore {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         each!(self, s => s.time_travel(by).await)
+    }
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        each!(self, s => s.register_node(info, ttl).await)
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        each!(self, s => s.nodes().await)
+    }
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        each!(self, s => s.node(id).await)
+    }
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.remove_node(id).await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

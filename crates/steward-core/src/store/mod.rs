@@ -37,6 +37,7 @@
 pub mod batch;
 mod error;
 pub mod migration;
+mod node;
 mod query;
 mod schedule;
 mod types;
@@ -48,6 +49,10 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::StoreError;
+pub use node::{
+    MAX_NODE_ERROR, MAX_NODE_ITEMS, MAX_NODE_LABEL, MAX_NODE_NAME, MAX_NODE_TTL, MIN_NODE_TTL,
+    NodeError, NodeInfo, NodeQueue, NodeRecord, NodeService,
+};
 pub use query::{JobQuery, MAX_PAGE};
 pub use schedule::{
     DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_MISFIRE_LIMIT, MAX_SCHEDULE_ID,
@@ -385,6 +390,62 @@ pub trait Store: Send + Sync + 'static {
     /// }
     /// ```
     fn time_travel(&self, by: Duration) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Registers a node or refreshes its report, in one write: the row
+    /// takes `info`, `last_seen` becomes the store's now and the node is
+    /// listed until `ttl` after that. A node's `started_at` is set when it
+    /// first registers and kept by its refreshes (a node that had expired
+    /// starts afresh). The same write deletes every other node expired by
+    /// then, so dead nodes' rows go without a maintenance pass. A report
+    /// [`NodeInfo::validate`] refuses is refused with
+    /// [`StoreError::Invalid`], writing nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steward_core::store::{NodeInfo, Store, StoreError};
+    /// async fn report<S: Store>(store: &S) -> Result<(), StoreError> {
+    ///     let me = NodeInfo::new("web-1:4242:k3x", "web-1", 4242);
+    ///     store.register_node(me, Duration::from_secs(30)).await
+    /// }
+    /// ```
+    fn register_node(
+        &self,
+        info: NodeInfo,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every live node (its ttl not passed by the store's clock), by id,
+    /// with its services.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn count<S: Store>(store: &S) -> Result<usize, StoreError> {
+    ///     Ok(store.nodes().await?.len())
+    /// }
+    /// ```
+    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>, StoreError>> + Send;
+
+    /// One live node, if it exists and has not expired.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn alive<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     Ok(store.node("web-1:4242:k3x").await?.is_some())
+    /// }
+    /// ```
+    fn node(&self, id: &str)
+    -> impl Future<Output = Result<Option<NodeRecord>, StoreError>> + Send;
+
+    /// Removes a node at once (its clean shutdown); `false` if there was
+    /// no such row.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn leave<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     store.remove_node("web-1:4242:k3x").await
+    /// }
+    /// ```
+    fn remove_node(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

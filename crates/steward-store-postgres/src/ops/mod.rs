@@ -13,6 +13,7 @@
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced, batched);
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
+//! - `nodes.rs`: the registry of live nodes;
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
 //! - `columns.rs`: decoding columns without panics;
@@ -25,6 +26,7 @@ pub(crate) mod copy;
 pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod nodes;
 pub(crate) mod read;
 pub(crate) mod schedules;
 
@@ -79,6 +81,7 @@ pub(crate) struct Sql {
     pub(crate) schedule_tick_jobs: String,
     pub(crate) schedule_trim_ticks: String,
     pub(crate) schedule_fires: String,
+    pub(crate) nodes: nodes::NodeSql,
 }
 
 impl Sql {
@@ -132,6 +135,7 @@ impl Sql {
             schedule_tick_jobs: r(schedules::TICK_JOBS),
             schedule_trim_ticks: r(schedules::TRIM_TICKS),
             schedule_fires: r(schedules::FIRES),
+            nodes: nodes::NodeSql::new(quoted_schema),
         }
     }
 }

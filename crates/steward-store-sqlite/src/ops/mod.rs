@@ -11,6 +11,7 @@
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced);
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
+//! - `nodes.rs`: the registry of live nodes;
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and their fired ticks.
 
@@ -19,5 +20,6 @@ pub(crate) mod claim;
 pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod nodes;
 pub(crate) mod read;
 pub(crate) mod schedules;

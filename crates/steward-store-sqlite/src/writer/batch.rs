@@ -6,7 +6,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
 use super::op::Op;
 use crate::error::map_sqlx;
-use crate::ops::{admin, claim, enqueue, leader, lease, schedules};
+use crate::ops::{admin, claim, enqueue, leader, lease, nodes, schedules};
 use crate::sql::{self, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
@@ -220,6 +220,11 @@ async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<
                 wake |= travelled.due_now;
                 reply.hold(Ok(travelled));
             }
+            Op::RegisterNode(report, reply) => {
+                nodes::register(conn, now, report).await?;
+                reply.hold(Ok(()));
+            }
+            Op::RemoveNode { id, reply } => reply.hold(Ok(nodes::remove(conn, id).await?)),
             Op::Migrate(_)
             | Op::Enqueue(..)
             | Op::Claim(..)

@@ -5,6 +5,7 @@ use tokio::sync::oneshot;
 
 use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
+use crate::ops::nodes::Report;
 use steward_core::store::{
     CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult, JobId, Lease, NewJob,
     RescueReport, SaveReport, ScheduleDef, ScheduleFire, StoreError,
@@ -94,6 +95,12 @@ pub(crate) enum Op {
         reply: Reply<bool>,
     },
     FireSchedule(ScheduleFire, Reply<Option<Vec<FiredTick>>>),
+    /// A node's report, checked and encoded (boxed: it is the largest op).
+    RegisterNode(Box<Report>, Reply<()>),
+    RemoveNode {
+        id: String,
+        reply: Reply<bool>,
+    },
     /// For tests: waiting work moves this many milliseconds earlier.
     TimeTravel {
         by_ms: i64,
@@ -123,6 +130,8 @@ macro_rules! on_reply {
             Op::DeleteSchedule { reply: $r, .. } => $body,
             Op::FireSchedule(_, $r) => $body,
             Op::TimeTravel { reply: $r, .. } => $body,
+            Op::RegisterNode(_, $r) => $body,
+            Op::RemoveNode { reply: $r, .. } => $body,
         }
     };
 }
@@ -159,7 +168,8 @@ impl Op {
             | Op::Retry(..)
             | Op::Prune { .. }
             | Op::Lead { .. }
-            | Op::Resign { .. } => true,
+            | Op::Resign { .. }
+            | Op::RemoveNode { .. } => true,
             // Cancel reads the state, then writes; release and rescue put
             // jobs back in line, then cancel those whose cancel was
             // requested: they need the transaction.
@@ -169,7 +179,8 @@ impl Op {
             | Op::PauseSchedule { .. }
             | Op::DeleteSchedule { .. }
             | Op::FireSchedule(..)
-            | Op::TimeTravel { .. } => false,
+            | Op::TimeTravel { .. }
+            | Op::RegisterNode(..) => false,
         }
     }
 

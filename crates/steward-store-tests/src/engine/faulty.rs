@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -177,6 +177,21 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         self.inner.time_travel(by).await
+    }
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        // A node's refresh is one of the worker's calls: it fails with them.
+        self.reachable()?;
+        self.inner.register_node(info, ttl).await
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.inner.nodes().await
+    }
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.inner.node(id).await
+    }
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        self.reachable()?;
+        self.inner.remove_node(id).await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

@@ -30,16 +30,18 @@ use chrono::{DateTime, Utc};
 use steward_core::store::{
     AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, EARLIEST_TIME, Enqueued,
     ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult, JobId, JobQuery, JobRecord,
-    JobState, Lease, LeaseToken, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
-    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal, validate_schedule_defs,
-    validate_schedule_fire,
+    JobState, Lease, LeaseToken, NewJob, NodeInfo, NodeRecord, RescueReport, SaveReport,
+    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    validate_schedule_defs, validate_schedule_fire,
 };
 
 use leaders::Leaders;
+use nodes::Nodes;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
 use schedules::Schedules;
 
 mod leaders;
+mod nodes;
 mod row;
 mod schedules;
 
@@ -61,6 +63,7 @@ pub struct MemoryStore {
 struct Shared {
     jobs: Mutex<Jobs>,
     leaders: Mutex<Leaders>,
+    nodes: Mutex<Nodes>,
     /// Locked before `jobs` when both are (a fire enqueues its ticks' jobs).
     schedules: Mutex<Schedules>,
     /// Wakes `wait_for_work` callers (every idle worker looks, not just
@@ -110,6 +113,13 @@ impl MemoryStore {
     fn schedules(&self) -> MutexGuard<'_, Schedules> {
         self.shared
             .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn node_rows(&self) -> MutexGuard<'_, Nodes> {
+        self.shared
+            .nodes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -726,6 +736,26 @@ impl Store for MemoryStore {
                 .due_in((at - now).to_std().unwrap_or(Duration::ZERO));
         }
         Ok(moved)
+    }
+
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        self.open()?;
+        self.node_rows().register(Utc::now(), info, ttl)
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.open()?;
+        Ok(self.node_rows().list(Utc::now()))
+    }
+
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.open()?;
+        Ok(self.node_rows().get(Utc::now(), id))
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        self.open()?;
+        Ok(self.node_rows().remove(id))
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {
