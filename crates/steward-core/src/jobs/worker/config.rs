@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::NodeConfig;
 use crate::ConfigError;
 
 /// A queue this worker serves and how many of its jobs may run at once.
@@ -56,6 +57,8 @@ pub struct WorkerConfig {
     pub stop_grace: Duration,
     /// This worker's name in job records (default `host/pid`).
     pub id: String,
+    /// How its node is reported in the store's registry of live nodes.
+    pub node: NodeConfig,
 }
 
 impl Default for WorkerConfig {
@@ -73,6 +76,7 @@ impl Default for WorkerConfig {
             drain_timeout: None,
             stop_grace: Duration::from_secs(1),
             id: default_worker_id(),
+            node: NodeConfig::default(),
         }
     }
 }
@@ -140,6 +144,6 @@ impl WorkerConfig {
                 what: "the worker's poll interval".to_string(),
             });
         }
-        Ok(())
+        super::presence::validate(config)
     }
 }

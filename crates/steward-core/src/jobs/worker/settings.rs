@@ -1,6 +1,6 @@
 //! A worker's own keys in its table of settings
 //! (`[steward.services.<name>]`): queues and their concurrency, lease,
-//! heartbeat, poll interval, drain timeout, batch sizes.
+//! heartbeat, poll interval, drain timeout, batch sizes, node refresh and ttl.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,6 +32,12 @@ struct WorkerKeys {
     #[serde(default, with = "humantime_serde")]
     stop_grace: Option<Duration>,
     id: Option<String>,
+    /// `node.refresh_every`.
+    #[serde(default, with = "humantime_serde")]
+    node_refresh: Option<Duration>,
+    /// `node.ttl`.
+    #[serde(default, with = "humantime_serde")]
+    node_ttl: Option<Duration>,
 }
 
 impl<S: Store> Worker<S> {
@@ -62,6 +68,8 @@ impl<S: Store> Worker<S> {
         set(&mut config.poll_interval, keys.poll_interval);
         set(&mut config.stop_grace, keys.stop_grace);
         set(&mut config.id, keys.id);
+        set(&mut config.node.refresh_every, keys.node_refresh);
+        set(&mut config.node.ttl, keys.node_ttl);
         if keys.drain_timeout.is_some() {
             config.drain_timeout = keys.drain_timeout;
         }
