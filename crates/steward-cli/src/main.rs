@@ -12,6 +12,7 @@ mod job_filter;
 mod job_view;
 mod jobs_cmd;
 mod kinds;
+mod nodes_cmd;
 mod schedule_view;
 mod schedules_cmd;
 mod store_url;
@@ -81,6 +82,9 @@ enum Command {
     /// Manage cron schedules: add, list, show, pause, resume, delete, trigger.
     #[command(subcommand)]
     Schedules(schedules_cmd::SchedulesCommand),
+    /// The live processes that run workers, with their queues and their
+    /// host's services (`nodes show ID` for one).
+    Nodes(nodes_cmd::NodesArgs),
     /// Create or upgrade a store's schema.
     Migrate(MigrateArgs),
 }
@@ -139,6 +143,10 @@ fn main() -> ExitCode {
             Command::Schedules(cmd) => {
                 init_logging("warn", format);
                 schedules_cmd::run(cmd).await
+            }
+            Command::Nodes(args) => {
+                init_logging("warn", format);
+                nodes_cmd::run(args).await
             }
             Command::Migrate(args) => {
                 init_logging("warn", format);
