@@ -11,6 +11,7 @@ mod faulty;
 mod hostile;
 mod kit;
 mod leadership;
+mod nodes;
 mod outcomes;
 mod shutdown;
 
@@ -61,6 +62,7 @@ macro_rules! engine {
             a_panicking_error_display_fails_the_attempt_and_frees_its_slot,
             a_panicking_payload_decoder_fails_the_attempt_and_frees_its_slot,
             a_job_missing_its_state_fails_at_once_naming_the_type,
+            a_node_whose_refreshes_fail_expires_and_returns_and_the_worker_runs_on,
         ]);
     };
 }
