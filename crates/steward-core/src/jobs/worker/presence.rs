@@ -58,14 +58,19 @@ pub(super) fn next_node_id() -> String {
     }
 }
 
-/// The machine's name: `HOSTNAME`, else the kernel's, else `localhost`.
+/// The machine's name: `HOSTNAME`, else the kernel's, else `localhost`;
+/// read once, as the id it is part of is.
 fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_string())
+    })
+    .clone()
 }
 
 fn base36(mut n: u64) -> String {
