@@ -138,3 +138,37 @@ fn node_settings_that_break_the_rules_are_refused() {
     };
     assert!(config.validate().is_err(), "a ttl under the minimum");
 }
+
+#[tokio::test]
+async fn node_settings_come_from_the_worker_section_and_a_broken_one_is_reported_at_build() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    };
+    let mut worker = Worker::new(store_in(&dir).await).register::<Ping>();
+    let settings = steward::Settings::new().env_from(env(&[
+        ("STEWARD_SERVICES__WORKER__NODE_REFRESH", "2s"),
+        ("STEWARD_SERVICES__WORKER__NODE_TTL", "1m"),
+    ]));
+    Service::configure(&mut worker, &settings.service("worker")).expect("configure");
+    assert_eq!(
+        worker.current_config().node,
+        NodeConfig {
+            refresh_every: Duration::from_secs(2),
+            ttl: Duration::from_secs(60),
+        }
+    );
+
+    let worker = Worker::new(store_in(&dir).await).register::<Ping>();
+    let settings =
+        steward::Settings::new().env_from(env(&[("STEWARD_SERVICES__WORKER__NODE_REFRESH", "1m")]));
+    let mut host = builder();
+    host.settings(settings);
+    host.service("worker", worker).expect("worker");
+    let err = host.build().expect_err("refused").to_string();
+    assert!(err.contains("service `worker`"), "{err}");
+    assert!(err.contains("node refresh_every (60s)"), "{err}");
+}
