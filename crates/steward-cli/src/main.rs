@@ -14,6 +14,7 @@ mod job_view;
 mod jobs_act;
 mod jobs_cmd;
 mod kinds;
+mod nodes_cmd;
 mod queues_cmd;
 mod schedule_view;
 mod schedules_cmd;
@@ -93,6 +94,9 @@ enum Command {
     /// What the workers did, minute by minute: jobs succeeded, failed,
     /// retried, cancelled and rescued, and run-time percentiles.
     History(history_cmd::HistoryArgs),
+    /// The live processes that run workers, with their queues and their
+    /// host's services (`nodes show ID` for one).
+    Nodes(nodes_cmd::NodesArgs),
     /// Create or upgrade a store's schema.
     Migrate(MigrateArgs),
 }
@@ -159,6 +163,10 @@ fn main() -> ExitCode {
             Command::Schedules(cmd) => {
                 init_logging("warn", format);
                 schedules_cmd::run(cmd).await
+            }
+            Command::Nodes(args) => {
+                init_logging("warn", format);
+                nodes_cmd::run(args).await
             }
             Command::Migrate(args) => {
                 init_logging("warn", format);

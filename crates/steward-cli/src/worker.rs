@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use steward::http::HttpServer;
 use steward::jobs::{
-    Maintenance, MaintenanceConfig, QueueConfig, Scheduler, SchedulerConfig, Worker, WorkerConfig,
+    Maintenance, MaintenanceConfig, NodeConfig, QueueConfig, Scheduler, SchedulerConfig, Worker,
+    WorkerConfig,
 };
 use steward::sqlite::Synchronous;
 use steward::store::Store;
@@ -69,6 +70,13 @@ pub struct WorkerArgs {
     /// its misfire policy decides.
     #[arg(long, default_value = "60s", value_parser = crate::parse_duration, env = "STEWARD_MISFIRE_GRACE")]
     misfire_grace: Duration,
+    /// How often this process refreshes its row in `steward nodes`.
+    #[arg(long, default_value = "5s", value_parser = crate::parse_duration, env = "STEWARD_NODE_REFRESH")]
+    node_refresh: Duration,
+    /// How long this process stays in `steward nodes` without a refresh
+    /// (after a crash); a clean stop removes it at once.
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration, env = "STEWARD_NODE_TTL")]
+    node_ttl: Duration,
     /// How long shutdown may take.
     #[arg(long, default_value = "30s", value_parser = crate::parse_duration, env = "STEWARD_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Duration,
@@ -103,6 +111,10 @@ async fn run_with<S: Store>(store: Arc<S>, args: WorkerArgs) -> anyhow::Result<E
         lease: args.lease,
         heartbeat_every: args.heartbeat.unwrap_or(args.lease / 6),
         poll_interval: args.poll_interval,
+        node: NodeConfig {
+            refresh_every: args.node_refresh,
+            ttl: args.node_ttl,
+        },
         ..WorkerConfig::default()
     };
     let mut worker = kinds::register(Worker::new(store.clone()));

@@ -74,6 +74,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue_settings",
         sql: include_str!("../migrations/0011_queue_settings.sql"),
     },
+    Migration {
+        version: 12,
+        name: "nodes",
+        sql: include_str!("../migrations/0012_nodes.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -83,7 +88,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,

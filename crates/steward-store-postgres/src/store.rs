@@ -12,8 +12,9 @@ use std::collections::BTreeSet;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError, WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -21,7 +22,9 @@ use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{act, admin, claim, enqueue, history, leader, lease, queues, read, schedules};
+use crate::ops::{
+    act, admin, claim, enqueue, history, leader, lease, nodes, queues, read, schedules,
+};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -819,6 +822,25 @@ impl Store for PostgresStore {
             None => {}
         }
         Ok(done)
+    }
+
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        let report = nodes::validate(info, ttl)?;
+        self.one(async |c, sql| nodes::register(c, sql, &report).await)
+            .await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.one(async |c, sql| nodes::list(c, sql).await).await
+    }
+
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.one(async |c, sql| nodes::get(c, sql, id).await).await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        self.one(async |c, sql| nodes::remove(c, sql, id).await)
+            .await
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {

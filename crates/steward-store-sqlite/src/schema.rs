@@ -66,6 +66,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue settings",
         sql: include_str!("../migrations/0010_queue_settings.sql"),
     },
+    Migration {
+        version: 11,
+        name: "nodes",
+        sql: include_str!("../migrations/0011_nodes.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -75,7 +80,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

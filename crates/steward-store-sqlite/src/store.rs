@@ -9,15 +9,16 @@ use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, history, leader, queues, read, schedules};
+use crate::ops::{admin, claim, enqueue, history, leader, nodes, queues, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -687,6 +688,26 @@ impl Store for SqliteStore {
             self.inner.signal.due_in(Duration::from_millis(delay));
         }
         Ok(done)
+    }
+
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        let report = Box::new(nodes::validate(info, ttl)?);
+        self.call(|reply| Op::RegisterNode(report, reply)).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.read(async |conn| nodes::list(conn, now_ms()).await)
+            .await
+    }
+
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.read(async |conn| nodes::get(conn, now_ms(), id).await)
+            .await
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(|reply| Op::RemoveNode { id, reply }).await
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {

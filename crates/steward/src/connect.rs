@@ -6,8 +6,9 @@ use std::time::Duration;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -230,6 +231,19 @@ impl Store for AnyStore {
     }
     async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
         each!(self, s => s.queues().await)
+    }
+
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        each!(self, s => s.register_node(info, ttl).await)
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        each!(self, s => s.nodes().await)
+    }
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        each!(self, s => s.node(id).await)
+    }
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.remove_node(id).await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

@@ -30,5 +30,5 @@ pub use maintenance::{Maintenance, MaintenanceConfig, Pass};
 pub use retry::RetryPolicy;
 pub use schedules::{ScheduleError, Scheduler, SchedulerConfig, Schedules, Step};
 pub use worker::{
-    DRAIN_LIMIT, DrainOutcome, Drained, DrainedJob, QueueConfig, Worker, WorkerConfig,
+    DRAIN_LIMIT, DrainOutcome, Drained, DrainedJob, NodeConfig, QueueConfig, Worker, WorkerConfig,
 };

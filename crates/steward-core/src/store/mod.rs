@@ -39,6 +39,7 @@ pub mod batch;
 mod error;
 mod history;
 pub mod migration;
+mod node;
 mod query;
 mod queues;
 mod run_times;
@@ -60,6 +61,10 @@ pub use history::{
     DEFAULT_HISTORY_RETENTION, HistoryCounts, HistoryDelta, HistoryKey, HistoryQuery, HistoryRow,
     MAX_HISTORY_BATCH, MAX_HISTORY_COUNT, MAX_HISTORY_SPAN, group_history, minute_start_ms,
     rescue_tallies, validate_history,
+};
+pub use node::{
+    MAX_NODE_ERROR, MAX_NODE_ITEMS, MAX_NODE_LABEL, MAX_NODE_NAME, MAX_NODE_TTL, MIN_NODE_TTL,
+    NodeError, NodeInfo, NodeQueue, NodeRecord, NodeService,
 };
 pub use query::{JobQuery, MAX_PAGE};
 pub use queues::{MAX_QUEUE_NAME, QueueChange, QueueInfo, validate_queue_name};
@@ -549,6 +554,61 @@ pub trait Store: Send + Sync + 'static {
     /// }
     /// ```
     fn queues(&self) -> impl Future<Output = Result<Vec<QueueInfo>, StoreError>> + Send;
+    /// Registers a node or refreshes its report, in one write: the row
+    /// takes `info`, `last_seen` becomes the store's now and the node is
+    /// listed until `ttl` after that. A node's `started_at` is set when it
+    /// first registers and kept by its refreshes (a node that had expired
+    /// starts afresh). The same write deletes every other node expired by
+    /// then, so dead nodes' rows go without a maintenance pass. A report
+    /// [`NodeInfo::validate`] refuses is refused with
+    /// [`StoreError::Invalid`], writing nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steward_core::store::{NodeInfo, Store, StoreError};
+    /// async fn report<S: Store>(store: &S) -> Result<(), StoreError> {
+    ///     let me = NodeInfo::new("web-1:4242:k3x", "web-1", 4242);
+    ///     store.register_node(me, Duration::from_secs(30)).await
+    /// }
+    /// ```
+    fn register_node(
+        &self,
+        info: NodeInfo,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every live node (its ttl not passed by the store's clock), by id,
+    /// with its services.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn count<S: Store>(store: &S) -> Result<usize, StoreError> {
+    ///     Ok(store.nodes().await?.len())
+    /// }
+    /// ```
+    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>, StoreError>> + Send;
+
+    /// One live node, if it exists and has not expired.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn alive<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     Ok(store.node("web-1:4242:k3x").await?.is_some())
+    /// }
+    /// ```
+    fn node(&self, id: &str)
+    -> impl Future<Output = Result<Option<NodeRecord>, StoreError>> + Send;
+
+    /// Removes a node at once (its clean shutdown); `false` if there was
+    /// no such row.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn leave<S: Store>(store: &S) -> Result<bool, StoreError> {
+    ///     store.remove_node("web-1:4242:k3x").await
+    /// }
+    /// ```
+    fn remove_node(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

@@ -14,6 +14,7 @@
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `act.rs`: an operator's bulk retry/cancel/delete and reschedule;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
+//! - `nodes.rs`: the registry of live nodes;
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `queues.rs`: queue settings (pauses) and the list of queues;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
@@ -30,6 +31,7 @@ pub(crate) mod enqueue;
 pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod nodes;
 pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod schedules;
@@ -95,6 +97,7 @@ pub(crate) struct Sql {
     pub(crate) reschedule_lock: String,
     pub(crate) reschedule: String,
     pub(crate) queues: queues::Statements,
+    pub(crate) nodes: nodes::NodeSql,
 }
 
 impl Sql {
@@ -158,6 +161,7 @@ impl Sql {
             reschedule_lock: r(act::LOCK_ONE),
             reschedule: r(act::RESCHEDULE),
             queues: queues::Statements::new(quoted_schema),
+            nodes: nodes::NodeSql::new(quoted_schema),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `act.rs`: an operator's bulk retry/cancel/delete and reschedule;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
+//! - `nodes.rs`: the registry of live nodes;
 //! - `read.rs`: `job`, `jobs` and `counts`;
 //! - `schedules.rs`: recurring schedules and their fired ticks;
 //! - `history.rs`: per-minute history for charts.
@@ -25,6 +26,7 @@ pub(crate) mod enqueue;
 pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod nodes;
 pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod schedules;

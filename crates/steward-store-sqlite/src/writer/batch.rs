@@ -6,7 +6,7 @@ use steward_core::store::{Finish, Lease, NewJob, StoreError};
 
 use super::op::Op;
 use crate::error::map_sqlx;
-use crate::ops::{act, admin, claim, enqueue, history, leader, lease, queues, schedules};
+use crate::ops::{act, admin, claim, enqueue, history, leader, lease, nodes, queues, schedules};
 use crate::sql::{self, now_ms};
 
 /// The store's clock for one transaction, taken once the write lock is
@@ -242,6 +242,11 @@ async fn apply(conn: &mut SqliteConnection, now: i64, ops: &mut [Op]) -> Result<
                 paused,
                 reply,
             } => reply.hold(Ok(queues::set_paused(conn, now, queue, *paused).await?)),
+            Op::RegisterNode(report, reply) => {
+                nodes::register(conn, now, report).await?;
+                reply.hold(Ok(()));
+            }
+            Op::RemoveNode { id, reply } => reply.hold(Ok(nodes::remove(conn, id).await?)),
             Op::Migrate(_)
             | Op::Enqueue(..)
             | Op::Claim(..)

@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 use crate::ops::act::Moved;
 use crate::ops::admin::Travelled;
 use crate::ops::enqueue;
+use crate::ops::nodes::Report;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, Enqueued, Finish, FiredTick, HeartbeatResult,
     HistoryDelta, JobId, Lease, NewJob, QueueChange, Reschedule, RescueReport, SaveReport,
@@ -104,6 +105,12 @@ pub(crate) enum Op {
         paused: bool,
         reply: Reply<QueueChange>,
     },
+    /// A node's report, checked and encoded (boxed: it is the largest op).
+    RegisterNode(Box<Report>, Reply<()>),
+    RemoveNode {
+        id: String,
+        reply: Reply<bool>,
+    },
     /// For tests: waiting work moves this many milliseconds earlier.
     TimeTravel {
         by_ms: i64,
@@ -144,6 +151,8 @@ macro_rules! on_reply {
             Op::Act(_, $r) => $body,
             Op::Reschedule(_, _, $r) => $body,
             Op::SetQueuePaused { reply: $r, .. } => $body,
+            Op::RegisterNode(_, $r) => $body,
+            Op::RemoveNode { reply: $r, .. } => $body,
         }
     };
 }
@@ -182,6 +191,7 @@ impl Op {
             | Op::Lead { .. }
             | Op::Resign { .. }
             | Op::PruneHistory(..) => true,
+            Op::RemoveNode { .. } => true,
             // Cancel reads the state, then writes; release and rescue put
             // jobs back in line, then cancel those whose cancel was
             // requested: they need the transaction.
@@ -195,7 +205,8 @@ impl Op {
             | Op::RecordHistory(..)
             | Op::Act(..)
             | Op::Reschedule(..)
-            | Op::SetQueuePaused { .. } => false,
+            | Op::SetQueuePaused { .. }
+            | Op::RegisterNode(..) => false,
         }
     }
 

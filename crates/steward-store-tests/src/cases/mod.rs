@@ -19,6 +19,7 @@ pub mod history;
 pub mod inspect;
 pub mod large_batch;
 pub mod leadership;
+pub mod nodes;
 pub mod payload_version;
 pub mod prune;
 pub mod query;

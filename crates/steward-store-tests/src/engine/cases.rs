@@ -26,6 +26,7 @@ pub use super::leadership::{
     a_dead_leader_is_replaced_once_its_lease_expires,
     only_the_leader_runs_maintenance_and_a_clean_stop_hands_over,
 };
+pub use super::nodes::a_node_whose_refreshes_fail_expires_and_returns_and_the_worker_runs_on;
 pub use super::outcomes::{
     an_outcome_the_database_refuses_for_good_holds_back_no_other,
     the_worker_is_not_ready_while_outcomes_cannot_be_written,

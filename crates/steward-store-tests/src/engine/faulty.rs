@@ -12,8 +12,9 @@ use std::time::Duration;
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
     FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -219,6 +220,22 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
         self.inner.queues().await
+    }
+
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        // A node's refresh is one of the worker's calls: it fails with them.
+        self.reachable()?;
+        self.inner.register_node(info, ttl).await
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.inner.nodes().await
+    }
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.inner.node(id).await
+    }
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        self.reachable()?;
+        self.inner.remove_node(id).await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

@@ -12,6 +12,7 @@ mod history;
 mod hostile;
 mod kit;
 mod leadership;
+mod nodes;
 mod outcomes;
 mod pauses;
 mod shutdown;
@@ -67,6 +68,7 @@ macro_rules! engine {
             a_panicking_payload_decoder_fails_the_attempt_and_frees_its_slot,
             a_job_missing_its_state_fails_at_once_naming_the_type,
             a_failed_read_of_the_paused_queues_keeps_the_last_known_set,
+            a_node_whose_refreshes_fail_expires_and_returns_and_the_worker_runs_on,
         ]);
     };
 }

@@ -31,13 +31,14 @@ use steward_core::store::{
     ActOn, Acted, AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules,
     EARLIEST_TIME, Enqueued, ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult,
     HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, JobState, Lease,
-    LeaseToken, NewJob, QueueChange, QueueInfo, Reschedule, Rescheduled, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
-    validate_queue_name, validate_schedule_defs, validate_schedule_fire,
+    LeaseToken, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
+    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
+    StoreError, WorkSignal, validate_queue_name, validate_schedule_defs, validate_schedule_fire,
 };
 
 use history::History;
 use leaders::Leaders;
+use nodes::Nodes;
 use queues::QueueSettings;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
 use schedules::Schedules;
@@ -45,6 +46,7 @@ use schedules::Schedules;
 mod act;
 mod history;
 mod leaders;
+mod nodes;
 mod queues;
 mod row;
 mod schedules;
@@ -67,6 +69,7 @@ pub struct MemoryStore {
 struct Shared {
     jobs: Mutex<Jobs>,
     leaders: Mutex<Leaders>,
+    nodes: Mutex<Nodes>,
     /// Locked before `jobs` when both are (a fire enqueues its ticks' jobs).
     schedules: Mutex<Schedules>,
     history: Mutex<History>,
@@ -126,6 +129,13 @@ impl MemoryStore {
     fn minutes(&self) -> MutexGuard<'_, History> {
         self.shared
             .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn node_rows(&self) -> MutexGuard<'_, Nodes> {
+        self.shared
+            .nodes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -774,6 +784,26 @@ impl Store for MemoryStore {
             c.set(row.record.state, c.get(row.record.state) + 1);
         }
         Ok(settings.list(counts))
+    }
+
+    async fn register_node(&self, info: NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        self.open()?;
+        self.node_rows().register(Utc::now(), info, ttl)
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.open()?;
+        Ok(self.node_rows().list(Utc::now()))
+    }
+
+    async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.open()?;
+        Ok(self.node_rows().get(Utc::now(), id))
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
+        self.open()?;
+        Ok(self.node_rows().remove(id))
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::NodeConfig;
 use crate::ConfigError;
 
 /// A queue this worker serves and how many of its jobs may run at once.
@@ -60,6 +61,8 @@ pub struct WorkerConfig {
     /// and kind: `Store::record_history`) are written: one small write per
     /// period, never one per job (default 10 s, at most 10 minutes).
     pub history_every: Duration,
+    /// How its node is reported in the store's registry of live nodes.
+    pub node: NodeConfig,
 }
 
 impl Default for WorkerConfig {
@@ -78,6 +81,7 @@ impl Default for WorkerConfig {
             stop_grace: Duration::from_secs(1),
             id: default_worker_id(),
             history_every: Duration::from_secs(10),
+            node: NodeConfig::default(),
         }
     }
 }
@@ -163,6 +167,6 @@ impl WorkerConfig {
                 ),
             });
         }
-        Ok(())
+        super::presence::validate(config)
     }
 }

@@ -21,6 +21,7 @@ mod heartbeat;
 mod history;
 mod pace;
 mod pauses;
+mod presence;
 mod ready;
 mod serve;
 mod settings;
@@ -28,6 +29,7 @@ mod stop;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
@@ -47,6 +49,8 @@ pub use config::{QueueConfig, WorkerConfig};
 use dispatch::Dispatcher;
 pub use drain::{DRAIN_LIMIT, DrainOutcome, Drained, DrainedJob};
 use heartbeat::Running;
+pub use presence::NodeConfig;
+use presence::Presence;
 use ready::Readiness;
 use serve::serve;
 use stop::StopBudget;
@@ -82,6 +86,8 @@ pub struct Worker<S> {
     /// Mistakes made while configuring, reported at `build` (and by `run`,
     /// for a worker started without a host's checks).
     problems: Vec<ConfigError>,
+    /// Its node's id, taken at its first run and kept across restarts.
+    node_id: Option<String>,
 }
 
 impl<S: Store> Worker<S> {
@@ -100,6 +106,7 @@ impl<S: Store> Worker<S> {
             extensions: Extensions::default(),
             custom_queues: false,
             problems: Vec::new(),
+            node_id: None,
         }
     }
 
@@ -266,7 +273,11 @@ impl<S: Store> Service for Worker<S> {
             }
         }
         let registry = self.registry.clone();
-        run_worker(self, &registry, ctx).await
+        let node_id = self
+            .node_id
+            .get_or_insert_with(presence::next_node_id)
+            .clone();
+        run_worker(self, &registry, ctx, node_id).await
     }
 }
 
@@ -274,6 +285,7 @@ async fn run_worker<S: Store>(
     worker: &Worker<S>,
     registry: &Arc<Registry>,
     ctx: &Context,
+    node_id: String,
 ) -> Result<(), BoxError> {
     let config = &worker.config;
     let store = worker.store.clone();
@@ -354,6 +366,21 @@ async fn run_worker<S: Store>(
             paused_tx,
             beat_stop.clone(),
         )
+        .instrument(span.clone()),
+    );
+    // The node's row: one small periodic write, off the job path.
+    let node_stop = CancellationToken::new();
+    let leave = Arc::new(AtomicBool::new(false));
+    helpers.spawn(
+        Presence {
+            store: store.clone(),
+            id: node_id,
+            queues: config.queues.clone(),
+            config: config.node.clone(),
+            running: running.clone(),
+            host: ctx.host().clone(),
+        }
+        .run(node_stop.clone(), leave.clone(), give_up.clone())
         .instrument(span),
     );
 
@@ -382,6 +409,10 @@ async fn run_worker<S: Store>(
         .drain(&*worker.store, &budget, config.stop_grace)
         .await;
     beat_stop.cancel();
+    // A clean stop removes the node's row at once; after a panic the worker
+    // restarts under the same id, so the row stays.
+    leave.store(served.is_ok(), Ordering::SeqCst);
+    node_stop.cancel();
     // Closes the outcome channel: the writer flushes what is queued, then
     // ends, or gives up when the time to stop is over.
     drop(dispatcher);

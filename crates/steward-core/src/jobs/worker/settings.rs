@@ -1,6 +1,6 @@
 //! A worker's own keys in its table of settings
 //! (`[steward.services.<name>]`): queues and their concurrency, lease,
-//! heartbeat, poll interval, drain timeout, batch sizes.
+//! heartbeat, poll interval, drain timeout, batch sizes, node refresh and ttl.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,6 +34,12 @@ struct WorkerKeys {
     #[serde(default, with = "humantime_serde")]
     history_every: Option<Duration>,
     id: Option<String>,
+    /// `node.refresh_every`.
+    #[serde(default, with = "humantime_serde")]
+    node_refresh: Option<Duration>,
+    /// `node.ttl`.
+    #[serde(default, with = "humantime_serde")]
+    node_ttl: Option<Duration>,
 }
 
 impl<S: Store> Worker<S> {
@@ -65,6 +71,8 @@ impl<S: Store> Worker<S> {
         set(&mut config.stop_grace, keys.stop_grace);
         set(&mut config.history_every, keys.history_every);
         set(&mut config.id, keys.id);
+        set(&mut config.node.refresh_every, keys.node_refresh);
+        set(&mut config.node.ttl, keys.node_ttl);
         if keys.drain_timeout.is_some() {
             config.drain_timeout = keys.drain_timeout;
         }
