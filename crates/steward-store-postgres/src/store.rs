@@ -9,8 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    GroupedCounts, HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -18,7 +19,7 @@ use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{admin, claim, enqueue, leader, lease, read, schedules};
+use crate::ops::{admin, claim, enqueue, grouped, leader, lease, read, schedules};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -721,6 +722,11 @@ impl Store for PostgresStore {
             self.notify_enqueued();
         }
         Ok(travelled.moved)
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.one(async |c, sql| grouped::grouped_counts(c, sql).await)
+            .await
     }
 
     /// Waits for a wake-up, the earliest due time noted, or `max_wait`.

@@ -8,15 +8,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    GroupedCounts, HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, leader, read, schedules};
+use crate::ops::{admin, claim, enqueue, grouped, leader, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -612,6 +613,11 @@ impl Store for SqliteStore {
             self.inner.signal.due_in(delay);
         }
         Ok(travelled.moved)
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.read(async |conn| grouped::grouped_counts(conn).await)
+            .await
     }
 
     /// Waits for a wake-up, the earliest due time this store noted, or

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    GroupedCounts, HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -200,6 +200,9 @@ impl Store for AnyStore {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         each!(self, s => s.time_travel(by).await)
+    }
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        each!(self, s => s.grouped_counts().await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

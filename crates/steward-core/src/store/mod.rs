@@ -36,6 +36,7 @@
 
 pub mod batch;
 mod error;
+mod grouped;
 pub mod migration;
 mod query;
 mod schedule;
@@ -48,6 +49,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::StoreError;
+pub use grouped::GroupedCounts;
 pub use query::{JobQuery, MAX_PAGE};
 pub use schedule::{
     DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_MISFIRE_LIMIT, MAX_SCHEDULE_ID,
@@ -385,6 +387,18 @@ pub trait Store: Send + Sync + 'static {
     /// }
     /// ```
     fn time_travel(&self, by: Duration) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// How many jobs each queue and each kind has in each state, counted
+    /// exactly in one read (see [`GroupedCounts`]). Only queues and kinds
+    /// with jobs appear.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn dead_mail<S: Store>(store: &S) -> Result<u64, StoreError> {
+    ///     Ok(store.grouped_counts().await?.queue("mail").dead)
+    /// }
+    /// ```
+    fn grouped_counts(&self) -> impl Future<Output = Result<GroupedCounts, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

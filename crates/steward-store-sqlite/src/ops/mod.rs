@@ -17,6 +17,7 @@
 pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod enqueue;
+pub(crate) mod grouped;
 pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod read;

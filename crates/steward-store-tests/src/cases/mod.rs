@@ -12,6 +12,7 @@ pub mod claim;
 pub mod enqueue;
 pub mod fencing;
 pub mod finish;
+pub mod grouped;
 pub mod heartbeat;
 pub mod inspect;
 pub mod large_batch;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use steward_core::store::{
     CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish, FiredTick,
-    HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport, SaveReport,
-    ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
+    GroupedCounts, HeartbeatResult, JobId, JobQuery, JobRecord, Lease, NewJob, RescueReport,
+    SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -177,6 +177,9 @@ impl<S: Store> Store for Faulty<S> {
     }
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
         self.inner.time_travel(by).await
+    }
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.inner.grouped_counts().await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

@@ -29,16 +29,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use steward_core::store::{
     AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, EARLIEST_TIME, Enqueued,
-    ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult, JobId, JobQuery, JobRecord,
-    JobState, Lease, LeaseToken, NewJob, RescueReport, SaveReport, ScheduleDef, ScheduleFire,
-    ScheduleRecord, StateCounts, Store, StoreError, WorkSignal, validate_schedule_defs,
-    validate_schedule_fire,
+    ErrorKind, Finish, FinishOutcome, FiredTick, GroupedCounts, HeartbeatResult, JobId, JobQuery,
+    JobRecord, JobState, Lease, LeaseToken, NewJob, RescueReport, SaveReport, ScheduleDef,
+    ScheduleFire, ScheduleRecord, StateCounts, Store, StoreError, WorkSignal,
+    validate_schedule_defs, validate_schedule_fire,
 };
 
 use leaders::Leaders;
 use row::{Hold, Moment, Row, after, earlier, later, validate};
 use schedules::Schedules;
 
+mod grouped;
 mod leaders;
 mod row;
 mod schedules;
@@ -726,6 +727,10 @@ impl Store for MemoryStore {
                 .due_in((at - now).to_std().unwrap_or(Duration::ZERO));
         }
         Ok(moved)
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.grouped()
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {
