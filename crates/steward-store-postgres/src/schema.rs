@@ -58,6 +58,13 @@ const MIGRATIONS: &[Migration] = &[
         name: "payload_version",
         sql: include_str!("../migrations/0008_payload_version.sql"),
     },
+    // File 0012 (the number this work was given); listed as the next version
+    // until the migrations numbered before it are merged.
+    Migration {
+        version: 9,
+        name: "counts_statistics",
+        sql: include_str!("../migrations/0012_counts_statistics.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -67,7 +74,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,
