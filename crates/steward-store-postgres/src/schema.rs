@@ -79,6 +79,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "nodes",
         sql: include_str!("../migrations/0012_nodes.sql"),
     },
+    Migration {
+        version: 13,
+        name: "counts_statistics",
+        sql: include_str!("../migrations/0013_counts_statistics.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -88,7 +93,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,

@@ -11,10 +11,10 @@ use std::collections::BTreeSet;
 
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
-    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
-    StoreError, WorkSignal,
+    FiredTick, GroupedCounts, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId,
+    JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule,
+    Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError, WorkSignal,
 };
 use tokio::task::JoinHandle;
 
@@ -23,7 +23,7 @@ use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
 use crate::ops::{
-    act, admin, claim, enqueue, history, leader, lease, nodes, queues, read, schedules,
+    act, admin, claim, enqueue, grouped, history, leader, lease, nodes, queues, read, schedules,
 };
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
@@ -769,6 +769,11 @@ impl Store for PostgresStore {
 
     async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
         self.one(async |c, sql| queues::list(c, sql).await).await
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.one(async |c, sql| grouped::grouped_counts(c, sql).await)
+            .await
     }
 
     /// Waits for a wake-up, the earliest due time noted, or `max_wait`.

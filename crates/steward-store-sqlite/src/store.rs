@@ -8,17 +8,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
-    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
-    StoreError, WorkSignal,
+    FiredTick, GroupedCounts, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId,
+    JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule,
+    Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError, WorkSignal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, history, leader, nodes, queues, read, schedules};
+use crate::ops::{admin, claim, enqueue, grouped, history, leader, nodes, queues, read, schedules};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -663,6 +663,11 @@ impl Store for SqliteStore {
 
     async fn queues(&self) -> Result<Vec<QueueInfo>, StoreError> {
         self.read(async |conn| queues::list(conn).await).await
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.read(async |conn| grouped::grouped_counts(conn).await)
+            .await
     }
 
     /// Waits for a wake-up, the earliest due time this store noted, or

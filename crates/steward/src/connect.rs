@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
-    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
-    StoreError,
+    FiredTick, GroupedCounts, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId,
+    JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule,
+    Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError,
 };
 
 /// A store of either kind, opened by [`connect`]. It is a [`Store`], so it
@@ -244,6 +244,10 @@ impl Store for AnyStore {
     }
     async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
         each!(self, s => s.remove_node(id).await)
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        each!(self, s => s.grouped_counts().await)
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         each!(self, s => s.wait_for_work(max_wait).await)

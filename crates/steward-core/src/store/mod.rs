@@ -37,6 +37,7 @@
 mod act;
 pub mod batch;
 mod error;
+mod grouped;
 mod history;
 pub mod migration;
 mod node;
@@ -57,6 +58,7 @@ pub use act::{
     waiting_state,
 };
 pub use error::StoreError;
+pub use grouped::GroupedCounts;
 pub use history::{
     DEFAULT_HISTORY_RETENTION, HistoryCounts, HistoryDelta, HistoryKey, HistoryQuery, HistoryRow,
     MAX_HISTORY_BATCH, MAX_HISTORY_COUNT, MAX_HISTORY_SPAN, group_history, minute_start_ms,
@@ -609,6 +611,17 @@ pub trait Store: Send + Sync + 'static {
     /// }
     /// ```
     fn remove_node(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// How many jobs each queue and each kind has in each state, counted
+    /// exactly in one read (see [`GroupedCounts`]). Only queues and kinds
+    /// with jobs appear.
+    ///
+    /// ```
+    /// use steward_core::store::{Store, StoreError};
+    /// async fn dead_mail<S: Store>(store: &S) -> Result<u64, StoreError> {
+    ///     Ok(store.grouped_counts().await?.queue("mail").dead)
+    /// }
+    /// ```
+    fn grouped_counts(&self) -> impl Future<Output = Result<GroupedCounts, StoreError>> + Send;
 
     /// Completes when new jobs may be due (an enqueue in this process, a
     /// notification from another, delayed work the store knows of coming

@@ -28,6 +28,7 @@ pub(crate) mod claim;
 pub(crate) mod columns;
 pub(crate) mod copy;
 pub(crate) mod enqueue;
+pub(crate) mod grouped;
 pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
@@ -71,6 +72,7 @@ pub(crate) struct Sql {
     pub(crate) job: String,
     pub(crate) jobs: String,
     pub(crate) counts: String,
+    pub(crate) grouped_counts: String,
     pub(crate) lead: String,
     pub(crate) resign: String,
     pub(crate) vacuum: String,
@@ -135,6 +137,7 @@ impl Sql {
             job: r(read::JOB),
             jobs: r(read::JOBS),
             counts: r(read::COUNTS),
+            grouped_counts: r(grouped::GROUPED),
             lead: r(leader::LEAD),
             resign: r(leader::RESIGN),
             vacuum: r(vacuum::VACUUM),

@@ -23,6 +23,7 @@ pub(crate) mod act;
 pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod enqueue;
+pub(crate) mod grouped;
 pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;

@@ -14,6 +14,7 @@ pub mod claim;
 pub mod enqueue;
 pub mod fencing;
 pub mod finish;
+pub mod grouped;
 pub mod heartbeat;
 pub mod history;
 pub mod inspect;

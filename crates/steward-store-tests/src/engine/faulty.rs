@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use steward_core::store::{
     ActOn, Acted, CancelResult, ClaimRequest, ClaimedJob, DueSchedules, Enqueued, Finish,
-    FiredTick, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord,
-    Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
-    StoreError,
+    FiredTick, GroupedCounts, HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId,
+    JobQuery, JobRecord, Lease, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule,
+    Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError,
 };
 
 /// A store `S` with faults injected on demand (see the module docs).
@@ -236,6 +236,10 @@ impl<S: Store> Store for Faulty<S> {
     async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
         self.reachable()?;
         self.inner.remove_node(id).await
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.inner.grouped_counts().await
     }
     async fn wait_for_work(&self, max_wait: Duration) {
         self.inner.wait_for_work(max_wait).await

@@ -29,11 +29,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use steward_core::store::{
     ActOn, Acted, AttemptError, CancelResult, ClaimRequest, ClaimedJob, DueSchedules,
-    EARLIEST_TIME, Enqueued, ErrorKind, Finish, FinishOutcome, FiredTick, HeartbeatResult,
-    HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, JobState, Lease,
-    LeaseToken, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule, Rescheduled,
-    RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts, Store,
-    StoreError, WorkSignal, validate_queue_name, validate_schedule_defs, validate_schedule_fire,
+    EARLIEST_TIME, Enqueued, ErrorKind, Finish, FinishOutcome, FiredTick, GroupedCounts,
+    HeartbeatResult, HistoryDelta, HistoryQuery, HistoryRow, JobId, JobQuery, JobRecord, JobState,
+    Lease, LeaseToken, NewJob, NodeInfo, NodeRecord, QueueChange, QueueInfo, Reschedule,
+    Rescheduled, RescueReport, SaveReport, ScheduleDef, ScheduleFire, ScheduleRecord, StateCounts,
+    Store, StoreError, WorkSignal, validate_queue_name, validate_schedule_defs,
+    validate_schedule_fire,
 };
 
 use history::History;
@@ -44,6 +45,7 @@ use row::{Hold, Moment, Row, after, earlier, later, validate};
 use schedules::Schedules;
 
 mod act;
+mod grouped;
 mod history;
 mod leaders;
 mod nodes;
@@ -804,6 +806,10 @@ impl Store for MemoryStore {
     async fn remove_node(&self, id: &str) -> Result<bool, StoreError> {
         self.open()?;
         Ok(self.node_rows().remove(id))
+    }
+
+    async fn grouped_counts(&self) -> Result<GroupedCounts, StoreError> {
+        self.grouped()
     }
 
     async fn wait_for_work(&self, max_wait: Duration) {
