@@ -18,7 +18,7 @@ use crate::clock::{age_micros, delay_micros, micros};
 use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
-use crate::ops::{admin, claim, enqueue, leader, lease, read, schedules};
+use crate::ops::{self, admin, claim, enqueue, leader, lease, read, schedules};
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
 use crate::vacuum::DrainVacuum;
@@ -688,7 +688,7 @@ impl Store for PostgresStore {
 
     async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
         query.validate()?;
-        self.one(async |c, sql| read::jobs(c, sql, &query).await)
+        self.one(async |c, sql| ops::query::jobs(c, sql, &query).await)
             .await
     }
 

@@ -38,6 +38,8 @@ pub mod batch;
 mod error;
 pub mod migration;
 mod query;
+mod query_cursor;
+mod query_range;
 mod schedule;
 mod types;
 mod unreadable;
@@ -48,7 +50,8 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::StoreError;
-pub use query::{JobQuery, MAX_PAGE};
+pub use query::{JobQuery, MAX_ERROR_MATCH, MAX_PAGE};
+pub use query_range::{JobOrder, JobTime, MAX_AGO, TimeBound, TimeRange};
 pub use schedule::{
     DEFAULT_MISFIRE_LIMIT, DueSchedules, FiredTick, KEPT_TICKS, MAX_MISFIRE_LIMIT, MAX_SCHEDULE_ID,
     Misfire, SaveReport, Saved, ScheduleDef, ScheduleFire, ScheduleOrigin, ScheduleRecord,
@@ -354,9 +357,12 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<FiredTick>, StoreError>> + Send;
 
-    /// Jobs matching `query`, oldest (lowest id) first, at most
-    /// `query.limit`, with their attempt errors. A limit of 0 or above
-    /// [`MAX_PAGE`] is refused with [`StoreError::Invalid`].
+    /// Jobs matching every filter of `query`, in its order (by id, oldest
+    /// first unless it says newest), past its cursor, at most
+    /// `query.limit`, with their attempt errors. Ages in its time ranges
+    /// are counted back from the store's now. A query
+    /// [`JobQuery::validate`] refuses is refused with
+    /// [`StoreError::Invalid`], before anything is read.
     ///
     /// ```
     /// use steward_core::store::{JobQuery, JobState, Store, StoreError};

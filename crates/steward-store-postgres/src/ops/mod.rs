@@ -13,7 +13,7 @@
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced, batched);
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
-//! - `read.rs`: `job`, `jobs` and `counts`;
+//! - `read.rs`: `job` and `counts`; `query.rs`: `jobs`;
 //! - `schedules.rs`: recurring schedules and the scheduler's fenced step;
 //! - `columns.rs`: decoding columns without panics;
 //! - [`Sql`] (here): every statement above, rendered for one schema.
@@ -25,6 +25,7 @@ pub(crate) mod copy;
 pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod query;
 pub(crate) mod read;
 pub(crate) mod schedules;
 

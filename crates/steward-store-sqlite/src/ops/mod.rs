@@ -11,7 +11,7 @@
 //! - `lease.rs`: heartbeat, finish, release, checkpoint (fenced);
 //! - `admin.rs`: cancel, retry, rescue, prune, time travel (tests);
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
-//! - `read.rs`: `job`, `jobs` and `counts`;
+//! - `read.rs`: `job` and `counts`; `query.rs`: `jobs`;
 //! - `schedules.rs`: recurring schedules and their fired ticks.
 
 pub(crate) mod admin;
@@ -19,5 +19,6 @@ pub(crate) mod claim;
 pub(crate) mod enqueue;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod query;
 pub(crate) mod read;
 pub(crate) mod schedules;

@@ -19,6 +19,8 @@ pub mod leadership;
 pub mod payload_version;
 pub mod prune;
 pub mod query;
+pub mod query_filters;
+pub mod query_pages;
 pub mod race;
 pub mod release;
 pub mod rescue;

@@ -1,0 +1,105 @@
+//! `jobs(query)`: a page of jobs by any filter, in either order.
+//!
+//! The statement is built from the filters given (each value a bound
+//! parameter, never SQL text): a filter not given is left out instead of
+//! switched off by a `$n IS NULL` test, which a generic plan (PostgreSQL
+//! switches a prepared statement to one after five runs) cannot fold away
+//! and so could never use an index for. There are a few dozen shapes at
+//! most; the connection's statement cache keeps them prepared.
+//!
+//! How each shape finds its page (times: docs/performance.md, issue 14):
+//! - Every page can walk the primary key from the cursor, up or down,
+//!   testing the filters on each row until the page is full. An unfiltered
+//!   page, or one whose filter matches many jobs, reads about a page.
+//! - `queue`, `kind` and `created_at` never change after insert, so an
+//!   index on them would cost only at enqueue and prune; none yet.
+//! - `state`, `run_at` and `finished_at` change at every transition of
+//!   every job; an index on them would cost a write at each claim and
+//!   completion (and end HOT updates), so they are tested on the rows
+//!   walked. Dashboards ask for recent finished jobs, which a newest-first
+//!   walk meets first.
+//! - The error text is a substring of a JSON field: no index helps; it is
+//!   tested on the rows walked.
+//! - Ages (`TimeBound::Ago`) are taken from the database's `now()`.
+
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use steward_core::store::{JobOrder, JobQuery, JobRecord, TimeBound, TimeRange};
+
+use super::Sql;
+use super::read::decode;
+
+/// The jobs `query` (already validated) selects, in its order.
+pub(crate) async fn jobs(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    query: &JobQuery,
+) -> Result<Vec<JobRecord>, sqlx::Error> {
+    let mut b = QueryBuilder::<Postgres>::new(&sql.jobs);
+    if let Some(after) = query.after {
+        let op = match query.order {
+            JobOrder::OldestFirst => " AND id > ",
+            JobOrder::NewestFirst => " AND id < ",
+        };
+        b.push(op).push_bind(after.0);
+    }
+    if let Some(min) = query.min_id {
+        b.push(" AND id >= ").push_bind(min.0);
+    }
+    if let Some(max) = query.max_id {
+        b.push(" AND id <= ").push_bind(max.0);
+    }
+    if !query.states.is_empty() {
+        let states: Vec<String> = query
+            .states
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        b.push(" AND state = ANY(")
+            .push_bind(states)
+            .push("::text[])");
+    }
+    if let Some(queue) = &query.queue {
+        b.push(" AND queue = ").push_bind(queue.clone());
+    }
+    if let Some(kind) = &query.kind {
+        b.push(" AND kind = ").push_bind(kind.clone());
+    }
+    range(&mut b, "created_at", &query.created);
+    range(&mut b, "run_at", &query.run_at);
+    range(&mut b, "finished_at", &query.finished);
+    if let Some(text) = &query.error {
+        // strpos, not LIKE: the text's `%`, `_` and `\` are plain
+        // characters with no escaping to get wrong.
+        b.push(" AND strpos(lower(errors->-1->>'message'), lower(")
+            .push_bind(text.clone())
+            .push("::text)) > 0");
+    }
+    b.push(match query.order {
+        JobOrder::OldestFirst => " ORDER BY id LIMIT ",
+        JobOrder::NewestFirst => " ORDER BY id DESC LIMIT ",
+    });
+    b.push_bind(i64::from(query.limit));
+    let rows = b.build().fetch_all(&mut *conn).await?;
+    rows.iter().map(decode).collect()
+}
+
+/// `column` within `range`: `from` inclusive, `to` exclusive.
+fn range(b: &mut QueryBuilder<'_, Postgres>, column: &str, range: &TimeRange) {
+    for (bound, op) in [(range.from, ">="), (range.to, "<")] {
+        match bound {
+            None => {}
+            Some(TimeBound::At(at)) => {
+                b.push(format_args!(" AND {column} {op} "))
+                    .push_bind(at)
+                    .push("::timestamptz");
+            }
+            Some(TimeBound::Ago(age)) => {
+                // Validated: at most MAX_AGO, whose microseconds fit.
+                let micros = i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
+                b.push(format_args!(" AND {column} {op} now() - "))
+                    .push_bind(micros)
+                    .push("::bigint * interval '1 microsecond'");
+            }
+        }
+    }
+}
