@@ -15,6 +15,7 @@ mod kinds;
 mod schedule_view;
 mod schedules_cmd;
 mod store_url;
+mod time_arg;
 mod worker;
 
 use std::io::IsTerminal;
