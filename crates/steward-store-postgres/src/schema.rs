@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "payload_version",
         sql: include_str!("../migrations/0008_payload_version.sql"),
     },
+    Migration {
+        version: 9,
+        name: "job_query_indexes",
+        sql: include_str!("../migrations/0009_job_query_indexes.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -67,7 +72,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_postgres::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version    bigint      PRIMARY KEY,

@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "payload version",
         sql: include_str!("../migrations/0007_payload_version.sql"),
     },
+    Migration {
+        version: 8,
+        name: "job query indexes",
+        sql: include_str!("../migrations/0008_job_query_indexes.sql"),
+    },
 ];
 
 /// The schema version this binary writes and expects: the newest embedded
@@ -59,7 +64,7 @@ const MIGRATIONS: &[Migration] = &[
 /// ```
 /// assert!(steward_store_sqlite::SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS steward_schema (
     version    INTEGER PRIMARY KEY,

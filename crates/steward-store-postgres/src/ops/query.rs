@@ -11,8 +11,12 @@
 //! - Every page can walk the primary key from the cursor, up or down,
 //!   testing the filters on each row until the page is full. An unfiltered
 //!   page, or one whose filter matches many jobs, reads about a page.
-//! - `queue`, `kind` and `created_at` never change after insert, so an
-//!   index on them would cost only at enqueue and prune; none yet.
+//! - `kind` and `queue` never change after insert: their `(kind, id)` and
+//!   `(queue, id)` indexes (migration 0009) cost only at enqueue and
+//!   prune, and walk one kind's or queue's jobs in id order for the page.
+//! - `created_at` grows with the id (both set at insert): a recent range
+//!   is met first newest first, an old one first oldest first. No index:
+//!   it would cost every enqueue for the rarer middle window.
 //! - `state`, `run_at` and `finished_at` change at every transition of
 //!   every job; an index on them would cost a write at each claim and
 //!   completion (and end HOT updates), so they are tested on the rows

@@ -12,8 +12,13 @@
 //!   down, testing the filters on each row until the page is full. An
 //!   unfiltered page, or one whose filter matches many jobs, reads about a
 //!   page of rows.
-//! - `queue`, `kind` and `created_at` never change after insert, so an
-//!   index on them would cost only at enqueue and prune; none yet.
+//! - `kind` and `queue` never change after insert: their indexes
+//!   (migration 0008) cost only at enqueue and prune, and find a kind or
+//!   queue with few jobs among millions without walking the table (each
+//!   ends with the rowid, so it walks in id order for the page).
+//! - `created_at` grows with the id (both set at insert): a recent range
+//!   is met first newest first, an old one first oldest first. No index:
+//!   it would cost every enqueue for the rarer middle window.
 //! - `state`, `run_at` and `finished_at` change at every transition of
 //!   every job; an index on them would cost a write at each claim and
 //!   completion (measured: about a fifth of their throughput), so they are
