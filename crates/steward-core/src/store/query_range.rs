@@ -19,9 +19,11 @@ use super::validate::{EARLIEST_TIME, LATEST_TIME};
 pub const MAX_AGO: Duration = Duration::from_secs((100 * 365 + 25) * 24 * 3600);
 
 /// One end of a time range: a time, or an age the store turns into a time
-/// on its own clock when it runs the query (so that "the last hour" means
-/// the database's last hour, whatever the caller's clock says, and the same
-/// age gives the same filter on every page).
+/// on its own clock when it runs the query. So "the last hour" means the
+/// database's last hour, whatever the caller's clock says, and a page
+/// token made with an age is taken back by the same age on the next page
+/// (the window moves on with the clock between pages; the cursor keeps
+/// the pages from overlapping).
 ///
 /// ```
 /// use std::time::Duration;
