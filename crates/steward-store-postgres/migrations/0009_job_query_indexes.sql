@@ -13,8 +13,8 @@
 -- update.
 --
 -- Built inside the migration's transaction (CREATE INDEX CONCURRENTLY
--- cannot be): enqueues wait while it builds, about a second per million
--- jobs.
+-- cannot be): writes to the table wait while they build, seconds per
+-- million jobs (6 s for both on 1,000,050 jobs, on a busy 2-core machine).
 --
 -- Deliberately not indexed (see src/ops/query.rs): state, run_at and
 -- finished_at (they change at every transition: a write at each claim and

@@ -9,6 +9,10 @@
 -- leaves them alone). Every SQLite index ends with the rowid, so each also
 -- walks its kind's (or queue's) jobs in id order, either way, for the page.
 --
+-- The migration holds the write lock while they build: writers wait
+-- seconds per million jobs (3.6 s for both on 1,000,050 jobs, on a busy
+-- 2-core machine).
+--
 -- Deliberately not indexed (see src/ops/query.rs):
 -- - state, run_at, finished_at: they change at every transition, so an
 --   index would cost a write at each claim and completion;
