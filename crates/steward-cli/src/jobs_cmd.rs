@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use steward::store::{JobAction, JobId, JobState, MAX_PAGE, Store};
+use steward::store::{JobAction, JobId, JobOrder, JobQuery, JobState, MAX_PAGE, Store};
 
 use crate::job_filter::JobFilterArgs;
 use crate::job_view::JobView;
@@ -16,11 +16,14 @@ use crate::store_url::{self, DEFAULT_STORE, NotFound};
 pub enum JobsCommand {
     /// The number of jobs in each state.
     Counts(CountsArgs),
-    /// Jobs by state, queue and kind, oldest first, a page at a time.
-    #[command(
-        after_help = "Example:\n  steward jobs list --state dead --queue mail --limit 20\n  \
-                            steward jobs list --state dead --cursor 1200 --json"
-    )]
+    /// Jobs by state, queue, kind, time and error, newest first, a page at a time.
+    #[command(after_help = "Examples:\n  \
+        steward jobs list --state dead --queue mail --limit 20\n  \
+        steward jobs list --since 1h --time finished --error timeout\n  \
+        steward jobs list --since 2026-01-02T00:00:00Z --until 2026-01-03T00:00:00Z --order oldest\n  \
+        steward jobs list --state dead --cursor n1200-3f9c0a1b2c3d4e5f --json\n\n\
+        A page that is full ends with `more: --cursor TOKEN` (in JSON: next_cursor);\n\
+        repeat the same filters and order with it for the next page.")]
     List(ListArgs),
     /// One job with its attempts.
     Show(ShowArgs),
@@ -72,9 +75,15 @@ pub struct ListArgs {
     /// At most this many jobs (1 to 1000).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE)))]
     limit: u32,
-    /// Only jobs after this id: the last id of the previous page.
-    #[arg(long)]
-    cursor: Option<i64>,
+    /// The order, by id: newest (the default: what just happened comes
+    /// first, and jobs enqueued while paging never shift the pages) or
+    /// oldest.
+    #[arg(long, default_value = "newest", value_parser = parse_order)]
+    order: OrderArg,
+    /// Where the previous page ended: the token it printed (`more: --cursor
+    /// TOKEN`, or next_cursor in JSON), with the same filters and order.
+    #[arg(long, value_name = "TOKEN")]
+    cursor: Option<String>,
     #[command(flatten)]
     common: CountsArgs,
 }
@@ -92,7 +101,59 @@ pub struct ShowArgs {
     store: String,
 }
 
+/// The values of `--order`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderArg {
+    /// Highest id first.
+    Newest,
+    /// Lowest id first.
+    Oldest,
+}
+
+/// One line on a mistake, like `--state`.
+fn parse_order(text: &str) -> Result<OrderArg, String> {
+    match text {
+        "newest" => Ok(OrderArg::Newest),
+        "oldest" => Ok(OrderArg::Oldest),
+        _ => Err("expected newest or oldest".into()),
+    }
+}
+
+impl ListArgs {
+    /// The query these flags ask for, validated and resumed from the
+    /// cursor: the operator's mistakes are usage errors (exit 64), found
+    /// before the store is opened.
+    fn query(&self) -> anyhow::Result<JobQuery> {
+        let usage = |e: steward::store::StoreError| match e {
+            steward::store::StoreError::Invalid { message } => {
+                anyhow::Error::new(store_url::UsageError(message))
+            }
+            other => anyhow::Error::new(other),
+        };
+        let order = match self.order {
+            OrderArg::Newest => JobOrder::NewestFirst,
+            OrderArg::Oldest => JobOrder::OldestFirst,
+        };
+        let mut query = self.filter.query().limit(self.limit).order(order);
+        if let Some(token) = &self.cursor {
+            query = query.resume(token).map_err(usage)?;
+        }
+        query.validate().map_err(usage)?;
+        Ok(query)
+    }
+}
+
+/// What `jobs list --json` prints: one page and the next page's token.
+#[derive(serde::Serialize)]
+struct ListPage {
+    jobs: Vec<JobView>,
+    next_cursor: Option<String>,
+}
+
 pub async fn run(cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    if let JobsCommand::List(args) = &cmd {
+        args.query()?;
+    }
     let url = match &cmd {
         JobsCommand::Counts(a) => &a.store,
         JobsCommand::List(a) => &a.common.store,
@@ -155,19 +216,18 @@ async fn run_with<S: Store>(store: Arc<S>, cmd: JobsCommand) -> anyhow::Result<E
 /// `steward jobs list`: a JSON array, or a table and where the next page
 /// starts.
 async fn list<S: Store>(store: &S, args: ListArgs) -> anyhow::Result<()> {
-    let mut query = args.filter.query().limit(args.limit);
-    query.after = args.cursor.map(JobId);
-    let jobs = store.jobs(query).await?;
-    let full = jobs.len() == args.limit as usize;
-    let last = jobs.last().map(|j| j.id);
+    let query = args.query()?;
+    let jobs = store.jobs(query.clone()).await?;
+    let next_cursor = query.next_cursor(&jobs);
     if args.common.json {
-        let views: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
-        println!("{}", serde_json::to_string(&views)?);
+        let jobs = jobs.into_iter().map(JobView::from).collect();
+        let page = ListPage { jobs, next_cursor };
+        println!("{}", serde_json::to_string(&page)?);
         return Ok(());
     }
     print!("{}", crate::job_view::table(&jobs));
-    if let (true, Some(last)) = (full, last) {
-        println!("more: --cursor {last}");
+    if let Some(token) = next_cursor {
+        println!("more: --cursor {token}");
     }
     Ok(())
 }

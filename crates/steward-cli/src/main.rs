@@ -19,6 +19,7 @@ mod queues_cmd;
 mod schedule_view;
 mod schedules_cmd;
 mod store_url;
+mod time_arg;
 mod worker;
 
 use std::io::IsTerminal;

@@ -1,6 +1,8 @@
 //! `steward jobs list` (issue 14, item 6, first part): filter by state,
-//! queue and kind, page with a cursor, a table for people and a JSON array
-//! for scripts; bad input gets one line and the documented exit code.
+//! queue and kind, page with a cursor, a table for people and a JSON
+//! object (the jobs and the next page's token) for scripts; bad input gets
+//! one line and the documented exit code. (Time ranges, error text, order
+//! and page tokens: jobs_query.rs.)
 
 mod common;
 
@@ -31,8 +33,16 @@ fn store() -> (tempfile::TempDir, String) {
 }
 
 fn list(store: &str, args: &[&str]) -> Vec<Value> {
+    list_page(store, args).0
+}
+
+/// One page's jobs and the next page's token.
+fn list_page(store: &str, args: &[&str]) -> (Vec<Value>, Option<String>) {
     let out = run_ok(&[&["jobs", "list", "--json", "--store", store][..], args].concat());
-    serde_json::from_str::<Vec<Value>>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    let value: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let jobs = serde_json::from_value::<Vec<Value>>(value["jobs"].clone())
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    (jobs, value["next_cursor"].as_str().map(str::to_string))
 }
 
 fn ids(jobs: &[Value]) -> Vec<i64> {
@@ -42,11 +52,11 @@ fn ids(jobs: &[Value]) -> Vec<i64> {
 }
 
 #[test]
-fn filters_by_state_queue_and_kind_oldest_first() {
+fn filters_by_state_queue_and_kind_newest_first() {
     let (_dir, store) = store();
     let all = list(&store, &[]);
     assert_eq!(all.len(), 10);
-    assert!(ids(&all).windows(2).all(|w| w[0] < w[1]), "oldest first");
+    assert!(ids(&all).windows(2).all(|w| w[0] > w[1]), "newest first");
     assert_eq!(list(&store, &["--queue", "slow"]).len(), 3);
     assert_eq!(list(&store, &["--kind", "noop"]).len(), 7);
     let scheduled = list(&store, &["--state", "scheduled"]);
@@ -83,13 +93,13 @@ fn a_cursor_pages_through_every_job_exactly_once() {
         if let Some(c) = &cursor {
             args.extend(["--cursor", c.as_str()]);
         }
-        let page = list(&store, &args);
-        if page.is_empty() {
-            break;
-        }
+        let (page, next) = list_page(&store, &args);
         assert!(page.len() <= 3);
         seen.extend(ids(&page));
-        cursor = seen.last().map(|id| id.to_string());
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
     }
     assert_eq!(seen.len(), 10);
     assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 10, "each once");
@@ -98,7 +108,8 @@ fn a_cursor_pages_through_every_job_exactly_once() {
 #[test]
 fn the_table_shows_one_line_per_job_and_says_how_to_go_on() {
     let (_dir, store) = store();
-    let out = run_ok(&["jobs", "list", "--limit", "4", "--store", &store]);
+    let oldest = ["jobs", "list", "--order", "oldest", "--limit", "4"];
+    let out = run_ok(&[&oldest[..], &["--store", &store]].concat());
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("id"), "a header: {out}");
     assert_eq!(
@@ -106,11 +117,20 @@ fn the_table_shows_one_line_per_job_and_says_how_to_go_on() {
         4,
         "{out}"
     );
-    assert!(
-        out.contains("--cursor 4"),
-        "how to see the next page: {out}"
-    );
-    let last = run_ok(&["jobs", "list", "--cursor", "8", "--store", &store]);
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("more: --cursor "))
+        .unwrap_or_else(|| panic!("how to see the next page: {out}"));
+    let next = run_ok(&[
+        "jobs", "list", "--order", "oldest", "--limit", "4", "--cursor", token, "--store", &store,
+    ]);
+    let token = next
+        .lines()
+        .find_map(|l| l.strip_prefix("more: --cursor "))
+        .unwrap_or_else(|| panic!("a third page: {next}"));
+    let last = run_ok(&[
+        "jobs", "list", "--order", "oldest", "--limit", "4", "--cursor", token, "--store", &store,
+    ]);
     assert!(
         !last.contains("--cursor"),
         "no next page after the last: {last}"

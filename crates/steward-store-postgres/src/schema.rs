@@ -63,11 +63,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("../migrations/0009_history.sql"),
     },
-    // Reserved for the job-query indexes (merged next).
     Migration {
         version: 10,
-        name: "reserved",
-        sql: "SELECT 1",
+        name: "job_query_indexes",
+        sql: include_str!("../migrations/0010_job_query_indexes.sql"),
     },
     Migration {
         version: 11,

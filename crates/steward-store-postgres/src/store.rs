@@ -23,7 +23,8 @@ use crate::error::{invalid, map_sqlx};
 use crate::notify;
 use crate::ops::Sql;
 use crate::ops::{
-    act, admin, claim, enqueue, grouped, history, leader, lease, nodes, queues, read, schedules,
+    self, act, admin, claim, enqueue, grouped, history, leader, lease, nodes, queues, read,
+    schedules,
 };
 use crate::options::{PostgresOptions, quoted_schema};
 use crate::schema;
@@ -694,7 +695,7 @@ impl Store for PostgresStore {
 
     async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
         query.validate()?;
-        self.one(async |c, sql| read::jobs(c, sql, &query).await)
+        self.one(async |c, sql| ops::query::jobs(c, sql, &query).await)
             .await
     }
 

@@ -55,11 +55,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("../migrations/0008_history.sql"),
     },
-    // Reserved for the job-query indexes (merged next).
     Migration {
         version: 9,
-        name: "reserved",
-        sql: "SELECT 1",
+        name: "job query indexes",
+        sql: include_str!("../migrations/0009_job_query_indexes.sql"),
     },
     Migration {
         version: 10,

@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid, map_sqlx};
-use crate::ops::{admin, claim, enqueue, grouped, history, leader, nodes, queues, read, schedules};
+use crate::ops::{
+    self, admin, claim, enqueue, grouped, history, leader, nodes, queues, read, schedules,
+};
 use crate::options::{SqliteOptions, Synchronous};
 use crate::sql::{duration_ms, earlier_ms, now_ms, span_ms};
 use crate::writer::{Op, Reply, Writer};
@@ -599,7 +601,8 @@ impl Store for SqliteStore {
 
     async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
         query.validate()?;
-        self.read(async |conn| read::jobs(conn, &query).await).await
+        self.read(async |conn| ops::query::jobs(conn, &query).await)
+            .await
     }
 
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {

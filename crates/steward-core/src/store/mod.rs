@@ -42,6 +42,8 @@ mod history;
 pub mod migration;
 mod node;
 mod query;
+mod query_cursor;
+mod query_range;
 mod queues;
 mod run_times;
 mod schedule;
@@ -68,7 +70,8 @@ pub use node::{
     MAX_NODE_ERROR, MAX_NODE_ITEMS, MAX_NODE_LABEL, MAX_NODE_NAME, MAX_NODE_TTL, MIN_NODE_TTL,
     NodeError, NodeInfo, NodeQueue, NodeRecord, NodeService,
 };
-pub use query::{JobQuery, MAX_PAGE};
+pub use query::{JobQuery, MAX_ERROR_MATCH, MAX_PAGE};
+pub use query_range::{JobOrder, JobTime, MAX_AGO, TimeBound, TimeRange};
 pub use queues::{MAX_QUEUE_NAME, QueueChange, QueueInfo, validate_queue_name};
 pub use run_times::RunTimes;
 pub use schedule::{
@@ -376,9 +379,12 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<FiredTick>, StoreError>> + Send;
 
-    /// Jobs matching `query`, oldest (lowest id) first, at most
-    /// `query.limit`, with their attempt errors. A limit of 0 or above
-    /// [`MAX_PAGE`] is refused with [`StoreError::Invalid`].
+    /// Jobs matching every filter of `query`, in its order (by id, oldest
+    /// first unless it says newest), past its cursor, at most
+    /// `query.limit`, with their attempt errors. Ages in its time ranges
+    /// are counted back from the store's now. A query
+    /// [`JobQuery::validate`] refuses is refused with
+    /// [`StoreError::Invalid`], before anything is read.
     ///
     /// ```
     /// use steward_core::store::{JobQuery, JobState, Store, StoreError};

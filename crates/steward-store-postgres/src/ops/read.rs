@@ -1,8 +1,9 @@
-//! Reads: one job, a page of jobs, and the counts per state.
+//! Reads: one job and the counts per state (a page of jobs: `query.rs`,
+//! which decodes as here).
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use steward_core::store::{AttemptError, JobId, JobQuery, JobRecord, JobState, StateCounts};
+use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
 
 use super::Sql;
 use crate::error::decode_error;
@@ -26,21 +27,9 @@ pub(crate) const JOB: &str = concat!(
     " FROM {schema}.jobs WHERE id = $1"
 );
 
-/// Jobs after id `$1` matching the filters, oldest first, walking the
-/// primary key. Every filter is a bound parameter that switches itself off
-/// (an empty state array, a `NULL` queue or kind), so one statement text
-/// serves every query and no value given ever becomes SQL.
-pub(crate) const JOBS: &str = concat!(
-    "SELECT ",
-    job_columns!(),
-    " FROM {schema}.jobs
-    WHERE id > $1
-        AND (cardinality($2::text[]) = 0 OR state = ANY($2::text[]))
-        AND ($3::text IS NULL OR queue = $3::text)
-        AND ($4::text IS NULL OR kind = $4::text)
-    ORDER BY id
-    LIMIT $5"
-);
+/// The start of `query.rs`'s statements, which add their conditions
+/// after `WHERE true`.
+pub(crate) const JOBS: &str = concat!("SELECT ", job_columns!(), " FROM {schema}.jobs WHERE true");
 
 /// A full scan (there is deliberately no index on `state` alone: it would
 /// cost an index write at every transition of every job to speed up a
@@ -60,25 +49,7 @@ pub(crate) async fn job(
     row.as_ref().map(decode).transpose()
 }
 
-/// The jobs `query` matches (already validated), oldest first.
-pub(crate) async fn jobs(
-    conn: &mut PgConnection,
-    sql: &Sql,
-    query: &JobQuery,
-) -> Result<Vec<JobRecord>, sqlx::Error> {
-    let states: Vec<&str> = query.states.iter().map(|s| s.as_str()).collect();
-    let rows = sqlx::query(&sql.jobs)
-        .bind(query.after.map_or(i64::MIN, |id| id.0))
-        .bind(states)
-        .bind(query.queue.as_deref())
-        .bind(query.kind.as_deref())
-        .bind(i64::from(query.limit))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(decode).collect()
-}
-
-fn decode(row: &PgRow) -> Result<JobRecord, sqlx::Error> {
+pub(crate) fn decode(row: &PgRow) -> Result<JobRecord, sqlx::Error> {
     let state: String = row.try_get("state")?;
     let errors: String = row.try_get("errors")?;
     let errors: Vec<AttemptError> = serde_json::from_str(&errors).map_err(|e| {

@@ -13,7 +13,7 @@
 //! - `act.rs`: an operator's bulk retry/cancel/delete and reschedule;
 //! - `leader.rs`: leadership leases (`try_lead`, `resign`);
 //! - `nodes.rs`: the registry of live nodes;
-//! - `read.rs`: `job`, `jobs` and `counts`;
+//! - `read.rs`: `job` and `counts`; `query.rs`: `jobs`;
 //! - `schedules.rs`: recurring schedules and their fired ticks;
 //! - `history.rs`: per-minute history for charts.
 //! - `queues.rs`: queue settings (pauses) and the list of queues;
@@ -28,6 +28,7 @@ pub(crate) mod history;
 pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod nodes;
+pub(crate) mod query;
 pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod schedules;

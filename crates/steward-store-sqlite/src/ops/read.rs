@@ -1,9 +1,9 @@
-//! Reads, served by the read pool rather than the writer: one job, a page
-//! of jobs, the counts per state.
+//! Reads, served by the read pool rather than the writer: one job and the
+//! counts per state (a page of jobs: `query.rs`, which decodes as here).
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
-use steward_core::store::{AttemptError, JobId, JobQuery, JobRecord, JobState, StateCounts};
+use steward_core::store::{AttemptError, JobId, JobRecord, JobState, StateCounts};
 
 use crate::sql::{decode_error, duration_col, opt_time_col, time_col, u32_col};
 
@@ -24,21 +24,9 @@ const JOB: &str = concat!(
     " FROM steward_jobs WHERE id = ?1"
 );
 
-/// Jobs after id `?1` matching the filters, oldest first, walking the
-/// primary key (the rowid). Every filter is a bound parameter that switches
-/// itself off when `NULL` (the states as a JSON array), so one statement
-/// text serves every query and no value given ever becomes SQL.
-const JOBS: &str = concat!(
-    "SELECT ",
-    job_columns!(),
-    " FROM steward_jobs
-     WHERE id > ?1
-         AND (?2 IS NULL OR state IN (SELECT value FROM json_each(?2)))
-         AND (?3 IS NULL OR queue = ?3)
-         AND (?4 IS NULL OR kind = ?4)
-     ORDER BY id
-     LIMIT ?5"
-);
+/// The columns as one string, for statements built at run time
+/// (`query.rs`).
+pub(crate) const JOB_COLUMNS: &str = job_columns!();
 
 /// One job with its errors, or `None`.
 pub(crate) async fn job(
@@ -52,29 +40,7 @@ pub(crate) async fn job(
     row.as_ref().map(decode).transpose()
 }
 
-/// The jobs `query` matches (already validated), oldest first.
-pub(crate) async fn jobs(
-    conn: &mut SqliteConnection,
-    query: &JobQuery,
-) -> Result<Vec<JobRecord>, sqlx::Error> {
-    let states = if query.states.is_empty() {
-        None
-    } else {
-        let names: Vec<&str> = query.states.iter().map(|s| s.as_str()).collect();
-        Some(serde_json::to_string(&names).map_err(|e| sqlx::Error::Encode(e.into()))?)
-    };
-    let rows = sqlx::query(JOBS)
-        .bind(query.after.map_or(i64::MIN, |id| id.0))
-        .bind(states)
-        .bind(query.queue.as_deref())
-        .bind(query.kind.as_deref())
-        .bind(i64::from(query.limit))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(decode).collect()
-}
-
-fn decode(row: &SqliteRow) -> Result<JobRecord, sqlx::Error> {
+pub(crate) fn decode(row: &SqliteRow) -> Result<JobRecord, sqlx::Error> {
     let state: String = row.try_get("state")?;
     let priority: i64 = row.try_get("priority")?;
     let errors: String = row.try_get("errors")?;

@@ -24,6 +24,8 @@ pub mod nodes;
 pub mod payload_version;
 pub mod prune;
 pub mod query;
+pub mod query_filters;
+pub mod query_pages;
 pub mod queues;
 pub mod race;
 pub mod release;

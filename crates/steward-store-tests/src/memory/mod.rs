@@ -21,7 +21,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -49,6 +48,7 @@ mod grouped;
 mod history;
 mod leaders;
 mod nodes;
+mod query;
 mod queues;
 mod row;
 mod schedules;
@@ -674,20 +674,10 @@ impl Store for MemoryStore {
     async fn jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>, StoreError> {
         self.open()?;
         query.validate()?;
-        let after = query.after.unwrap_or(JobId(i64::MIN));
-        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
         let guard = self.jobs();
         // The map is ordered by id: the range is the keyset cursor.
-        Ok(guard
-            .rows
-            .range((Bound::Excluded(after), Bound::Unbounded))
-            .map(|(_, row)| &row.record)
-            .filter(|r| query.states.is_empty() || query.states.contains(&r.state))
-            .filter(|r| query.queue.as_ref().is_none_or(|q| *q == r.queue))
-            .filter(|r| query.kind.as_ref().is_none_or(|k| *k == r.kind))
-            .take(limit)
-            .cloned()
-            .collect())
+        let rows = guard.rows.range(query::past(&query));
+        Ok(query::page(rows, &query, Utc::now()))
     }
 
     async fn time_travel(&self, by: Duration) -> Result<u64, StoreError> {
