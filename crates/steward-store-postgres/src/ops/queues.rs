@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use steward_core::store::{JobState, QueueChange, QueueInfo, StateCounts};
+use steward_core::store::{QueueChange, QueueInfo};
 
 use super::Sql;
 use crate::error::decode_error;
@@ -60,11 +60,6 @@ const PAUSED: &str = "SELECT name FROM {schema}.queues WHERE paused_at IS NOT NU
 
 const SETTINGS: &str = "SELECT name, paused_at FROM {schema}.queues";
 
-/// A plain GROUP BY over the whole table for now (as `counts`); kept apart
-/// so a faster count can replace it alone.
-const COUNTS_BY_QUEUE: &str =
-    "SELECT queue, state, count(*) FROM {schema}.jobs GROUP BY queue, state";
-
 /// This file's statements, rendered for one schema.
 #[derive(Debug)]
 pub(crate) struct Statements {
@@ -72,7 +67,6 @@ pub(crate) struct Statements {
     resume: String,
     paused: String,
     settings: String,
-    counts_by_queue: String,
 }
 
 impl Statements {
@@ -83,7 +77,6 @@ impl Statements {
             resume: r(RESUME),
             paused: r(PAUSED),
             settings: r(SETTINGS),
-            counts_by_queue: r(COUNTS_BY_QUEUE),
         }
     }
 }
@@ -125,7 +118,8 @@ pub(crate) async fn list(
     conn: &mut PgConnection,
     sql: &Sql,
 ) -> Result<Vec<QueueInfo>, sqlx::Error> {
-    let mut counts = counts_by_queue(conn, sql).await?;
+    // The counts of `grouped_counts`: one home for counting jobs by queue.
+    let mut counts = super::grouped::grouped_counts(conn, sql).await?.by_queue;
     let settings: Vec<(String, Option<DateTime<Utc>>)> = sqlx::query_as(&sql.queues.settings)
         .fetch_all(&mut *conn)
         .await?;
@@ -142,23 +136,4 @@ pub(crate) async fn list(
             counts,
         })
         .collect())
-}
-
-/// How many jobs each queue has in each state.
-pub(crate) async fn counts_by_queue(
-    conn: &mut PgConnection,
-    sql: &Sql,
-) -> Result<BTreeMap<String, StateCounts>, sqlx::Error> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql.queues.counts_by_queue)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut counts: BTreeMap<String, StateCounts> = BTreeMap::new();
-    for (queue, state, n) in rows {
-        let state = state.parse::<JobState>().map_err(decode_error)?;
-        counts
-            .entry(queue)
-            .or_default()
-            .set(state, u64::try_from(n).unwrap_or(0));
-    }
-    Ok(counts)
 }

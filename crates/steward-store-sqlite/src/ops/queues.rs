@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::SqliteConnection;
-use steward_core::store::{JobState, QueueChange, QueueInfo, StateCounts};
+use steward_core::store::{QueueChange, QueueInfo};
 
 use crate::sql::decode_error;
 
@@ -72,7 +72,8 @@ pub(crate) async fn paused(conn: &mut SqliteConnection) -> Result<Vec<String>, s
 
 /// Every queue with jobs or a setting, by name.
 pub(crate) async fn list(conn: &mut SqliteConnection) -> Result<Vec<QueueInfo>, sqlx::Error> {
-    let mut counts = counts_by_queue(conn).await?;
+    // The counts of `grouped_counts`: one home for counting jobs by queue.
+    let mut counts = super::grouped::grouped_counts(conn).await?.by_queue;
     let settings: Vec<(String, Option<i64>)> =
         sqlx::query_as("SELECT name, paused_at FROM steward_queues")
             .fetch_all(&mut *conn)
@@ -100,25 +101,4 @@ pub(crate) async fn list(conn: &mut SqliteConnection) -> Result<Vec<QueueInfo>, 
             })
         })
         .collect()
-}
-
-/// How many jobs each queue has in each state. A plain GROUP BY over the
-/// whole table for now (like `counts`); kept apart so a faster count can
-/// replace it alone.
-pub(crate) async fn counts_by_queue(
-    conn: &mut SqliteConnection,
-) -> Result<BTreeMap<String, StateCounts>, sqlx::Error> {
-    let rows: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT queue, state, count(*) FROM steward_jobs GROUP BY queue, state")
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut counts: BTreeMap<String, StateCounts> = BTreeMap::new();
-    for (queue, state, n) in rows {
-        let state = state.parse::<JobState>().map_err(decode_error)?;
-        counts
-            .entry(queue)
-            .or_default()
-            .set(state, u64::try_from(n).unwrap_or(0));
-    }
-    Ok(counts)
 }
