@@ -44,13 +44,18 @@ pub fn list(store: &str, args: &[&str]) -> Vec<Value> {
     let out = run_ok(
         &[
             &[
-                "jobs", "list", "--json", "--limit", "1000", "--store", store,
+                "jobs", "list", "--json", "--order", "oldest", "--limit", "1000", "--store", store,
             ][..],
             args,
         ]
         .concat(),
     );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    // `{"jobs": [...], "next_cursor": ...}`: the page's jobs.
+    let page: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    match page.get("jobs") {
+        Some(Value::Array(jobs)) => jobs.clone(),
+        _ => panic!("no jobs array: {out}"),
+    }
 }
 
 pub fn states(store: &str) -> Vec<String> {
